@@ -1,0 +1,1 @@
+"""Domain core. Plain Python: nothing in this package imports dagster."""

@@ -1,0 +1,1 @@
+"""Root test configuration. Server fixtures (PostgreSQL, S3) are plugins listed here."""
