@@ -1,0 +1,1 @@
+"""Ingestion: landing files, validation with quarantine, junction aggregation."""

@@ -1,0 +1,112 @@
+"""pandera schemas for meter and SCADA readings, and the rules they stand for.
+
+Every rule has a stable code (stored with each quarantined row) and a reason a
+person can read. Row-level rules quarantine the rows that break them; the
+dataset-level voltage expectation is judged by an asset check instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from lascopf_assets.lib.ingest import landing
+
+UTC_US = pd.DatetimeTZDtype(unit="us", tz="UTC")
+
+VOLTAGE_BAND_PU = (0.95, 1.05)
+VOLTAGE_MIN_SHARE_IN_BAND = 0.98
+FREQUENCY_BAND_HZ = (59.5, 60.5)
+
+# rule code -> reason; the order is the order in which a row is judged
+RULES: dict[str, str] = {
+    landing.MALFORMED_ROW: "the line does not have the file's number of columns",
+    landing.METER_ID_MISSING: "meter_id is empty",
+    landing.TIMESTAMP_MISSING: "timestamp is empty",
+    landing.TIMESTAMP_UNPARSEABLE: "timestamp is not an ISO 8601 date and time",
+    landing.TIMESTAMP_NO_OFFSET: "timestamp has no UTC offset, so its instant is unknown",
+    landing.KWH_MISSING: "kwh is empty",
+    landing.KWH_NOT_NUMERIC: "kwh is not a number",
+    landing.SCADA_NOT_NUMERIC: "a SCADA value is not a number",
+    "meter_unknown": "meter_id is not a meter of the grid topology valid at that time",
+    "kwh_not_finite": "kwh is NaN or infinite",
+    "kwh_negative": "kwh is negative",
+    "timestamp_not_on_hour": "timestamp is not on the hour",
+    "power_factor_out_of_range": "power factor outside [-1, 1]",
+    "frequency_out_of_range": f"frequency outside {FREQUENCY_BAND_HZ[0]}-{FREQUENCY_BAND_HZ[1]} Hz",
+    "active_power_missing": "active power is null",
+    "duplicate_meter_hour": "another reading of the same meter and hour came first",
+}
+RULE_ORDER = {code: i for i, code in enumerate(RULES)}
+
+
+def _check(code: str, fn) -> pa.Check:
+    return pa.Check(fn, name=code, error=RULES[code])
+
+
+def readings_schema(known_meters: Iterable[str], columns: Iterable[str] = ()) -> pa.DataFrameSchema:
+    """Row-level rules for parsed readings; ``columns`` says which SCADA columns are present."""
+    known = pd.Index(pd.unique(pd.Series(list(known_meters), dtype="str")))
+    present = set(columns)
+    spec: dict[str, pa.Column] = {
+        "meter_id": pa.Column(str, _check("meter_unknown", lambda s: s.isin(known))),
+        "timestamp": pa.Column(
+            UTC_US, _check("timestamp_not_on_hour", lambda s: s.dt.floor("h") == s)
+        ),
+        "kwh": pa.Column(
+            float,
+            [
+                _check("kwh_not_finite", lambda s: np.isfinite(s)),
+                _check("kwh_negative", lambda s: ~(s < 0)),
+            ],
+            nullable=True,  # NaN is reported once, as kwh_not_finite
+        ),
+    }
+    if "power_factor" in present:
+        spec["power_factor"] = pa.Column(
+            float, _check("power_factor_out_of_range", lambda s: s.isna() | s.between(-1.0, 1.0)), nullable=True
+        )
+    if "frequency_hz" in present:
+        lo, hi = FREQUENCY_BAND_HZ
+        spec["frequency_hz"] = pa.Column(
+            float, _check("frequency_out_of_range", lambda s: s.isna() | s.between(lo, hi)), nullable=True
+        )
+    if "active_power_kw" in present:
+        spec["active_power_kw"] = pa.Column(
+            float, _check("active_power_missing", lambda s: s.notna()), nullable=True
+        )
+    return pa.DataFrameSchema(spec, strict=False, coerce=False)
+
+
+def hourly_key(meter_id: pd.Series, timestamp: pd.Series) -> np.ndarray:
+    """An int64 per (meter, hour): equal exactly when both are equal."""
+    codes, _ = pd.factorize(meter_id)
+    hours = pd.DatetimeIndex(timestamp).asi8 // 3_600_000_000
+    return codes.astype(np.int64) * (1 << 32) + (hours - hours.min() if len(hours) else hours)
+
+
+UNIQUENESS_SCHEMA = pa.DataFrameSchema(
+    checks=[
+        _check(
+            "duplicate_meter_hour",
+            lambda df: ~pd.Series(hourly_key(df["meter_id"], df["timestamp"]), index=df.index).duplicated(keep="first"),
+        )
+    ],
+    strict=False,
+)
+
+VALIDATED_LOADS_SCHEMA = pa.DataFrameSchema(
+    {
+        "timestamp": pa.Column(UTC_US),
+        "meter_id": pa.Column(str),
+        "junction": pa.Column(str),
+        "phase": pa.Column(str, pa.Check.isin(["A", "B", "C"])),
+        "kwh": pa.Column(float, pa.Check.ge(0)),
+        "source_file": pa.Column(str),
+        "source_row": pa.Column("int64"),
+    },
+    strict=False,
+)

@@ -1,0 +1,117 @@
+"""Validation of parsed readings into valid rows and a quarantine with reasons.
+
+Nothing is dropped: ``rows_in == rows_valid + rows_quarantined`` always, and
+each quarantined row carries the first rule it broke (``rule``) and a reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from lascopf_assets.lib.ingest.landing import SCADA_COLUMNS
+from lascopf_assets.lib.ingest.schemas import (
+    RULE_ORDER,
+    RULES,
+    UNIQUENESS_SCHEMA,
+    VALIDATED_LOADS_SCHEMA,
+    VOLTAGE_BAND_PU,
+    readings_schema,
+)
+
+VALID_COLUMNS = ["timestamp", "meter_id", "junction", "phase", "kwh"]
+PROVENANCE_COLUMNS = ["source_file", "source_row"]
+_CODE_BY_REASON = {reason: code for code, reason in RULES.items()}
+
+
+@dataclass
+class ValidationResult:
+    valid: pd.DataFrame
+    quarantine: pd.DataFrame
+    rows_in: int
+
+    @property
+    def rows_valid(self) -> int:
+        return len(self.valid)
+
+    @property
+    def rows_quarantined(self) -> int:
+        return len(self.quarantine)
+
+    @property
+    def share_quarantined(self) -> float:
+        return self.rows_quarantined / self.rows_in if self.rows_in else 0.0
+
+    def counts_by_rule(self) -> dict[str, int]:
+        counts = self.quarantine["rule"].value_counts()
+        return {rule: int(counts[rule]) for rule in RULES if rule in counts.index}
+
+
+def _first_failed_rule(df: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.Series:
+    """Per failing row (by index label), the first rule it broke in RULE_ORDER."""
+    try:
+        schema.validate(df, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        # pandera names a failed check by its error text when one is given
+        code = exc.failure_cases["check"].map(lambda c: _CODE_BY_REASON.get(c, c))
+        known = code.isin(RULE_ORDER)
+        unexplained = exc.failure_cases[~known]
+        if len(unexplained):
+            raise ValueError(f"readings do not have the expected types: {unexplained.head(3).to_dict('records')}")
+        cases = exc.failure_cases[known & exc.failure_cases["index"].notna()]
+        order = code[cases.index].map(RULE_ORDER).astype(np.int64)
+        first = (
+            pd.DataFrame({"index": cases["index"].astype(np.int64), "order": order})
+            .sort_values(["index", "order"])
+            .drop_duplicates("index")
+        )
+        codes = np.array(list(RULES), dtype=object)[first["order"].to_numpy()]
+        return pd.Series(codes, index=first["index"].to_numpy(), dtype="str")
+    return pd.Series([], dtype="str")
+
+
+def validate_readings(raw: pd.DataFrame, meters: pd.DataFrame) -> ValidationResult:
+    """Split parsed readings (landing.read_landing_file rows) into valid rows and quarantine.
+
+    ``meters`` maps ``meter_id`` to ``junction`` and ``phase`` (the topology in
+    force for these readings).
+    """
+    raw = raw.reset_index(drop=True)
+    scada = [c for c in SCADA_COLUMNS if c in raw.columns]
+    rule = pd.Series(raw["parse_error"].to_numpy(dtype=object), index=raw.index)
+
+    parsed = raw[rule.isna()]
+    failed = _first_failed_rule(parsed, readings_schema(meters["meter_id"], scada))
+    rule.loc[failed.index] = failed.to_numpy()
+
+    survivors = raw[rule.isna()]
+    dup = _first_failed_rule(survivors[["meter_id", "timestamp"]], UNIQUENESS_SCHEMA)
+    rule.loc[dup.index] = dup.to_numpy()
+
+    bad = rule.notna().to_numpy()
+    quarantine = raw[bad].copy()
+    quarantine["rule"] = rule[bad].astype("str").to_numpy()
+    quarantine["reason"] = quarantine["rule"].map(RULES).astype("str")
+
+    valid = raw.loc[~bad, ["timestamp", "meter_id", "kwh", *scada, *PROVENANCE_COLUMNS]]
+    lookup = meters.drop_duplicates("meter_id").set_index("meter_id")[["junction", "phase"]]
+    valid = valid.join(lookup, on="meter_id")
+    valid = valid[[*VALID_COLUMNS, *scada, *PROVENANCE_COLUMNS]]
+    valid = valid.sort_values(["timestamp", "meter_id"], kind="stable", ignore_index=True)
+    VALIDATED_LOADS_SCHEMA.validate(valid)
+    return ValidationResult(valid=valid, quarantine=quarantine.reset_index(drop=True), rows_in=len(raw))
+
+
+def voltage_share_in_band(valid: pd.DataFrame) -> float | None:
+    """Share of rows with voltage magnitude within the band, or None without voltage data."""
+    if "voltage_pu" not in valid.columns:
+        return None
+    v = valid["voltage_pu"].to_numpy(dtype=np.float64)
+    v = v[~np.isnan(v)]
+    if not len(v):
+        return None
+    lo, hi = VOLTAGE_BAND_PU
+    return float(np.mean((v >= lo) & (v <= hi)))
