@@ -43,8 +43,8 @@ RULES: dict[str, str] = {
 RULE_ORDER = {code: i for i, code in enumerate(RULES)}
 
 
-def _check(code: str, fn) -> pa.Check:
-    return pa.Check(fn, name=code, error=RULES[code])
+def _check(code: str, fn, **kwargs) -> pa.Check:
+    return pa.Check(fn, name=code, error=RULES[code], **kwargs)
 
 
 def readings_schema(known_meters: Iterable[str], columns: Iterable[str] = ()) -> pa.DataFrameSchema:
@@ -59,7 +59,7 @@ def readings_schema(known_meters: Iterable[str], columns: Iterable[str] = ()) ->
         "kwh": pa.Column(
             float,
             [
-                _check("kwh_not_finite", lambda s: np.isfinite(s)),
+                _check("kwh_not_finite", lambda s: np.isfinite(s), ignore_na=False),
                 _check("kwh_negative", lambda s: ~(s < 0)),
             ],
             nullable=True,  # NaN is reported once, as kwh_not_finite
