@@ -1,0 +1,212 @@
+"""Data side: landing files -> raw_measurements -> validated_loads (+ quarantine) -> junction_aggregates.
+
+Thin wrappers over ``lascopf_assets.lib.ingest`` and ``lascopf_assets.lib.zone``.
+Every daily asset backfills a range as one run (single-run backfill policy);
+the lake IO manager stores one file per day.
+"""
+
+
+import dagster as dg
+import pandas as pd
+
+from lascopf_assets.defs.io_managers import PARTITION_TIME_COLUMN
+from lascopf_assets.defs.partitions import DATA_START_DATE, daily_partitions
+from lascopf_assets.defs.resources import LandingZone
+from lascopf_assets.lib.ingest.aggregation import aggregate_by_junction
+from lascopf_assets.lib.ingest.landing import LandingFileError, read_landing_file
+from lascopf_assets.lib.ingest.landing_index import files_for_days
+from lascopf_assets.lib.ingest.schemas import VOLTAGE_BAND_PU, VOLTAGE_MIN_SHARE_IN_BAND
+from lascopf_assets.lib.ingest.validation import ValidationResult, validate_readings, voltage_share_in_band
+from lascopf_assets.lib.zone.topology import TopologyError
+from lascopf_assets.lib.zone.versions import meters_in_force, split_by_version, versioned_topology
+
+# Follow upstream changes on every partition, not only the latest day: late
+# landing files for past days are normal for meter data.
+FOLLOW_UPSTREAM = dg.AutomationCondition.eager().without(dg.AutomationCondition.in_latest_time_window())
+DAILY = dict(partitions_def=daily_partitions, backfill_policy=dg.BackfillPolicy.single_run())
+TIME_COLUMN = {PARTITION_TIME_COLUMN: "timestamp"}
+
+
+def _md_table(frame: pd.DataFrame, limit: int = 20) -> dg.MetadataValue:
+    shown = frame.head(limit)
+    header = "| " + " | ".join(map(str, shown.columns)) + " |\n|" + "---|" * len(shown.columns) + "\n"
+    body = "".join("| " + " | ".join(map(str, row)) + " |\n" for row in shown.itertuples(index=False))
+    more = f"\n({len(frame) - limit} more rows)" if len(frame) > limit else ""
+    return dg.MetadataValue.md(header + body + more)
+
+
+@dg.asset(
+    **DAILY,
+    group_name="ingestion",
+    kinds={"pandas", "parquet"},
+    metadata=TIME_COLUMN,
+    description="Every row of the day's landing files, typed, with provenance (file, line, ingest time) and parse errors.",
+)
+def raw_measurements(context: dg.AssetExecutionContext, zone: LandingZone) -> dg.Output[pd.DataFrame]:
+    window = context.partition_time_window
+    days = set(context.partition_keys)
+    wanted = files_for_days(zone.index(), days)
+    unreadable = [f for f in wanted if f.error]
+    if unreadable:
+        raise dg.Failure(
+            description="; ".join(f"{f.file.path}: {f.error}" for f in unreadable),
+            metadata={"unreadable_files": [f.file.name for f in unreadable]},
+        )
+    if not wanted:
+        raise dg.Failure(description=f"no landing file in {zone.landing_dir} has rows for {min(days)}..{max(days)}")
+    ingested_at = pd.Timestamp.now(tz="UTC").as_unit("us")
+    frames = []
+    for f in wanted:
+        try:
+            frames.append(read_landing_file(f.file.path, ingested_at))
+        except LandingFileError as exc:
+            raise dg.Failure(description=str(exc), metadata={"file": exc.path, "reason": exc.reason}) from exc
+    rows = pd.concat(frames, ignore_index=True)
+    start, end = pd.Timestamp(window.start), pd.Timestamp(window.end)
+    rows = rows[(rows["timestamp"] >= start) & (rows["timestamp"] < end)]
+    rows = rows.sort_values("timestamp", kind="stable", ignore_index=True)
+    per_file = rows.groupby("source_file", sort=True).agg(
+        rows=("source_row", "size"), parse_errors=("parse_error", "count")
+    ).reset_index()
+    days_without_rows = sorted(days - set(rows["timestamp"].dt.strftime("%Y-%m-%d").unique()))
+    return dg.Output(
+        rows,
+        metadata={
+            "rows_ingested": dg.MetadataValue.int(len(rows)),
+            "files": dg.MetadataValue.int(len(wanted)),
+            "rows_with_parse_errors": dg.MetadataValue.int(int(rows["parse_error"].notna().sum())),
+            "days_without_rows": dg.MetadataValue.json(days_without_rows),
+            "per_file": _md_table(per_file),
+        },
+    )
+
+
+@dg.asset(
+    group_name="ingestion",
+    kinds={"pandas", "parquet"},
+    description="Grid elements of every topology version with junction detection and meters under each junction.",
+)
+def grid_topology(context: dg.AssetExecutionContext, zone: LandingZone) -> dg.Output[pd.DataFrame]:
+    files = zone.topology_files()
+    try:
+        table = versioned_topology(files, DATA_START_DATE)
+    except TopologyError as exc:
+        raise dg.Failure(description=f"{exc} (topology folder {zone.topology_dir})") from exc
+    latest = table[table["valid_from"] == table["valid_from"].max()]
+    meters = latest[(latest["type"] == "meter") & latest["junction"].notna()]
+    per_junction = (
+        meters.groupby(["junction", "junction_phase"]).size().rename("meters").reset_index()
+        .rename(columns={"junction_phase": "phase"})
+    )
+    versions = table.drop_duplicates("version")[["version", "source_file", "valid_from", "valid_to"]]
+    return dg.Output(
+        table,
+        metadata={
+            "versions": dg.MetadataValue.int(len(versions)),
+            "version_list": _md_table(versions.astype(str)),
+            "elements": dg.MetadataValue.int(len(latest)),
+            "junctions": dg.MetadataValue.int(int(latest["junction"].nunique())),
+            "meters_under_junctions": dg.MetadataValue.int(len(meters)),
+            "junction_meters": _md_table(per_junction, limit=50),
+        },
+    )
+
+
+class ValidationConfig(dg.Config):
+    max_quarantine_share: float = 0.05
+    """A day whose share of quarantined rows exceeds this fails its blocking check."""
+
+
+def _validate_by_version(raw: pd.DataFrame, topology: pd.DataFrame) -> ValidationResult:
+    results = [validate_readings(group, meters_in_force(topology, valid_from)) for valid_from, group in split_by_version(raw, topology)]
+    if len(results) == 1:
+        return results[0]
+    valid = pd.concat([r.valid for r in results], ignore_index=True).sort_values(["timestamp", "meter_id"], ignore_index=True)
+    quarantine = pd.concat([r.quarantine for r in results], ignore_index=True)
+    return ValidationResult(valid, quarantine, sum(r.rows_in for r in results))
+
+
+@dg.multi_asset(
+    **DAILY,
+    group_name="ingestion",
+    outs={
+        "validated_loads": dg.AssetOut(
+            metadata=TIME_COLUMN, kinds={"pandas", "parquet"}, automation_condition=FOLLOW_UPSTREAM,
+            description="Readings that pass every rule, with the meter's junction and phase.",
+        ),
+        "quarantined_measurements": dg.AssetOut(
+            metadata=TIME_COLUMN, kinds={"pandas", "parquet"}, automation_condition=FOLLOW_UPSTREAM,
+            description="Rejected readings with the rule they broke and a reason; never dropped.",
+        ),
+    },
+    ins={"raw_measurements": dg.AssetIn(), "grid_topology": dg.AssetIn()},
+    check_specs=[
+        dg.AssetCheckSpec("rows_accounted_for", asset="validated_loads", blocking=True,
+                          description="rows in = rows valid + rows quarantined"),
+        dg.AssetCheckSpec("quarantine_share_within_limit", asset="validated_loads", blocking=True,
+                          description="quarantined share of rows at most max_quarantine_share"),
+        dg.AssetCheckSpec("voltage_within_band", asset="validated_loads", blocking=True,
+                          description=f"SCADA voltage within {VOLTAGE_BAND_PU} p.u. for >= {VOLTAGE_MIN_SHARE_IN_BAND:.0%} of rows"),
+    ],
+    can_subset=False,
+)
+def validated_loads(context: dg.AssetExecutionContext, config: ValidationConfig, raw_measurements: pd.DataFrame, grid_topology: pd.DataFrame):
+    result = _validate_by_version(raw_measurements, grid_topology)
+    by_rule = result.counts_by_rule()
+    yield dg.Output(
+        result.valid,
+        output_name="validated_loads",
+        metadata={
+            "rows_in": dg.MetadataValue.int(result.rows_in),
+            "rows_valid": dg.MetadataValue.int(result.rows_valid),
+            "rows_quarantined": dg.MetadataValue.int(result.rows_quarantined),
+            "quarantined_by_rule": dg.MetadataValue.json(by_rule),
+        },
+    )
+    quarantine_sample = result.quarantine[["source_file", "source_row", "meter_id", "rule", "reason"]]
+    yield dg.Output(
+        result.quarantine,
+        output_name="quarantined_measurements",
+        metadata={
+            "rows_quarantined": dg.MetadataValue.int(result.rows_quarantined),
+            "by_rule": dg.MetadataValue.json(by_rule),
+            "sample": _md_table(quarantine_sample),
+        },
+    )
+    accounted = result.rows_valid + result.rows_quarantined
+    yield dg.AssetCheckResult(
+        check_name="rows_accounted_for", asset_key="validated_loads", passed=accounted == result.rows_in,
+        metadata={"rows_in": result.rows_in, "rows_valid": result.rows_valid, "rows_quarantined": result.rows_quarantined},
+    )
+    yield dg.AssetCheckResult(
+        check_name="quarantine_share_within_limit", asset_key="validated_loads",
+        passed=result.share_quarantined <= config.max_quarantine_share,
+        metadata={"share_quarantined": float(result.share_quarantined), "limit": config.max_quarantine_share, "by_rule": by_rule},
+    )
+    share = voltage_share_in_band(result.valid)
+    yield dg.AssetCheckResult(
+        check_name="voltage_within_band", asset_key="validated_loads",
+        passed=share is None or share >= VOLTAGE_MIN_SHARE_IN_BAND,
+        metadata={"share_in_band": share if share is not None else "no voltage data", "required": VOLTAGE_MIN_SHARE_IN_BAND},
+    )
+
+
+@dg.asset(
+    **DAILY,
+    group_name="ingestion",
+    kinds={"pandas", "parquet"},
+    metadata=TIME_COLUMN,
+    automation_condition=FOLLOW_UPSTREAM,
+    description="kWh per junction, phase and hour, with the number of meters that reported.",
+)
+def junction_aggregates(validated_loads: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    aggregates = aggregate_by_junction(validated_loads)
+    return dg.Output(
+        aggregates,
+        metadata={
+            "rows": dg.MetadataValue.int(len(aggregates)),
+            "junctions": dg.MetadataValue.int(int(aggregates["junction"].nunique())),
+            "kwh_total": dg.MetadataValue.float(float(aggregates["kwh"].sum())),
+        },
+    )
+

@@ -1,0 +1,58 @@
+"""Resource construction: the only code that branches on the profile."""
+
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from lascopf_assets.defs.io_managers import ParquetLakeIOManager
+from lascopf_assets.defs.profile import PROJECT_ROOT, current_profile
+from lascopf_assets.lib.ingest.landing import LandingFile, scan_landing
+from lascopf_assets.lib.ingest.landing_index import IndexedFile, LandingIndex
+
+DATA_DIR_ENV = "LASCOPF_DATA_DIR"
+
+
+class LandingZone(dg.ConfigurableResource):
+    """Where landing files and topology files arrive, and where ingestion keeps its state."""
+
+    landing_dir: str
+    topology_dir: str
+    state_dir: str
+
+    def scan(self) -> tuple[list[LandingFile], list[tuple[str, str]]]:
+        return scan_landing(self.landing_dir)
+
+    def index(self) -> list[IndexedFile]:
+        files, _refused = self.scan()
+        return LandingIndex(Path(self.state_dir) / "landing_index.json").refresh(files)
+
+    def topology_files(self) -> list[Path]:
+        folder = Path(self.topology_dir)
+        return sorted(p for p in folder.glob("*.csv") if p.is_file()) if folder.is_dir() else []
+
+
+def _path_setting(env_name: str, default: Path) -> str | dg.EnvVar:
+    """A path from the environment when set (shown as such in the UI), else the local default."""
+    return dg.EnvVar(env_name) if env_name in os.environ else str(default)
+
+
+def local_data_dir() -> Path:
+    return Path(os.environ.get(DATA_DIR_ENV, PROJECT_ROOT / "data"))
+
+
+def build_resources() -> dict[str, object]:
+    profile = current_profile()
+    data_dir = local_data_dir()
+    zone = LandingZone(
+        landing_dir=_path_setting("LASCOPF_LANDING_DIR", data_dir / "landing"),
+        topology_dir=_path_setting("LASCOPF_TOPOLOGY_DIR", data_dir / "topology"),
+        state_dir=_path_setting("LASCOPF_STATE_DIR", data_dir / "state"),
+    )
+    if profile == "local":
+        return {
+            "io_manager": ParquetLakeIOManager(base_path=_path_setting("LASCOPF_LAKE_DIR", data_dir / "lake")),
+            "zone": zone,
+        }
+    raise NotImplementedError("the production profile's resources are not built yet")

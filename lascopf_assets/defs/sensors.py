@@ -1,0 +1,76 @@
+"""Sensors: landing files -> raw_measurements day runs; topology files -> grid_topology;
+declarative automation for everything downstream."""
+
+
+import hashlib
+
+import dagster as dg
+
+from lascopf_assets.defs.ingestion import grid_topology, raw_measurements
+from lascopf_assets.defs.partitions import daily_partitions
+from lascopf_assets.defs.profile import current_profile
+from lascopf_assets.defs.resources import LandingZone
+from lascopf_assets.lib.ingest.landing_index import LandingIndex
+from lascopf_assets.lib.ingest.landing_runs import LandingCursor, changed_files, plan_landing_runs
+
+from pathlib import Path
+
+
+def _default_status() -> dg.DefaultSensorStatus:
+    # On a laptop the platform should react to dropped files without clicks.
+    return dg.DefaultSensorStatus.RUNNING if current_profile() == "local" else dg.DefaultSensorStatus.STOPPED
+
+
+@dg.sensor(
+    target=[raw_measurements],
+    minimum_interval_seconds=30,
+    default_status=_default_status(),
+    description="New or rewritten landing files -> one raw_measurements run per day partition they cover.",
+)
+def landing_file_sensor(context: dg.SensorEvaluationContext, zone: LandingZone) -> dg.SensorResult | dg.SkipReason:
+    cursor = LandingCursor.parse(context.cursor)
+    files, refused = zone.scan()
+    new = changed_files(files, cursor)
+    indexed_new = LandingIndex(Path(zone.state_dir) / "landing_index.json").refresh(new) if new else []
+    valid_days = set(daily_partitions.get_partition_keys(dynamic_partitions_store=context.instance))
+    plan = plan_landing_runs(indexed_new, {f.name for f in files}, refused, cursor, valid_days)
+    for name, reason in plan.newly_refused:
+        context.log.warning(f"refused landing file {name!r}: {reason}")
+    for name, reason in plan.unroutable:
+        context.log.error(f"landing file {name!r} cannot be read and names no day: {reason}")
+    for name, day in plan.out_of_range:
+        context.log.warning(f"landing file {name!r} has rows on {day}, outside the daily partitions; not requested")
+    run_requests = [
+        dg.RunRequest(run_key=r.run_key, partition_key=r.day, tags={"lascopf/landing_files": ",".join(r.files)[:1000]})
+        for r in plan.requests
+    ]
+    new_cursor = plan.cursor.dump()
+    if not run_requests and new_cursor == (context.cursor or LandingCursor().dump()):
+        return dg.SkipReason(f"no new landing files among {len(files)}")
+    return dg.SensorResult(run_requests=run_requests, cursor=new_cursor)
+
+
+@dg.sensor(
+    target=[grid_topology],
+    minimum_interval_seconds=60,
+    default_status=_default_status(),
+    description="A new or changed topology file -> rebuild grid_topology (a new version).",
+)
+def topology_file_sensor(context: dg.SensorEvaluationContext, zone: LandingZone) -> dg.SensorResult | dg.SkipReason:
+    fingerprint = hashlib.sha256()
+    for path in zone.topology_files():
+        st = path.stat()
+        fingerprint.update(f"{path.name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    digest = fingerprint.hexdigest()[:20]
+    if digest == context.cursor:
+        return dg.SkipReason("topology files unchanged")
+    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"topology:{digest}")], cursor=digest)
+
+
+automation_sensor = dg.AutomationConditionSensorDefinition(
+    "automation_sensor",
+    target=dg.AssetSelection.all(),
+    default_status=_default_status(),
+    minimum_interval_seconds=30,
+    description="Declarative automation: downstream assets follow upstream changes.",
+)

@@ -1,0 +1,115 @@
+"""Which day partitions each landing file covers, cached by file identity.
+
+The sensor and the ``raw_measurements`` asset both need to know which days a
+file's rows fall on. Working that out means reading the file's timestamps, so
+the answer is cached in a small JSON file keyed by the file's identity
+(name + size + mtime): a rewritten file is read again, an unchanged one never.
+
+A file that cannot be read at all is recorded with its error and the day named
+in its file name (``..._YYYY-MM-DD.csv``), if any, so that day's run fails with
+a message naming the file instead of the file being silently ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+
+from lascopf_assets.lib.ingest.landing import (
+    UTC_MICROS,
+    LandingFile,
+    LandingFileError,
+    days_covered,
+    read_landing_file,
+)
+
+_DAY_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
+
+
+@dataclass(frozen=True)
+class IndexedFile:
+    file: LandingFile
+    days: tuple[str, ...]
+    error: str | None = None
+
+
+def day_named_in(name: str) -> str | None:
+    match = _DAY_IN_NAME.search(name)
+    return match.group(1) if match else None
+
+
+def _timestamp_days(path: str) -> list[str]:
+    """Days covered, reading only the timestamp column when it parses cleanly."""
+    try:
+        if path.lower().endswith(".csv"):
+            column = pcsv.read_csv(
+                path,
+                convert_options=pcsv.ConvertOptions(include_columns=["timestamp"], column_types={"timestamp": pa.string()}),
+            ).column("timestamp")
+        else:
+            column = pq.read_table(path, columns=["timestamp"]).column("timestamp")
+        micros = pc.drop_null(pc.cast(column, UTC_MICROS)).cast(pa.int64()).to_numpy(zero_copy_only=False)
+        if not len(micros):
+            raise LandingFileError(path, "no row has a readable timestamp")
+        days = np.unique(micros.astype("datetime64[us]").astype("datetime64[D]"))
+        return [str(d) for d in days]
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, KeyError):
+        # malformed rows or odd timestamps: the full, forgiving reader decides
+        return days_covered(read_landing_file(path)["timestamp"])
+
+
+class LandingIndex:
+    """A JSON cache ``identity -> days`` stored at ``path`` (written atomically)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = os.fspath(path)
+
+    def _load(self) -> dict[str, dict]:
+        try:
+            with open(self.path, encoding="utf-8") as handle:
+                return json.load(handle)
+        except FileNotFoundError:
+            return {}
+        except json.JSONDecodeError:
+            return {}  # a damaged cache only costs re-reading the files
+
+    def _save(self, entries: dict[str, dict]) -> None:
+        folder = os.path.dirname(self.path) or "."
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".landing_index-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(entries, handle)
+        os.replace(tmp, self.path)
+
+    def refresh(self, files: list[LandingFile]) -> list[IndexedFile]:
+        """Days of every file, reading only files whose identity is not cached yet."""
+        cached = self._load()
+        fresh: dict[str, dict] = {}
+        out = []
+        for f in files:
+            entry = cached.get(f.identity)
+            if entry is None:
+                try:
+                    entry = {"days": _timestamp_days(f.path), "error": None}
+                except LandingFileError as exc:
+                    named = day_named_in(f.name)
+                    entry = {"days": [named] if named else [], "error": exc.reason}
+            fresh[f.identity] = entry
+            out.append(IndexedFile(f, tuple(entry["days"]), entry["error"]))
+        if fresh.keys() != cached.keys():
+            self._save(fresh)
+        return out
+
+
+def files_for_days(indexed: list[IndexedFile], days: set[str]) -> list[IndexedFile]:
+    """The indexed files with at least one row on one of ``days``, by name."""
+    return sorted((i for i in indexed if days.intersection(i.days)), key=lambda i: i.file.name)
