@@ -20,10 +20,11 @@ Contract (the same as the Parquet lake's, for a database):
   from the table's is refused with :class:`SchemaChangeError` naming the table
   and column. Columns of the table absent from the frame are written as NULL.
 
-Rows travel as CSV produced by pyarrow's C++ writer and parsed by pyarrow's
-reader on the way back (server-side ``COPY ... FORMAT csv``). Binary COPY
-through psycopg encodes row by row in Python, which is several times slower
-than this for DataFrames (see ``benchmarks/storage.py``).
+Rows go in with binary COPY built by numpy (:mod:`pg_binary`) for the column
+types the store creates (bigint, double precision, timestamptz, boolean, text,
+jsonb); other column types (e.g. integer, numeric in a table created by hand)
+go as CSV from pyarrow's writer so the server parses and range-checks them.
+Loads use ``COPY (SELECT ...) TO STDOUT (FORMAT csv)`` parsed by pyarrow.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import psycopg
 from psycopg import sql
+from psycopg.copy import QueuedLibpqWriter
+
+from lascopf_assets.lib.storage import pg_binary
 
 Timestamp = pd.Timestamp | str
 TimescaleMode = Literal["auto", "never", "require"]
@@ -138,8 +142,8 @@ def _to_arrow(df: pd.DataFrame, columns: Sequence[str], types: Mapping[str, str]
         s = df[col]
         t = _base_type(types[col])
         if t == JSONB:
-            s = s.map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else json.dumps(v))
-            arrays.append(pa.array(s.to_numpy(dtype=object), type=pa.string()))
+            texts = [None if v is None or (isinstance(v, float) and np.isnan(v)) else json.dumps(v) for v in s]
+            arrays.append(pa.array(texts, type=pa.string()))
         elif t == TIMESTAMPTZ:
             arrays.append(pa.array(s.dt.tz_convert("UTC").dt.as_unit("us")))
         elif isinstance(s.dtype, pd.CategoricalDtype):
@@ -203,12 +207,14 @@ class PgTableStore:
         schema: str = "public",
         timescaledb: TimescaleMode = "auto",
         connect_timeout: int = 10,
+        binary_copy: bool = True,
         **connect_kwargs,
     ):
         if timescaledb not in ("auto", "never", "require"):
             raise TableStoreError(f"timescaledb must be auto, never or require, got {timescaledb!r}")
         self.conninfo = conninfo
         self.schema = schema
+        self.binary_copy = binary_copy
         self.timescaledb_mode = timescaledb
         self.connect_kwargs = {"connect_timeout": connect_timeout, **connect_kwargs}
         self._timescale: bool | None = None
@@ -476,8 +482,17 @@ class PgTableStore:
             )
         with self.connect() as conn:
             types = self._prepare(conn, table, df, time_column)
-            if not self.uses_timescaledb(conn) and self._is_partitioned(conn, table):
+            by_day = not self.uses_timescaledb(conn) and self._is_partitioned(conn, table)
+            if by_day:
                 self._ensure_day_partitions(conn, table, start_ts, end_ts)
+            arrow = _to_arrow(df, list(df.columns), types)
+            if by_day:  # COPY straight into each day partition: no row routing on the server
+                targets = [
+                    (self._partition_name(table, day), part)
+                    for day, part in _split_by_day(arrow, times)
+                ]
+            else:
+                targets = [(table, arrow)]
             with conn.transaction():
                 conn.execute(
                     sql.SQL("DELETE FROM {} WHERE {} >= %s AND {} < %s").format(
@@ -485,7 +500,7 @@ class PgTableStore:
                     ),
                     (start_ts.to_pydatetime(), end_ts.to_pydatetime()),
                 )
-                return self._copy_in(conn, table, df, types, on_chunk, chunk_rows)
+                return self._copy_in(conn, targets, types, on_chunk, chunk_rows)
 
     def write_all(
         self,
@@ -498,9 +513,10 @@ class PgTableStore:
         """Replace the whole content of an unpartitioned table atomically."""
         with self.connect() as conn:
             types = self._prepare(conn, table, df, None)
+            arrow = _to_arrow(df, list(df.columns), types)
             with conn.transaction():
                 conn.execute(sql.SQL("DELETE FROM {}").format(self._ident(table)))
-                return self._copy_in(conn, table, df, types, on_chunk, chunk_rows)
+                return self._copy_in(conn, [(table, arrow)], types, on_chunk, chunk_rows)
 
     def _is_partitioned(self, conn: psycopg.Connection, table: str) -> bool:
         row = conn.execute(
@@ -512,25 +528,39 @@ class PgTableStore:
         ).fetchone()
         return bool(row) and row[0] == "p"
 
-    def _copy_in(self, conn, table, df, types, on_chunk, chunk_rows) -> int:
-        columns = list(df.columns)
-        if not len(df):
-            return 0
-        arrow = _to_arrow(df, columns, types)
-        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
-            self._ident(table), sql.SQL(", ").join(map(sql.Identifier, columns))
-        )
-        options = pacsv.WriteOptions(include_header=False, batch_size=64 * 1024)
+    def _copy_in(self, conn, targets, types, on_chunk, chunk_rows) -> int:
+        """COPY each ``(table, arrow rows)`` target; returns the rows sent."""
         sent = 0
-        with conn.cursor().copy(statement) as copy:
-            for offset in range(0, arrow.num_rows, chunk_rows):
-                part = arrow.slice(offset, chunk_rows)
-                buf = io.BytesIO()
-                pacsv.write_csv(part, buf, options)
-                copy.write(buf.getbuffer())
-                sent += part.num_rows
-                if on_chunk is not None:
-                    on_chunk(sent, conn)
+        for target, arrow in targets:
+            if not arrow.num_rows:
+                continue
+            columns = arrow.column_names
+            col_types = [_base_type(types[c]) for c in columns]
+            binary = self.binary_copy and pg_binary.supported(col_types)
+            statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT {})").format(
+                self._ident(target),
+                sql.SQL(", ").join(map(sql.Identifier, columns)),
+                sql.SQL("binary" if binary else "csv"),
+            )
+            options = pacsv.WriteOptions(include_header=False, batch_size=64 * 1024)
+            cursor = conn.cursor()
+            # a writer thread sends chunk k while this thread encodes chunk k+1
+            with cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
+                if binary:
+                    copy.write(pg_binary.HEADER)
+                for offset in range(0, arrow.num_rows, chunk_rows):
+                    part = arrow.slice(offset, chunk_rows)
+                    if binary:
+                        copy.write(pg_binary.encode(part, col_types))
+                    else:
+                        buf = io.BytesIO()
+                        pacsv.write_csv(part, buf, options)
+                        copy.write(buf.getbuffer())
+                    sent += part.num_rows
+                    if on_chunk is not None:
+                        on_chunk(sent, conn)
+                if binary:
+                    copy.write(pg_binary.TRAILER)
         return sent
 
     # -- reads -----------------------------------------------------------------------
@@ -573,6 +603,28 @@ class PgTableStore:
                 for block in copy:
                     buf.write(block)
         return _csv_to_frame(buf.getvalue(), names, types)
+
+
+def _split_by_day(arrow: pa.Table, times: pd.Series) -> list[tuple[pd.Timestamp, pa.Table]]:
+    """Rows grouped by UTC day (in time order when the input is sorted)."""
+    micros = pd.DatetimeIndex(times).tz_convert("UTC").as_unit("us").asi8
+    day = np.floor_divide(micros, 86_400_000_000)
+    if len(day) == 0:
+        return []
+    if np.all(day[1:] >= day[:-1]):
+        order = None
+        sorted_days = day
+    else:
+        order = np.argsort(day, kind="stable")
+        sorted_days = day[order]
+    uniq, first = np.unique(sorted_days, return_index=True)
+    bounds = list(first) + [len(sorted_days)]
+    out = []
+    for i, d in enumerate(uniq):
+        lo, hi = int(bounds[i]), int(bounds[i + 1])
+        part = arrow.slice(lo, hi - lo) if order is None else arrow.take(order[lo:hi])
+        out.append((pd.Timestamp(int(d) * 86_400_000_000, unit="us", tz="UTC"), part))
+    return out
 
 
 def _csv_to_frame(data: bytes, names: Sequence[str], types: Mapping[str, str]) -> pd.DataFrame:
