@@ -198,7 +198,7 @@ def _parse_numbers(column: pa.ChunkedArray, missing_code: str | None, bad_code: 
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
     text = column.to_pandas().astype("str").str.strip()
-    values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
+    values = np.array(pd.to_numeric(text, errors="coerce"), dtype=np.float64)  # writable copy
     empty = (text == "").to_numpy()
     spelled_nan = text.str.lower().isin(["nan", "+nan", "-nan"]).to_numpy()  # a number, judged as not finite
     errors[np.isnan(values) & ~empty & ~spelled_nan] = bad_code
@@ -305,7 +305,8 @@ def days_covered(timestamps: pd.Series) -> list[str]:
     """The UTC day keys (YYYY-MM-DD) that the given timestamps fall on, sorted."""
     if timestamps.empty:
         return []
-    days = np.unique(timestamps.dropna().to_numpy().astype("datetime64[D]"))
+    micros = pd.DatetimeIndex(timestamps.dropna()).asi8
+    days = np.unique(micros.astype("datetime64[us]").astype("datetime64[D]"))
     return [str(d) for d in days]
 
 

@@ -76,7 +76,7 @@ def readings_schema(known_meters: Iterable[str], columns: Iterable[str] = ()) ->
         )
     if "active_power_kw" in present:
         spec["active_power_kw"] = pa.Column(
-            float, _check("active_power_missing", lambda s: s.notna()), nullable=True
+            float, _check("active_power_missing", lambda s: s.notna(), ignore_na=False), nullable=True
         )
     return pa.DataFrameSchema(spec, strict=False, coerce=False)
 

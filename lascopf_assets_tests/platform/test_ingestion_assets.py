@@ -1,0 +1,128 @@
+"""The data side through Dagster: single partitions, single-run ranges, failures, checks, topology versions."""
+
+import shutil
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from lascopf_assets.defs import ingestion
+from lascopf_assets.definitions import defs
+from lascopf_assets.lib.storage.parquet_lake import ParquetLake
+
+DAILY = ["raw_measurements", "validated_loads", "quarantined_measurements", "junction_aggregates"]
+ASSETS = [ingestion.grid_topology, ingestion.raw_measurements, ingestion.validated_loads, ingestion.junction_aggregates]
+
+
+def run(selection, instance=None, run_config=None, **kwargs):
+    d = defs()
+    return dg.materialize(
+        ASSETS, selection=selection, resources=d.resources, instance=instance or dg.DagsterInstance.ephemeral(),
+        raise_on_error=False, run_config=run_config, **kwargs,
+    )
+
+
+def lake(summary):
+    return ParquetLake.local(summary.out_dir / "lake")
+
+
+def materializations(result, asset):
+    return [e.materialization for e in result.get_asset_materialization_events() if e.materialization.asset_key.to_user_string() == asset]
+
+
+def test_single_run_range_writes_one_file_per_day(zone_env):
+    instance = dg.DagsterInstance.ephemeral()
+    assert run(["grid_topology"], instance).success
+    result = run(DAILY, instance, tags={"dagster/asset_partition_range_start": "2023-01-01", "dagster/asset_partition_range_end": "2023-01-03"})
+    assert result.success
+    assert len({r.dagster_run.run_id for r in [result]}) == 1
+    assert sorted(m.partition for m in materializations(result, "junction_aggregates")) == ["2023-01-01", "2023-01-02", "2023-01-03"]
+    meta = materializations(result, "validated_loads")[0].metadata
+    assert meta["rows_in"].value == meta["rows_valid"].value + meta["rows_quarantined"].value == zone_env.rows
+    store = lake(zone_env)
+    assert store.partition_keys(["junction_aggregates"]) == ["2023-01-01", "2023-01-02", "2023-01-03"]
+    agg = store.read_partitions(["junction_aggregates"], ["2023-01-01", "2023-01-02", "2023-01-03"])
+    # the aggregates carry every valid kWh, and the junction -> phase map is the generator's truth
+    valid = store.read_partitions(["validated_loads"], ["2023-01-01", "2023-01-02", "2023-01-03"])
+    assert agg["kwh"].sum() == pytest.approx(valid["kwh"].sum())
+    assert dict(agg.drop_duplicates("junction")[["junction", "phase"]].values) == zone_env.junction_phase
+    assert {c.check_name: c.passed for c in result.get_asset_check_evaluations()} == {
+        "rows_accounted_for": True, "quarantine_share_within_limit": True, "voltage_within_band": True}
+
+
+def test_bad_rows_are_quarantined_and_the_check_blocks(zone_env):
+    landing = zone_env.out_dir / "landing"
+    day = landing / "meter_readings_2023-01-02.csv"
+    lines = day.read_text().splitlines()
+    meter = lines[1].split(",")[0]
+    lines += [f"{meter},2023-01-02T05:00:00+00:00,-3", f"{meter},2023-01-02T06:30:00+00:00,1", "ghost,2023-01-02T01:00:00+00:00,1",
+              f"{meter},2023-01-02T07:00:00+00:00,lots", f"{meter},2023-01-02T08:00:00,1", lines[1]]
+    day.write_text("\n".join(lines) + "\n")
+    instance = dg.DagsterInstance.ephemeral()
+    run(["grid_topology"], instance)
+    result = run(DAILY, instance, partition_key="2023-01-02")
+    assert result.success
+    q = lake(zone_env).read(["quarantined_measurements"], "2023-01-02")
+    n = len(lines) - 1
+    assert sorted(q["rule"]) == sorted(["kwh_negative", "timestamp_not_on_hour", "meter_unknown", "kwh_not_numeric",
+                                         "timestamp_without_utc_offset", "duplicate_meter_hour"])
+    assert sorted(q["source_row"]) == list(range(n - 4, n + 2))  # the appended lines, by line number
+    # a strict limit makes the blocking check fail the run, and aggregates are not produced
+    strict = {"ops": {"validated_loads": {"config": {"max_quarantine_share": 0.0001}}}}
+    shutil.rmtree(zone_env.out_dir / "lake" / "junction_aggregates")
+    result = run(DAILY, instance, run_config=strict, partition_key="2023-01-02")
+    assert not result.success
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert checks["quarantine_share_within_limit"] is False and checks["rows_accounted_for"] is True
+    assert not lake(zone_env).exists(["junction_aggregates"], "2023-01-02")
+
+
+def test_unreadable_file_fails_the_run_naming_it_and_keeps_the_partition(zone_env):
+    instance = dg.DagsterInstance.ephemeral()
+    run(["grid_topology"], instance)
+    assert run(DAILY, instance, partition_key="2023-01-01").success
+    before = lake(zone_env).read(["raw_measurements"], "2023-01-01")
+    (zone_env.out_dir / "landing" / "late_2023-01-01.csv").write_text("meter,when,value\nx,y,z\n")
+    result = run(DAILY, instance, partition_key="2023-01-01")
+    assert not result.success
+    failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0]
+    message = failure.step_failure_data.error.message + str(failure.step_failure_data.user_failure_data)
+    assert "late_2023-01-01.csv" in message and "missing required column(s) meter_id, timestamp, kwh" in message
+    after = lake(zone_env).read(["raw_measurements"], "2023-01-01")
+    pd.testing.assert_frame_equal(before, after)
+
+
+def test_new_topology_version_applies_from_its_date(zone_env):
+    topo_dir = zone_env.out_dir / "topology"
+    original = (topo_dir / "grid_topology.csv").read_text().splitlines()
+    # from 2023-01-02 every meter of one junction hangs under another junction's node: a new version
+    meters = {m: j for m, j in zone_env.meter_junction.items()}
+    moved_junction = sorted(zone_env.junction_phase)[0]
+    target_junction = next(j for j in sorted(zone_env.junction_phase) if zone_env.junction_phase[j] != zone_env.junction_phase[moved_junction])
+    header, rows = original[0], [r.split(",") for r in original[1:]]
+    cols = header.split(",")
+    t1 = cols.index("terminal1_cn")
+    node_of = {r[0]: r for r in rows}
+    target_node = next(r[t1] for r in rows if r[0] in meters and meters[r[0]] == target_junction)
+    for r in rows:
+        if r[0] in meters and meters[r[0]] == moved_junction:
+            r[t1] = target_node
+            r[cols.index("phases")] = node_of[target_junction][cols.index("phases")]
+    (topo_dir / "grid_topology_2023-01-02.csv").write_text("\n".join([header, *(",".join(r) for r in rows)]) + "\n")
+    instance = dg.DagsterInstance.ephemeral()
+    topo = run(["grid_topology"], instance)
+    assert materializations(topo, "grid_topology")[0].metadata["versions"].value == 2
+    assert run(DAILY, instance, tags={"dagster/asset_partition_range_start": "2023-01-01", "dagster/asset_partition_range_end": "2023-01-02"}).success
+    store = lake(zone_env)
+    day1 = store.read(["junction_aggregates"], "2023-01-01")
+    day2 = store.read(["junction_aggregates"], "2023-01-02")
+    assert moved_junction in set(day1["junction"]) and moved_junction not in set(day2["junction"])
+
+
+def test_definitions_load_for_the_local_profile(zone_env):
+    d = defs()
+    dg.Definitions.validate_loadable(d)
+    keys = {k.to_user_string() for k in d.resolve_asset_graph().get_all_asset_keys()}
+    assert {"raw_measurements", "grid_topology", "validated_loads", "quarantined_measurements", "junction_aggregates"} <= keys
+    assert {"landing_file_sensor", "topology_file_sensor", "automation_sensor"} <= {s.name for s in d.sensors}
+    assert d.get_sensor_def("automation_sensor").default_status == dg.DefaultSensorStatus.RUNNING

@@ -1,0 +1,70 @@
+"""The Parquet lake: one atomic file per partition; ranges split by time; reads concatenate."""
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from lascopf_assets.lib.storage.parquet_lake import ParquetLake, PartitionMissingError, PartitionWindow
+
+
+def day_windows(*days):
+    return [PartitionWindow(d, pd.Timestamp(d, tz="UTC"), pd.Timestamp(d, tz="UTC") + pd.Timedelta(days=1)) for d in days]
+
+
+def hours(start, n):
+    return pd.date_range(start, periods=n, freq="h", tz="UTC").as_unit("us")
+
+
+def test_range_is_split_by_day_and_reads_concatenate(tmp_path):
+    lake = ParquetLake.local(tmp_path)
+    df = pd.DataFrame({"timestamp": hours("2023-01-01", 48)[::-1], "v": range(48)})  # unsorted on purpose
+    paths = lake.write_range(["a", "b"], df, "timestamp", day_windows("2023-01-01", "2023-01-02", "2023-01-03"))
+    assert [p.rsplit("/", 1)[1] for p in paths] == ["2023-01-01.parquet", "2023-01-02.parquet", "2023-01-03.parquet"]
+    day1 = lake.read(["a", "b"], "2023-01-01")
+    assert len(day1) == 24 and (day1["timestamp"].dt.day == 1).all()
+    assert len(lake.read(["a", "b"], "2023-01-03")) == 0  # empty day still exists, with the schema
+    assert list(lake.read(["a", "b"], "2023-01-03").columns) == ["timestamp", "v"]
+    both = lake.read_partitions(["a", "b"], ["2023-01-01", "2023-01-02"])
+    assert sorted(both["v"]) == list(range(48))
+    assert both["timestamp"].dtype == pd.DatetimeTZDtype(unit="us", tz="UTC")
+    assert lake.partition_keys(["a", "b"]) == ["2023-01-01", "2023-01-02", "2023-01-03"]
+
+
+def test_rows_outside_the_range_are_refused_before_writing(tmp_path):
+    lake = ParquetLake.local(tmp_path)
+    df = pd.DataFrame({"timestamp": hours("2023-01-01", 30), "v": range(30)})
+    with pytest.raises(ValueError, match="6 row\\(s\\) of x fall outside"):
+        lake.write_range(["x"], df, "timestamp", day_windows("2023-01-01"))
+    assert lake.partition_keys(["x"]) == []
+
+
+def test_failed_write_leaves_the_old_partition_intact(tmp_path, monkeypatch):
+    lake = ParquetLake.local(tmp_path)
+    old = pd.DataFrame({"timestamp": hours("2023-01-01", 24), "v": 1})
+    lake.write(["x"], old, "2023-01-01")
+
+    real_write = pq.write_table
+
+    def write_half_then_fail(table, sink, **kwargs):
+        real_write(table.slice(0, 3), sink, **kwargs)
+        raise OSError("disk full (injected)")
+
+    monkeypatch.setattr(pq, "write_table", write_half_then_fail)
+    with pytest.raises(OSError, match="injected"):
+        lake.write(["x"], old.assign(v=2), "2023-01-01")
+    monkeypatch.undo()
+    again = lake.read(["x"], "2023-01-01")
+    assert len(again) == 24 and (again["v"] == 1).all()
+    assert [p.name for p in (tmp_path / "x").iterdir()] == ["2023-01-01.parquet"]  # no temp file left behind
+
+
+def test_missing_partition_is_a_clear_error(tmp_path):
+    with pytest.raises(PartitionMissingError, match="x partition 2023-01-09 has not been materialized"):
+        ParquetLake.local(tmp_path).read(["x"], "2023-01-09")
+
+
+def test_unpartitioned_round_trip(tmp_path):
+    lake = ParquetLake.local(tmp_path)
+    lake.write(["t"], pd.DataFrame({"a": [1, 2]}))
+    assert lake.read(["t"])["a"].tolist() == [1, 2]
+    assert lake.exists(["t"]) and not lake.exists(["u"])
