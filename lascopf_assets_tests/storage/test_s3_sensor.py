@@ -1,0 +1,157 @@
+"""S3 landing sensor against moto's S3 server: ticks, rewrites, restarts, bounded listing."""
+
+import json
+
+import pytest
+
+import dagster as dg
+from lascopf_assets.defs.sensors_s3 import LANDING_KEYS_TAG, S3LandingBucket, s3_landing_sensor
+from lascopf_assets.lib.storage.s3_landing import (
+    S3LandingCursor,
+    S3LandingError,
+    plan_s3_landing,
+)
+
+CSV = "meter_id,timestamp,kwh\nM1,{day}T00:00:00+00:00,{kwh}\n"
+
+
+def put(b, key, kwh=1.0):
+    day = key.split("/")[1].replace("date=", "")
+    b["client"].put_object(Bucket=b["bucket"], Key=key, Body=CSV.format(day=day, kwh=kwh).encode())
+
+
+def plan(b, cursor, **kw):
+    return plan_s3_landing(b["client"], b["bucket"], "landing", cursor, **kw)
+
+
+def test_ticks_request_each_object_version_once(s3_bucket):
+    put(s3_bucket, "landing/2023-01-01/a.csv")
+    put(s3_bucket, "landing/2023-01-01/b.parquet")
+    put(s3_bucket, "landing/2023-01-02/a.csv")
+    put(s3_bucket, "landing/2023-01-02/readme.txt")  # not a landing file
+    put(s3_bucket, "landing/notes/x.csv")  # not a day folder
+    first = plan(s3_bucket, S3LandingCursor())
+    assert [(r.day, r.keys) for r in first.requests] == [
+        ("2023-01-01", ["landing/2023-01-01/a.csv", "landing/2023-01-01/b.parquet"]),
+        ("2023-01-02", ["landing/2023-01-02/a.csv"]),
+    ]
+    # next tick, nothing changed
+    cursor = S3LandingCursor.parse(first.cursor.dump())
+    assert plan(s3_bucket, cursor).requests == []
+    # a rewrite with new content (new ETag) and a brand-new file
+    put(s3_bucket, "landing/2023-01-02/a.csv", kwh=2.0)
+    put(s3_bucket, "landing/2023-01-03/c.csv")
+    third = plan(s3_bucket, cursor)
+    assert [(r.day, r.keys) for r in third.requests] == [
+        ("2023-01-02", ["landing/2023-01-02/a.csv"]),
+        ("2023-01-03", ["landing/2023-01-03/c.csv"]),
+    ]
+    assert third.requests[0].run_key != first.requests[1].run_key  # same key, new version
+    # the same bytes again: same ETag, same version -> nothing
+    put(s3_bucket, "landing/2023-01-02/a.csv", kwh=2.0)
+    assert plan(s3_bucket, third.cursor).requests == []
+
+
+def test_run_keys_are_deterministic_when_a_tick_is_replayed(s3_bucket):
+    """A tick whose cursor was never stored (daemon killed) asks again with the same run
+    keys, and Dagster never launches a run key twice."""
+    put(s3_bucket, "landing/2023-01-01/a.csv")
+    put(s3_bucket, "landing/2023-01-04/a.csv")
+    a = plan(s3_bucket, S3LandingCursor())
+    b = plan(s3_bucket, S3LandingCursor())
+    assert [r.run_key for r in a.requests] == [r.run_key for r in b.requests]
+    assert len({r.run_key for r in a.requests}) == 2
+
+
+def test_listing_is_bounded_to_open_days(s3_bucket):
+    for d in range(1, 29):
+        put(s3_bucket, f"landing/2023-02-{d:02d}/a.csv")
+    calls = []
+    s3_bucket["client"].meta.events.register("before-call.s3.ListObjectsV2", lambda **kw: calls.append(1))
+    first = plan(s3_bucket, S3LandingCursor(), lookback_days=2)
+    assert len(first.requests) == 28 and first.cursor.watermark == "2023-02-28"
+    calls.clear()
+    put(s3_bucket, "landing/2023-02-27/late.csv")  # late file, open day
+    put(s3_bucket, "landing/2023-02-03/very-late.csv")  # closed day: not seen by design
+    put(s3_bucket, "landing/2023-03-01/new.csv")  # a new day
+    second = plan(s3_bucket, first.cursor, lookback_days=2)
+    assert second.listed_days == ["2023-02-26", "2023-02-27", "2023-02-28", "2023-03-01"]
+    assert len(calls) == 1 + 4 == second.list_calls
+    assert [r.keys for r in second.requests] == [["landing/2023-02-27/late.csv"], ["landing/2023-03-01/new.csv"]]
+    # the cursor only remembers open days: it does not grow with the bucket's history
+    assert {k.split("/")[1] for k in second.cursor.seen} == {"2023-02-27", "2023-02-28", "2023-03-01"}
+
+
+def test_pagination_and_date_equals_folders(s3_bucket):
+    for i in range(5):
+        put(s3_bucket, f"landing/date=2023-01-01/part-{i}.csv")
+    for d in (2, 3, 4):
+        put(s3_bucket, f"landing/2023-01-0{d}/a.csv")
+    result = plan_s3_landing(s3_bucket["client"], s3_bucket["bucket"], "landing/", S3LandingCursor(), max_keys=2)
+    assert [r.day for r in result.requests] == ["2023-01-01", "2023-01-02", "2023-01-03", "2023-01-04"]
+    assert len(result.requests[0].objects) == 5
+    assert result.list_calls == 2 + 3 + 3  # folder pages (4 folders / 2) + 3 pages for 5 keys + 3 single days
+
+
+def test_days_outside_the_partitions_stay_due(s3_bucket):
+    put(s3_bucket, "landing/2022-12-31/early.csv")
+    put(s3_bucket, "landing/2023-01-01/a.csv")
+    result = plan(s3_bucket, S3LandingCursor(), is_valid_day=lambda d: d >= "2023-01-01")
+    assert [r.day for r in result.requests] == ["2023-01-01"]
+    assert result.out_of_range == [("landing/2022-12-31/early.csv", "2022-12-31")]
+    assert "landing/2022-12-31/early.csv" not in result.cursor.seen
+
+
+def test_bad_cursor_and_missing_bucket_are_one_line_errors(s3_bucket):
+    with pytest.raises(S3LandingError, match="unreadable S3 landing cursor"):
+        S3LandingCursor.parse("{not json")
+    with pytest.raises(S3LandingError, match="'nope-bucket' failed: the bucket does not exist"):
+        plan_s3_landing(s3_bucket["client"], "nope-bucket", "landing", S3LandingCursor())
+
+
+def _resource(b, **over) -> S3LandingBucket:
+    settings = dict(endpoint_url=b["endpoint_url"], bucket=b["bucket"], prefix="landing",
+                    access_key=b["access_key"], secret_key=b["secret_key"], region=b["region"])
+    return S3LandingBucket(**{**settings, **over})
+
+
+def _tick(instance, resource, cursor):
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"s3_landing": resource})
+    return s3_landing_sensor(context)
+
+
+def test_sensor_across_ticks_rewrites_and_restarts(s3_bucket):
+    resource = _resource(s3_bucket)
+    with dg.instance_for_test() as instance:
+        put(s3_bucket, "landing/2023-01-01/a.csv")
+        put(s3_bucket, "landing/2023-01-02/a.csv")
+        tick1 = _tick(instance, resource, None)
+        assert isinstance(tick1, dg.SensorResult)
+        assert [r.partition_key for r in tick1.run_requests] == ["2023-01-01", "2023-01-02"]
+        assert tick1.run_requests[0].tags[LANDING_KEYS_TAG] == "landing/2023-01-01/a.csv"
+        assert json.loads(tick1.cursor)["watermark"] == "2023-01-02"
+
+        tick2 = _tick(instance, resource, tick1.cursor)
+        assert isinstance(tick2, dg.SkipReason)
+
+        # restart: a new daemon process gets the stored cursor and a fresh resource/client
+        put(s3_bucket, "landing/2023-01-02/a.csv", kwh=5.0)
+        tick3 = _tick(instance, _resource(s3_bucket), tick1.cursor)
+        assert [r.partition_key for r in tick3.run_requests] == ["2023-01-02"]
+        assert tick3.run_requests[0].run_key not in {r.run_key for r in tick1.run_requests}
+        tick4 = _tick(instance, _resource(s3_bucket), tick3.cursor)
+        assert isinstance(tick4, dg.SkipReason)
+
+
+def test_sensor_reports_a_missing_bucket_clearly(s3_bucket):
+    with dg.instance_for_test() as instance:
+        with pytest.raises(dg.Failure, match="the bucket does not exist"):
+            _tick(instance, _resource(s3_bucket, bucket="missing-bucket"), None)
+
+
+def test_download_day_fetches_the_objects_of_one_day(s3_bucket, tmp_path):
+    put(s3_bucket, "landing/2023-01-01/a.csv", kwh=3.5)
+    put(s3_bucket, "landing/2023-01-02/a.csv")
+    paths = _resource(s3_bucket).download_day("2023-01-01", tmp_path)
+    assert [p.name for p in paths] == ["landing__2023-01-01__a.csv"]
+    assert "3.5" in paths[0].read_text()
