@@ -252,3 +252,16 @@ def test_load_shapes_have_evening_and_winter_peaks():
     assert by_month.loc[1] > 1.1 * by_month.loc[4]
     assert by_month.loc[7] > by_month.loc[4]
     assert r["kwh"].std() > 0.1 * r["kwh"].mean()  # noisy, not a flat template
+
+
+def test_commercial_meters_drop_at_weekends_residential_do_not():
+    zone = generate_demo_zone(DemoZoneParams(junctions=5, total_meters=150, days=28, seed=2, commercial_share=0.3))
+    r = zone.readings
+    kind = r["meter_id"].map(zone.meter_kind)
+    assert set(kind) == {"residential", "commercial"}
+    office_hours = r["timestamp"].dt.hour.between(9, 15)
+    weekend = r["timestamp"].dt.day_of_week >= 5
+    com = r["kwh"][office_hours & (kind == "commercial")]
+    res = r["kwh"][office_hours & (kind == "residential")]
+    assert com[~weekend].mean() > 2.0 * com[weekend].mean()
+    assert 0.8 < res[~weekend].mean() / res[weekend].mean() < 1.25

@@ -106,6 +106,7 @@ class DemoZone:
     ``kwh`` (float64, 4 decimals), sorted by timestamp then meter_id.
     ``topology``: the rows of ``grid_topology.csv`` (all str, empty = no terminal).
     ``replacements``: ``old_meter_id, new_meter_id, timestamp`` (first hour of the new meter).
+    ``meter_kind``: ``"residential"`` or ``"commercial"`` per meter id.
     """
 
     params: DemoZoneParams
@@ -114,6 +115,7 @@ class DemoZone:
     junction_phase: dict[str, str]
     meter_junction: dict[str, str]
     replacements: pd.DataFrame
+    meter_kind: dict[str, str]
 
 
 @dataclass
@@ -415,6 +417,8 @@ def generate_demo_zone(params: DemoZoneParams | None = None) -> DemoZone:
     hourly = _hourly(plan)
     readings = _arrow_table(plan, hourly, 0, params.days * 24).to_pandas()
     junction_phase, meter_junction, replacements = _truth(plan)
+    slot_of = np.concatenate([np.arange(len(plan.slot_ids)), plan.rep_slot])
+    kinds = np.where(plan.is_commercial[slot_of], "commercial", "residential")
     return DemoZone(
         params=params,
         readings=readings,
@@ -422,6 +426,7 @@ def generate_demo_zone(params: DemoZoneParams | None = None) -> DemoZone:
         junction_phase=junction_phase,
         meter_junction=meter_junction,
         replacements=replacements,
+        meter_kind=dict(zip(plan.meter_ids.astype(str).tolist(), kinds.tolist())),
     )
 
 
