@@ -56,6 +56,7 @@ def main() -> None:
     definitions = defs()
     assets = [ingestion.grid_topology, ingestion.raw_measurements, ingestion.validated_loads, ingestion.junction_aggregates]
     daily = ["raw_measurements", "validated_loads", "quarantined_measurements", "junction_aggregates"]
+    (work / "dagster_home").mkdir()
     instance = dg.DagsterInstance.local_temp(str(work / "dagster_home"))
 
     def materialize(selection, **kwargs):

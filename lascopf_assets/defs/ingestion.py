@@ -13,8 +13,9 @@ from lascopf_assets.defs.io_managers import PARTITION_TIME_COLUMN
 from lascopf_assets.defs.partitions import DATA_START_DATE, daily_partitions
 from lascopf_assets.defs.resources import LandingZone
 from lascopf_assets.lib.ingest.aggregation import aggregate_by_junction
-from lascopf_assets.lib.ingest.landing import LandingFileError, read_landing_file
-from lascopf_assets.lib.ingest.landing_index import files_for_days
+from lascopf_assets.lib.ingest.landing import LandingFileError, read_landing_table
+from lascopf_assets.lib.ingest.raw_rows import rows_in_window
+from lascopf_assets.lib.ingest.landing_index import days_of_table, files_for_days
 from lascopf_assets.lib.ingest.schemas import VOLTAGE_BAND_PU, VOLTAGE_MIN_SHARE_IN_BAND
 from lascopf_assets.lib.ingest.validation import ValidationResult, validate_readings, voltage_share_in_band
 from lascopf_assets.lib.zone.topology import TopologyError
@@ -45,7 +46,16 @@ def _md_table(frame: pd.DataFrame, limit: int = 20) -> dg.MetadataValue:
 def raw_measurements(context: dg.AssetExecutionContext, zone: LandingZone) -> dg.Output[pd.DataFrame]:
     window = context.partition_time_window
     days = set(context.partition_keys)
-    wanted = files_for_days(zone.index(), days)
+    ingested_at = pd.Timestamp.now(tz="UTC").as_unit("us")
+    already_read: dict[str, object] = {}  # rows of files the index had to read, kept when this run needs them
+
+    def read_rows(f):
+        table = read_landing_table(f.path, ingested_at)
+        if days.intersection(days_of_table(table)):
+            already_read[f.identity] = table
+        return table
+
+    wanted = files_for_days(zone.index(read_rows), days)
     unreadable = [f for f in wanted if f.error]
     if unreadable:
         raise dg.Failure(
@@ -54,29 +64,23 @@ def raw_measurements(context: dg.AssetExecutionContext, zone: LandingZone) -> dg
         )
     if not wanted:
         raise dg.Failure(description=f"no landing file in {zone.landing_dir} has rows for {min(days)}..{max(days)}")
-    ingested_at = pd.Timestamp.now(tz="UTC").as_unit("us")
-    frames = []
+    tables = []
     for f in wanted:
         try:
-            frames.append(read_landing_file(f.file.path, ingested_at))
+            kept = already_read.get(f.file.identity)
+            tables.append(kept if kept is not None else read_landing_table(f.file.path, ingested_at))
         except LandingFileError as exc:
             raise dg.Failure(description=str(exc), metadata={"file": exc.path, "reason": exc.reason}) from exc
-    rows = pd.concat(frames, ignore_index=True)
-    start, end = pd.Timestamp(window.start), pd.Timestamp(window.end)
-    rows = rows[(rows["timestamp"] >= start) & (rows["timestamp"] < end)]
-    rows = rows.sort_values("timestamp", kind="stable", ignore_index=True)
-    per_file = rows.groupby("source_file", sort=True).agg(
-        rows=("source_row", "size"), parse_errors=("parse_error", "count")
-    ).reset_index()
-    days_without_rows = sorted(days - set(rows["timestamp"].dt.strftime("%Y-%m-%d").unique()))
+    rows, stats = rows_in_window(tables, pd.Timestamp(window.start), pd.Timestamp(window.end))
+    days_without_rows = sorted(days - set(stats.days))
     return dg.Output(
         rows,
         metadata={
             "rows_ingested": dg.MetadataValue.int(len(rows)),
             "files": dg.MetadataValue.int(len(wanted)),
-            "rows_with_parse_errors": dg.MetadataValue.int(int(rows["parse_error"].notna().sum())),
+            "rows_with_parse_errors": dg.MetadataValue.int(stats.rows_with_parse_errors),
             "days_without_rows": dg.MetadataValue.json(days_without_rows),
-            "per_file": _md_table(per_file),
+            "per_file": _md_table(stats.per_file),
         },
     )
 
@@ -121,7 +125,7 @@ def _validate_by_version(raw: pd.DataFrame, topology: pd.DataFrame) -> Validatio
     results = [validate_readings(group, meters_in_force(topology, valid_from)) for valid_from, group in split_by_version(raw, topology)]
     if len(results) == 1:
         return results[0]
-    valid = pd.concat([r.valid for r in results], ignore_index=True).sort_values(["timestamp", "meter_id"], ignore_index=True)
+    valid = pd.concat([r.valid for r in results], ignore_index=True).sort_values("timestamp", kind="stable", ignore_index=True)
     quarantine = pd.concat([r.quarantine for r in results], ignore_index=True)
     return ValidationResult(valid, quarantine, sum(r.rows_in for r in results))
 

@@ -7,6 +7,13 @@ partition time column (output metadata ``partition_time_column``, default
 concatenation of the days. An input declared with metadata
 ``{"allow_missing_partitions": True}`` (an unpartitioned asset reading a window
 of a partitioned one) reads the partitions that exist and skips the others.
+
+Write-through, in-process: an output is always written to the lake; when the
+next step of the same run loads exactly that output in the same process (the
+in-process executor, as in a single-run backfill), it gets the frame just
+written instead of reading the files back. Other runs and other processes
+(the multiprocess executor) always read the lake. A kept frame is dropped on
+its first load and when the next run writes anything.
 """
 
 
@@ -31,11 +38,32 @@ def partition_windows(
     return windows
 
 
+# (lake, asset key, partition keys) -> (run id, frame written by that run in this process)
+_WRITTEN_THIS_RUN: dict[tuple, tuple[str, pd.DataFrame]] = {}
+
+
+def _written_key(lake: ParquetLake, asset_key: Sequence[str], partition_keys: Sequence[str]) -> tuple:
+    return (type(lake.fs).__name__, lake.base, tuple(asset_key), tuple(partition_keys))
+
+
 class LakeIOManagerBase(dg.ConfigurableIOManager):
     """Shared Dagster plumbing; subclasses say which lake (filesystem + base) to use."""
 
     def lake(self) -> ParquetLake:
         raise NotImplementedError
+
+    def _keep(self, lake: ParquetLake, context: dg.OutputContext, partition_keys: Sequence[str], obj: pd.DataFrame) -> None:
+        run_id = context.run_id
+        for key in [k for k, (rid, _) in _WRITTEN_THIS_RUN.items() if rid != run_id]:
+            del _WRITTEN_THIS_RUN[key]
+        _WRITTEN_THIS_RUN[_written_key(lake, context.asset_key.path, partition_keys)] = (run_id, obj)
+
+    def _kept(self, lake: ParquetLake, context: dg.InputContext, partition_keys: Sequence[str]) -> pd.DataFrame | None:
+        hit = _WRITTEN_THIS_RUN.pop(_written_key(lake, context.asset_key.path, partition_keys), None)
+        step = getattr(context, "step_context", None)
+        if hit is None or step is None or hit[0] != step.run_id:
+            return None
+        return hit[1]
 
     def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
         if obj is None:
@@ -47,16 +75,22 @@ class LakeIOManagerBase(dg.ConfigurableIOManager):
             windows = partition_windows(context.asset_partitions_def, context.asset_partition_keys)
             paths = lake.write_range(key, obj, time_column, windows)
             where = paths[0] if len(paths) == 1 else f"{paths[0]} .. {paths[-1]} ({len(paths)} files)"
+            self._keep(lake, context, context.asset_partition_keys, obj)
         else:
             where = lake.write(key, obj)
+            self._keep(lake, context, (), obj)
         context.add_output_metadata({"rows": dg.MetadataValue.int(len(obj)), "stored_at": dg.MetadataValue.text(where)})
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
         lake = self.lake()
         key = context.asset_key.path
         if not context.has_asset_partitions:
-            return lake.read(key)
+            kept = self._kept(lake, context, ())
+            return kept if kept is not None else lake.read(key)
         keys = list(context.asset_partition_keys)
+        kept = self._kept(lake, context, keys)
+        if kept is not None:
+            return kept
         if (context.definition_metadata or {}).get(ALLOW_MISSING_PARTITIONS):
             present = set(lake.partition_keys(key))
             keys = [k for k in keys if k in present]

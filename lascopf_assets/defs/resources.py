@@ -24,9 +24,13 @@ class LandingZone(dg.ConfigurableResource):
     def scan(self) -> tuple[list[LandingFile], list[tuple[str, str]]]:
         return scan_landing(self.landing_dir)
 
-    def index(self) -> list[IndexedFile]:
+    def landing_index(self) -> LandingIndex:
+        return LandingIndex(Path(self.state_dir) / "landing_index.json")
+
+    def index(self, read_rows=None) -> list[IndexedFile]:
+        """Every accepted landing file with the days it covers (see ``LandingIndex.refresh``)."""
         files, _refused = self.scan()
-        return LandingIndex(Path(self.state_dir) / "landing_index.json").refresh(files)
+        return self.landing_index().refresh(files, read_rows)
 
     def topology_files(self) -> list[Path]:
         folder = Path(self.topology_dir)

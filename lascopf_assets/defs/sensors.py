@@ -10,10 +10,7 @@ from lascopf_assets.defs.ingestion import grid_topology, raw_measurements
 from lascopf_assets.defs.partitions import daily_partitions
 from lascopf_assets.defs.profile import current_profile
 from lascopf_assets.defs.resources import LandingZone
-from lascopf_assets.lib.ingest.landing_index import LandingIndex
 from lascopf_assets.lib.ingest.landing_runs import LandingCursor, changed_files, plan_landing_runs
-
-from pathlib import Path
 
 
 def _default_status() -> dg.DefaultSensorStatus:
@@ -31,7 +28,7 @@ def landing_file_sensor(context: dg.SensorEvaluationContext, zone: LandingZone) 
     cursor = LandingCursor.parse(context.cursor)
     files, refused = zone.scan()
     new = changed_files(files, cursor)
-    indexed_new = LandingIndex(Path(zone.state_dir) / "landing_index.json").refresh(new) if new else []
+    indexed_new = zone.landing_index().refresh(new) if new else []
     valid_days = set(daily_partitions.get_partition_keys(dynamic_partitions_store=context.instance))
     plan = plan_landing_runs(indexed_new, {f.name for f in files}, refused, cursor, valid_days)
     for name, reason in plan.newly_refused:

@@ -209,13 +209,7 @@ def _parse_numbers(column: pa.ChunkedArray, missing_code: str | None, bad_code: 
     return values, errors
 
 
-def read_landing_file(path: str | os.PathLike, ingested_at: pd.Timestamp | None = None) -> pd.DataFrame:
-    """All rows of one landing file, typed, with provenance and parse errors (see module doc)."""
-    path = os.fspath(path)
-    name = os.path.basename(path)
-    ingested_at = ingested_at or pd.Timestamp.now(tz="UTC")
-    malformed_text: list[str] = []
-    malformed_lines = np.empty(0, dtype=np.int64)
+def _read_source(path: str) -> tuple[pa.Table, np.ndarray, list[str], np.ndarray]:
     if path.lower().endswith(".csv"):
         table, rows, malformed_text, malformed_lines = _csv_table(path)
     elif path.lower().endswith(".parquet"):
@@ -224,13 +218,83 @@ def read_landing_file(path: str | os.PathLike, ingested_at: pd.Timestamp | None 
         except (pa.ArrowInvalid, OSError) as exc:
             raise LandingFileError(path, f"not a readable Parquet file ({exc})") from exc
         rows = np.arange(1, table.num_rows + 1, dtype=np.int64)
+        malformed_text, malformed_lines = [], np.empty(0, dtype=np.int64)
     else:
         raise LandingFileError(path, "not a .csv or .parquet file")
-
     missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
     if missing:
         raise LandingFileError(path, f"missing required column(s) {', '.join(missing)}", line=1)
+    return table, rows, malformed_text, malformed_lines
 
+
+def landing_schema(scada: list[str]) -> pa.Schema:
+    """The Arrow schema of parsed landing rows (SCADA columns only where present)."""
+    return pa.schema(
+        [("meter_id", pa.string()), ("timestamp", UTC_MICROS), ("kwh", pa.float64())]
+        + [(c, pa.float64()) for c in scada]
+        + [("parse_error", pa.string()), ("raw_values", pa.string()), ("source_file", pa.string()),
+           ("source_row", pa.int64()), ("ingested_at", UTC_MICROS)]
+    )
+
+
+def _clean_table(table: pa.Table, rows: np.ndarray, name: str, ingested_at: pd.Timestamp) -> pa.Table | None:
+    """The fast path: every value parses. None when any row needs the forgiving path."""
+    ts = table.column("timestamp")
+    if pa.types.is_timestamp(ts.type) and ts.type.tz is None:
+        return None  # naive instants must be flagged row by row
+    meter = table.column("meter_id")
+    if not (pa.types.is_string(meter.type) or pa.types.is_large_string(meter.type)):
+        return None
+    scada = [c for c in SCADA_COLUMNS if c in table.column_names]
+    try:
+        columns = {
+            "meter_id": pc.utf8_trim_whitespace(pc.cast(meter, pa.string())),
+            "timestamp": pc.cast(ts, UTC_MICROS),
+            "kwh": pc.cast(table.column("kwh"), pa.float64()),
+            **{c: pc.cast(table.column(c), pa.float64()) for c in scada},
+        }
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if any(col.null_count for col in columns.values()) or pc.any(pc.equal(columns["meter_id"], "")).as_py():
+        return None
+    n = table.num_rows
+    file_codes = pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array([name]))
+    stamp = pa.array(np.full(n, ingested_at.value // 1000, dtype=np.int64)).cast(UTC_MICROS)
+    columns.update(
+        parse_error=pa.nulls(n, pa.string()),
+        raw_values=pa.nulls(n, pa.string()),
+        source_file=pc.cast(file_codes, pa.string()),
+        source_row=pa.array(rows, pa.int64()),
+        ingested_at=stamp,
+    )
+    return pa.table(columns, schema=landing_schema(scada))
+
+
+def read_landing_table(path: str | os.PathLike, ingested_at: pd.Timestamp | None = None) -> pa.Table:
+    """All rows of one landing file, typed, with provenance and parse errors (see module doc)."""
+    path = os.fspath(path)
+    ingested_at = (ingested_at or pd.Timestamp.now(tz="UTC")).as_unit("us")
+    table, rows, malformed_text, malformed_lines = _read_source(path)
+    if not malformed_text:
+        clean = _clean_table(table, rows, os.path.basename(path), ingested_at)
+        if clean is not None:
+            return clean
+    frame = _forgiving_frame(path, table, rows, malformed_text, malformed_lines, ingested_at)
+    scada = [c for c in SCADA_COLUMNS if c in frame.columns]
+    return pa.Table.from_pandas(frame, preserve_index=False).select(landing_schema(scada).names).cast(landing_schema(scada))
+
+
+def read_landing_file(path: str | os.PathLike, ingested_at: pd.Timestamp | None = None) -> pd.DataFrame:
+    """``read_landing_table`` as a pandas DataFrame."""
+    return read_landing_table(path, ingested_at).to_pandas()
+
+
+def _forgiving_frame(
+    path: str, table: pa.Table, rows: np.ndarray, malformed_text: list[str], malformed_lines: np.ndarray,
+    ingested_at: pd.Timestamp,
+) -> pd.DataFrame:
+    """Rows with parse errors coded one by one (the path for files with any bad value)."""
+    name = os.path.basename(path)
     n = table.num_rows
     timestamps, ts_err = _parse_timestamps(table.column("timestamp"))
     kwh, kwh_err = _parse_numbers(table.column("kwh"), KWH_MISSING, KWH_NOT_NUMERIC)
@@ -296,7 +360,7 @@ def read_landing_file(path: str | os.PathLike, ingested_at: pd.Timestamp | None 
         out.loc[unusable, "timestamp"] = first_day
     out["source_file"] = name
     out["source_row"] = rows
-    out["ingested_at"] = ingested_at.as_unit("us") if hasattr(ingested_at, "as_unit") else ingested_at
+    out["ingested_at"] = ingested_at
     out = out.sort_values("source_row", kind="stable", ignore_index=True) if len(malformed_text) else out
     return out
 

@@ -67,6 +67,11 @@ def _timestamp_days(path: str) -> list[str]:
         return days_covered(read_landing_file(path)["timestamp"])
 
 
+def days_of_table(table: pa.Table) -> list[str]:
+    micros = pc.cast(table.column("timestamp"), pa.int64()).to_numpy(zero_copy_only=False)
+    return [str(d) for d in np.unique(micros.astype("datetime64[us]").astype("datetime64[D]"))]
+
+
 class LandingIndex:
     """A JSON cache ``identity -> days`` stored at ``path`` (written atomically)."""
 
@@ -90,8 +95,13 @@ class LandingIndex:
             json.dump(entries, handle)
         os.replace(tmp, self.path)
 
-    def refresh(self, files: list[LandingFile]) -> list[IndexedFile]:
-        """Days of every file, reading only files whose identity is not cached yet."""
+    def refresh(self, files: list[LandingFile], read_rows=None) -> list[IndexedFile]:
+        """Days of every file, reading only files whose identity is not cached yet.
+
+        With ``read_rows`` (a function ``LandingFile -> pyarrow.Table`` of parsed
+        rows, e.g. a caller that needs the rows anyway), a file that has to be
+        read is read through it, so it is read once, not twice.
+        """
         cached = self._load()
         fresh: dict[str, dict] = {}
         out = []
@@ -99,7 +109,8 @@ class LandingIndex:
             entry = cached.get(f.identity)
             if entry is None:
                 try:
-                    entry = {"days": _timestamp_days(f.path), "error": None}
+                    days = days_of_table(read_rows(f)) if read_rows else _timestamp_days(f.path)
+                    entry = {"days": days, "error": None}
                 except LandingFileError as exc:
                     named = day_named_in(f.name)
                     entry = {"days": [named] if named else [], "error": exc.reason}

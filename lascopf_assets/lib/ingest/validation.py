@@ -96,11 +96,14 @@ def validate_readings(raw: pd.DataFrame, meters: pd.DataFrame) -> ValidationResu
     quarantine["rule"] = rule[bad].astype("str").to_numpy()
     quarantine["reason"] = quarantine["rule"].map(RULES).astype("str")
 
-    valid = raw.loc[~bad, ["timestamp", "meter_id", "kwh", *scada, *PROVENANCE_COLUMNS]]
-    lookup = meters.drop_duplicates("meter_id").set_index("meter_id")[["junction", "phase"]]
-    valid = valid.join(lookup, on="meter_id")
+    valid = raw.loc[~bad, ["timestamp", "meter_id", "kwh", *scada, *PROVENANCE_COLUMNS]].reset_index(drop=True)
+    lookup = meters.drop_duplicates("meter_id")
+    position = pd.Index(lookup["meter_id"]).get_indexer(valid["meter_id"])  # every valid meter is known
+    valid.insert(2, "junction", lookup["junction"].to_numpy()[position])
+    valid.insert(3, "phase", lookup["phase"].to_numpy()[position])
     valid = valid[[*VALID_COLUMNS, *scada, *PROVENANCE_COLUMNS]]
-    valid = valid.sort_values(["timestamp", "meter_id"], kind="stable", ignore_index=True)
+    if not valid["timestamp"].is_monotonic_increasing:  # landing rows usually arrive in time order
+        valid = valid.sort_values("timestamp", kind="stable", ignore_index=True)
     VALIDATED_LOADS_SCHEMA.validate(valid)
     return ValidationResult(valid=valid, quarantine=quarantine.reset_index(drop=True), rows_in=len(raw))
 

@@ -18,7 +18,9 @@ Contract (shared by every backend, local disk or S3):
 
 from __future__ import annotations
 
+import os
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -62,15 +64,14 @@ def _utc_micros(values: pd.Series | pd.DatetimeIndex | Sequence[pd.Timestamp]) -
 class ParquetLake:
     """Partitioned Parquet files under ``base`` on a pyarrow filesystem."""
 
-    def __init__(self, filesystem: pafs.FileSystem, base: str, compression: str = "snappy"):
+    def __init__(self, filesystem: pafs.FileSystem, base: str, compression: str = "snappy", write_threads: int | None = None):
         self.fs = filesystem
         self.base = base.rstrip("/")
         self.compression = compression
+        self.write_threads = write_threads or max(2, min(8, os.cpu_count() or 2))
 
     @classmethod
     def local(cls, base: str) -> ParquetLake:
-        import os
-
         return cls(pafs.LocalFileSystem(), os.path.abspath(base))
 
     # -- paths -------------------------------------------------------------
@@ -142,12 +143,17 @@ class ParquetLake:
         sorted_slots = slot[order]
         bounds = np.searchsorted(sorted_slots, np.arange(len(windows) + 1))
         already_sorted = bool(np.all(order == np.arange(len(order))))
-        paths = []
-        for i, window in enumerate(windows):
+
+        def write_one(i: int) -> str:
             lo, hi = int(bounds[i]), int(bounds[i + 1])
             part = table.slice(lo, hi - lo) if already_sorted else table.take(order[lo:hi])
-            paths.append(self.write(asset_key, part, window.key))
-        return paths
+            return self.write(asset_key, part, windows[i].key)
+
+        if len(windows) == 1:
+            return [write_one(0)]
+        # each partition file is independent and pyarrow releases the GIL while encoding
+        with ThreadPoolExecutor(max_workers=self.write_threads) as pool:
+            return list(pool.map(write_one, range(len(windows))))
 
     # -- reads ---------------------------------------------------------------
     def exists(self, asset_key: Sequence[str], partition_key: str | None = None) -> bool:
