@@ -9,6 +9,7 @@ polynomial (model 2, degree <= 2) and piecewise-linear (model 1) generator costs
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,9 @@ def _load_caseframes(path: Path):
     if not path.is_file():
         raise NetworkDataError(f"{path}: no such MATPOWER case file")
     try:
-        cf = CaseFrames(str(path))
+        with warnings.catch_warnings():  # the parser's own pandas deprecation notices
+            warnings.simplefilter("ignore")
+            cf = CaseFrames(str(path))
     except Exception as exc:  # the parser's own message, on one line
         raise NetworkDataError(f"{path}: not a readable MATPOWER case ({type(exc).__name__}: {exc})".replace("\n", " ")) from exc
     for attr in ("bus", "gen", "branch", "gencost", "baseMVA"):

@@ -1,0 +1,7 @@
+"""Look-ahead security-constrained OPF (PowerLASCOPF's problem): exact screening and extensive-form solvers."""
+
+from .central import solve_lascopf
+from .contingency_set import ContingencySet, resolve_contingencies
+from .result import LascopfResult
+
+__all__ = ["ContingencySet", "LascopfResult", "resolve_contingencies", "solve_lascopf"]

@@ -1,0 +1,95 @@
+"""The result of a LASCOPF solve: status, objective and pandas tables.
+
+Tables (intervals are 1-based):
+
+- ``generator_dispatch``: ``gen, bus, interval, p_mw``
+- ``branch_flows``: ``branch, from_bus, to_bus, interval, flow_mw, rate_mw, loading,
+  worst_post_flow_mw, worst_outage, post_loading`` (post: worst modeled outage)
+- ``lmps``: ``bus, interval, lmp`` ($/MWh)
+- ``binding_contingencies``: ``interval, outaged_branch, monitored_branch, post_flow_mw,
+  limit_mw, shadow_price, slack_mw``
+- ``contingencies_skipped``: ``contingency, branch, reason``
+- ``history``: one row per iteration (screening: ``iteration, rows, new_rows, objective,
+  build_seconds, solve_seconds``; ADMM: residuals)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+SUMMARY_COLUMNS = [
+    "status", "objective", "method", "solve_seconds", "iterations", "intervals", "contingencies_modeled",
+    "contingencies_skipped", "max_base_loading", "max_post_contingency_loading", "total_slack_mw", "cause",
+]
+
+
+@dataclass
+class LascopfResult:
+    status: str  # "optimal" | "infeasible" | "solver_error" | "not_converged"
+    objective: float | None
+    method: str
+    solve_seconds: float
+    iterations: int
+    intervals: int
+    contingencies_modeled: list[str]
+    contingencies_skipped: pd.DataFrame
+    generator_dispatch: pd.DataFrame = field(default_factory=pd.DataFrame)
+    branch_flows: pd.DataFrame = field(default_factory=pd.DataFrame)
+    lmps: pd.DataFrame = field(default_factory=pd.DataFrame)
+    binding_contingencies: pd.DataFrame = field(default_factory=pd.DataFrame)
+    history: pd.DataFrame = field(default_factory=pd.DataFrame)
+    max_base_loading: float | None = None
+    max_post_contingency_loading: float | None = None
+    total_slack_mw: float = 0.0
+    cause: str | None = None
+
+    def dispatch_matrix(self) -> pd.DataFrame:
+        """Generators x intervals (MW)."""
+        if self.generator_dispatch.empty:
+            return pd.DataFrame()
+        return self.generator_dispatch.pivot(index="gen", columns="interval", values="p_mw")
+
+    def summary(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            [[
+                self.status, self.objective, self.method, self.solve_seconds, self.iterations, self.intervals,
+                len(self.contingencies_modeled), len(self.contingencies_skipped), self.max_base_loading,
+                self.max_post_contingency_loading, self.total_slack_mw, self.cause,
+            ]],
+            columns=SUMMARY_COLUMNS,
+        )
+
+    def to_json_dict(self) -> dict:
+        """The CLI's JSON object."""
+        dispatch = {}
+        if not self.generator_dispatch.empty:
+            mat = self.dispatch_matrix()
+            order = pd.unique(self.generator_dispatch["gen"])
+            dispatch = {g: [float(v) for v in mat.loc[g].to_numpy()] for g in order}
+        out = {
+            "status": self.status,
+            "objective": self.objective,
+            "method": self.method,
+            "intervals": self.intervals,
+            "iterations": self.iterations,
+            "contingencies_modeled": list(self.contingencies_modeled),
+            "contingencies_skipped": self.contingencies_skipped.to_dict(orient="records"),
+            "dispatch": dispatch,
+            "max_base_loading": _finite_or_none(self.max_base_loading),
+            "max_post_contingency_loading": _finite_or_none(self.max_post_contingency_loading),
+            "total_slack_mw": self.total_slack_mw,
+            "binding_contingencies": len(self.binding_contingencies),
+            "solve_seconds": self.solve_seconds,
+        }
+        if self.cause:
+            out["cause"] = self.cause
+        return out
+
+
+def _finite_or_none(v):
+    if v is None or not np.isfinite(v):
+        return None
+    return float(v)
