@@ -240,8 +240,7 @@ def junctions(topology: Topology) -> pd.DataFrame:
     flags = _junction_flags(topology)
     ids = topology.ids
     phases = topology.elements["phases"].tolist()
-    picked = sorted(i for i, f in enumerate(flags) if f)
-    picked.sort(key=lambda i: ids[i])
+    picked = sorted((i for i, f in enumerate(flags) if f), key=lambda i: ids[i])
     return pd.DataFrame(
         {
             "junction": pd.array([ids[i] for i in picked], dtype="str"),
