@@ -1,0 +1,153 @@
+"""docker/ checked without Docker: compose, Dockerfiles, workspace, env names, .env.example."""
+
+import re
+import shlex
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lascopf_assets.defs.io_managers_production import PG_ENV, S3_ENV
+from lascopf_assets.defs.profile import PROFILE_ENV
+from lascopf_assets.defs.sensors_s3 import S3_LANDING_ENV
+
+REPO = Path(__file__).resolve().parents[2]
+DOCKER = REPO / "docker"
+COMPOSE = yaml.safe_load((DOCKER / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+DAGSTER_SERVICES = ("user_code", "webserver", "daemon")
+
+
+def instance_env_names() -> set[str]:
+    config = yaml.safe_load((DOCKER / "dagster.yaml").read_text())
+    found = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            if set(node) == {"env"}:
+                found.add(node["env"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(config)
+    return found
+
+
+def dockerfile(name: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    text = (DOCKER / name).read_text().replace("\\\n", " ")
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            instr, _, rest = line.partition(" ")
+            out.append((instr.upper(), rest.strip()))
+    return out
+
+
+def command_of(service: dict) -> list[str]:
+    cmd = service.get("entrypoint") or service.get("command")
+    return cmd if isinstance(cmd, list) else shlex.split(cmd)
+
+
+def test_services_in_the_deploy_docker_shape():
+    assert set(SERVICES) == {"dagster_postgres", "timescaledb", "s3", "s3_init", *DAGSTER_SERVICES}
+    assert "timescale/timescaledb" in SERVICES["timescaledb"]["image"]
+    assert "minio" not in yaml.safe_dump(COMPOSE).lower()  # archived upstream: not used
+    for name in DAGSTER_SERVICES:
+        assert SERVICES[name]["build"]["context"] == ".."
+        assert (REPO / SERVICES[name]["build"]["dockerfile"]).is_file()
+
+
+def test_entry_points_and_workspace_agree():
+    code = command_of(SERVICES["user_code"])
+    assert code[:3] == ["dagster", "code-server", "start"]
+    assert code[code.index("-m") + 1] == "lascopf_assets.definitions"
+    port = int(code[code.index("-p") + 1])
+    workspace = yaml.safe_load((DOCKER / "workspace.yaml").read_text())
+    grpc = workspace["load_from"][0]["grpc_server"]
+    assert grpc["host"] == "user_code" and grpc["port"] == port
+    # the image's own CMD is the same command (so `docker run lascopf_user_code` serves too)
+    cmd = [args for instr, args in dockerfile("Dockerfile_user_code") if instr == "CMD"][-1]
+    assert yaml.safe_load(cmd) == code
+    assert ("EXPOSE", str(port)) in dockerfile("Dockerfile_user_code")
+    web = command_of(SERVICES["webserver"])
+    assert web[0] == "dagster-webserver" and web[web.index("-w") + 1] == "workspace.yaml"
+    assert command_of(SERVICES["daemon"])[:2] == ["dagster-daemon", "run"]
+
+
+def test_the_module_in_the_entry_point_exists():
+    assert (REPO / "lascopf_assets" / "definitions.py").is_file()
+
+
+def test_published_ports_are_loopback_only():
+    for name, service in SERVICES.items():
+        for port in service.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} beyond loopback"
+    assert "ports" not in SERVICES["dagster_postgres"]
+
+
+def test_every_env_name_the_code_reads_is_set_where_it_runs():
+    instance = instance_env_names()
+    assert instance == {"DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_DB"}
+    data = set(PG_ENV.values()) | set(S3_ENV.values()) | set(S3_LANDING_ENV.values()) | {PROFILE_ENV}
+    for name in DAGSTER_SERVICES:
+        env = SERVICES[name]["environment"]
+        assert instance <= set(env), f"{name} lacks instance settings {instance - set(env)}"
+    user_env = SERVICES["user_code"]["environment"]
+    assert data <= set(user_env), f"user_code lacks {data - set(user_env)}"
+    assert user_env[PROFILE_ENV] == "production"
+    # the data side points at the data services, the instance at its own database
+    assert user_env["LASCOPF_PG_HOST"] == "timescaledb" and user_env["DAGSTER_PG_HOST"] == "dagster_postgres"
+    assert user_env["LASCOPF_S3_ENDPOINT_URL"].startswith("http://s3:")
+
+
+def _compose_variables() -> set[str]:
+    text = (DOCKER / "docker-compose.yml").read_text()
+    text = re.sub(r"\$\$", "", text)  # $$VAR is the container's own expansion
+    return set(re.findall(r"\$\{([A-Z0-9_]+)", text))
+
+
+def test_env_example_documents_every_variable_and_holds_no_secret():
+    lines = [l for l in (REPO / ".env.example").read_text().splitlines() if l.strip() and not l.startswith("#")]
+    example = dict(l.split("=", 1) for l in lines)
+    assert _compose_variables() <= set(example), _compose_variables() - set(example)
+    data = set(PG_ENV.values()) | set(S3_ENV.values()) | set(S3_LANDING_ENV.values()) | instance_env_names()
+    assert data <= set(example)
+    for key, value in example.items():
+        if re.search(r"PASSWORD|SECRET|ACCESS_KEY", key):
+            assert value == "", f"{key} must be left empty in the template"
+    # compose refuses to start without the secrets instead of defaulting them
+    text = (DOCKER / "docker-compose.yml").read_text()
+    for key in ("DAGSTER_PG_PASSWORD", "LASCOPF_PG_PASSWORD", "LASCOPF_S3_SECRET_KEY", "LASCOPF_S3_ACCESS_KEY"):
+        assert re.search(r"\$\{" + key + r":\?", text), key
+        assert not re.search(r"\$\{" + key + r":-", text), key
+
+
+@pytest.mark.parametrize("name", ["Dockerfile_dagster", "Dockerfile_user_code"])
+def test_dockerfiles_copy_existing_files_and_ship_the_instance_yaml(name):
+    steps = dockerfile(name)
+    assert steps[0][0] == "FROM" and steps[0][1].startswith("python:3.11")
+    copies = [args.split() for instr, args in steps if instr == "COPY"]
+    for args in copies:
+        for src in args[:-1]:
+            assert (REPO / src).exists(), f"{name}: COPY source {src} is missing"
+    assert any("docker/dagster.yaml" in args for args in copies)
+    assert ("ENV", "DAGSTER_HOME=/opt/dagster/dagster_home") in steps
+
+
+def test_dagster_image_pins_the_tested_versions():
+    run = " ".join(args for instr, args in dockerfile("Dockerfile_dagster") if instr == "RUN")
+    for dist in ("dagster", "dagster-webserver", "dagster-postgres", "dagster-aws"):
+        assert f'"{dist}=={version(dist)}"' in run, f"{dist} pin differs from the tested {version(dist)}"
+
+
+def test_user_code_image_installs_the_project_with_its_entry_point():
+    steps = dockerfile("Dockerfile_user_code")
+    assert ("RUN", "pip install --no-cache-dir .") in steps
+    pyproject = (REPO / "pyproject.toml").read_text()
+    assert 'readme = "README.md"' not in pyproject or any("README.md" in a for i, a in steps if i == "COPY")
