@@ -79,8 +79,8 @@ def make_data(model: DcModel, loads_mw: np.ndarray, contingencies: ContingencySe
     with np.errstate(invalid="ignore"):
         a1 = base * model.b_pu * (np.deg2rad(br["angmin_deg"].to_numpy(float)) - shift)
         a2 = base * model.b_pu * (np.deg2rad(br["angmax_deg"].to_numpy(float)) - shift)
-    a1 = np.nan_to_num(a1, nan=-np.inf)
-    a2 = np.nan_to_num(a2, nan=np.inf)
+    a1 = np.where(np.isnan(a1), -np.inf, a1)  # inf - inf: no angle limit
+    a2 = np.where(np.isnan(a2), np.inf, a2)
     lo = np.maximum(-rate, np.minimum(a1, a2))
     hi = np.minimum(rate, np.maximum(a1, a2))
     return LascopfData(model, np.asarray(loads_mw, float), contingencies, soft_penalty, lo, hi, rate)
