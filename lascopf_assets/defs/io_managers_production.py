@@ -81,26 +81,28 @@ class PostgresTableIOManager(dg.ConfigurableIOManager):
             return
         if not isinstance(obj, pd.DataFrame):
             raise dg.Failure(f"{context.asset_key.to_user_string()}: the table IO manager stores DataFrames, got {type(obj).__name__}")
-        store = self.store()
         table = table_name_for(context)
-        if context.has_asset_partitions:
-            window = context.asset_partitions_time_window
-            rows = store.write_window(table, obj, pd.Timestamp(window.start), pd.Timestamp(window.end), _time_column(context))
-            where = f"{self.db_schema}.{table} [{window.start.isoformat()}, {window.end.isoformat()})"
-        else:
-            rows = store.write_all(table, obj)
-            where = f"{self.db_schema}.{table}"
+        with self.store() as store:
+            if context.has_asset_partitions:
+                window = context.asset_partitions_time_window
+                rows = store.write_window(table, obj, pd.Timestamp(window.start), pd.Timestamp(window.end),
+                                          _time_column(context))
+                where = f"{self.db_schema}.{table} [{window.start.isoformat()}, {window.end.isoformat()})"
+            else:
+                rows = store.write_all(table, obj)
+                where = f"{self.db_schema}.{table}"
         context.add_output_metadata({"rows": dg.MetadataValue.int(rows), "stored_at": dg.MetadataValue.text(where)})
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
-        store = self.store()
         table = table_name_for(context)
-        if not context.has_asset_partitions:
-            return store.load_all(table)
-        window = context.asset_partitions_time_window
-        if (context.definition_metadata or {}).get(ALLOW_MISSING_PARTITIONS) and not store.table_exists(table):
-            raise dg.Failure(f"no partition of {context.asset_key.to_user_string()} has been materialized yet")
-        return store.load_window(table, pd.Timestamp(window.start), pd.Timestamp(window.end), _time_column(context))
+        with self.store() as store:
+            if not context.has_asset_partitions:
+                return store.load_all(table)
+            window = context.asset_partitions_time_window
+            if (context.definition_metadata or {}).get(ALLOW_MISSING_PARTITIONS) and not store.table_exists(table):
+                raise dg.Failure(f"no partition of {context.asset_key.to_user_string()} has been materialized yet")
+            return store.load_window(table, pd.Timestamp(window.start), pd.Timestamp(window.end),
+                                     _time_column(context))
 
 
 class S3ParquetLakeIOManager(LakeIOManagerBase):

@@ -29,10 +29,12 @@ Loads use ``COPY (SELECT ...) TO STDOUT (FORMAT csv)`` parsed by pyarrow.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -219,6 +221,9 @@ class PgTableStore:
         self.connect_kwargs = {"connect_timeout": connect_timeout, **connect_kwargs}
         self._timescale: bool | None = None
         self._known_days: dict[str, set[str]] = {}
+        self._local = threading.local()
+        self._open_lock = threading.Lock()
+        self._open: list[psycopg.Connection] = []
 
     # -- connections ----------------------------------------------------------
     def connect(self) -> psycopg.Connection:
@@ -229,6 +234,53 @@ class PgTableStore:
             raise TableStoreError(f"cannot connect to PostgreSQL: {first}") from exc
         conn.execute("SET TIME ZONE 'UTC'")
         return conn
+
+    @contextlib.contextmanager
+    def _session(self, conn: psycopg.Connection | None = None) -> Iterator[psycopg.Connection]:
+        """The caller's connection, or this thread's cached one (reopened when broken).
+
+        A nested use (e.g. a load from an ``on_chunk`` callback during a COPY)
+        gets its own short-lived connection, like any other session would.
+        """
+        if conn is not None:
+            yield conn
+            return
+        if getattr(self._local, "busy", False):
+            with self.connect() as temporary:
+                yield temporary
+            return
+        cached = getattr(self._local, "conn", None)
+        if cached is None or cached.closed or cached.broken:
+            cached = self.connect()
+            self._local.conn = cached
+            with self._open_lock:
+                self._open.append(cached)
+        self._local.busy = True
+        try:
+            yield cached
+        except BaseException:
+            if cached.broken or cached.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                self._local.conn = None
+                with contextlib.suppress(Exception):
+                    cached.close()
+            raise
+        finally:
+            self._local.busy = False
+
+    def __enter__(self) -> PgTableStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connections this store opened (all threads)."""
+        with self._open_lock:
+            conns, self._open = self._open, []
+        for conn in conns:
+            with contextlib.suppress(Exception):
+                conn.close()
+        self._local = threading.local()
 
     def _ident(self, table: str) -> sql.Composed:
         return sql.Identifier(self.schema, table)
@@ -241,9 +293,7 @@ class PgTableStore:
         if self.timescaledb_mode == "never":
             self._timescale = False
             return False
-        own = conn is None
-        conn = conn or self.connect()
-        try:
+        with self._session(conn) as conn:
             with conn.transaction():
                 installed = conn.execute(
                     "SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'"
@@ -259,9 +309,6 @@ class PgTableStore:
                 except psycopg.Error:  # e.g. not in shared_preload_libraries
                     installed = False
             self._timescale = bool(installed)
-        finally:
-            if own:
-                conn.close()
         if self.timescaledb_mode == "require" and not self._timescale:
             raise TableStoreError("timescaledb=require but the timescaledb extension is not available on the server")
         return self._timescale
@@ -269,9 +316,7 @@ class PgTableStore:
     # -- introspection -------------------------------------------------------------
     def table_columns(self, table: str, conn: psycopg.Connection | None = None) -> dict[str, str]:
         """Column -> type of an existing table ({} when the table does not exist)."""
-        own = conn is None
-        conn = conn or self.connect()
-        try:
+        with self._session(conn) as conn:
             rows = conn.execute(
                 """
                 SELECT a.attname, format_type(a.atttypid, a.atttypmod)
@@ -283,16 +328,13 @@ class PgTableStore:
                 """,
                 (self.schema, table),
             ).fetchall()
-        finally:
-            if own:
-                conn.close()
         return {name: typ for name, typ in rows}
 
     def table_exists(self, table: str) -> bool:
         return bool(self.table_columns(table))
 
     def is_partitioned(self, table: str) -> bool:
-        with self.connect() as conn:
+        with self._session() as conn:
             row = conn.execute(
                 """
                 SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -304,9 +346,7 @@ class PgTableStore:
 
     def day_partitions(self, table: str, conn: psycopg.Connection | None = None) -> list[str]:
         """Names of the day partitions of a plain partitioned table."""
-        own = conn is None
-        conn = conn or self.connect()
-        try:
+        with self._session(conn) as conn:
             rows = conn.execute(
                 """
                 SELECT child.relname FROM pg_inherits i
@@ -318,9 +358,6 @@ class PgTableStore:
                 """,
                 (self.schema, table),
             ).fetchall()
-        finally:
-            if own:
-                conn.close()
         return [r[0] for r in rows]
 
     # -- DDL ------------------------------------------------------------------------
@@ -331,7 +368,7 @@ class PgTableStore:
 
     def ensure_table(self, spec: TableSpec) -> dict[str, str]:
         """Create ``spec`` if absent; otherwise apply the schema-change rule. Returns the columns."""
-        with self.connect() as conn:
+        with self._session() as conn:
             return self._ensure(conn, spec)
 
     def _ensure(self, conn: psycopg.Connection, spec: TableSpec) -> dict[str, str]:
@@ -480,7 +517,7 @@ class PgTableStore:
             raise TableStoreError(
                 f"table {table}: {int(outside.sum())} row(s) outside the window [{start_ts}, {end_ts}) (first: {first})"
             )
-        with self.connect() as conn:
+        with self._session() as conn:
             types = self._prepare(conn, table, df, time_column)
             by_day = not self.uses_timescaledb(conn) and self._is_partitioned(conn, table)
             if by_day:
@@ -511,7 +548,7 @@ class PgTableStore:
         chunk_rows: int = COPY_CHUNK_ROWS,
     ) -> int:
         """Replace the whole content of an unpartitioned table atomically."""
-        with self.connect() as conn:
+        with self._session() as conn:
             types = self._prepare(conn, table, df, None)
             arrow = _to_arrow(df, list(df.columns), types)
             with conn.transaction():
@@ -587,7 +624,7 @@ class PgTableStore:
         return self._load(table, sql.SQL(""), columns)
 
     def _load(self, table: str, where: sql.Composable, columns: Sequence[str] | None) -> pd.DataFrame:
-        with self.connect() as conn:
+        with self._session() as conn:
             types = self.table_columns(table, conn)
             if not types:
                 raise TableStoreError(f"table {self.schema}.{table} does not exist (nothing was written to it)")
