@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pyarrow.fs as pafs
 import pytest
-import requests
 
 import dagster as dg
 from lascopf_assets.defs.io_managers_production import S3_ENV, s3_lake_io_manager_from_env
@@ -157,12 +156,20 @@ def test_endpoint_down_is_a_clear_error_quickly(s3_bucket):
         lake.write(["raw"], frame(D0), "2023-01-01")
 
 
+def _moto_auth_after(s3_endpoint: str, count: str) -> None:
+    host, port = s3_endpoint.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=5)
+    conn.request("POST", "/moto-api/reset-auth", body=count.encode())
+    assert conn.getresponse().status == 200
+    conn.close()
+
+
 @pytest.fixture
 def moto_auth(s3_endpoint):
     """Turn on moto's IAM checks (every key it does not know is rejected), then off again."""
-    requests.post(f"{s3_endpoint}/moto-api/reset-auth", data="0", timeout=5).raise_for_status()
+    _moto_auth_after(s3_endpoint, "0")
     yield
-    requests.post(f"{s3_endpoint}/moto-api/reset-auth", data="inf", timeout=5).raise_for_status()
+    _moto_auth_after(s3_endpoint, "inf")
 
 
 def test_bad_credentials_are_a_clear_error(s3_bucket, moto_auth):
