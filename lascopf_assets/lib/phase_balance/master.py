@@ -1,0 +1,133 @@
+"""The master MILP of the exact method, built through the solvers' own APIs.
+
+Variables: one binary ``y[m]`` per move (junction ``j`` to one of its two
+other phases) and one continuous ``theta[g] >= 0`` per group of hours.
+Rows: at most one move per junction, at most ``K`` moves, and cuts
+``theta[g] >= const + coef @ y`` added over the iterations. The objective is
+``sum_g theta[g]``. Built through ``highspy`` with rows passed as CSR arrays and
+re-solved after each round of cuts (HiGHS has no lazy-constraint callback; the
+SCIP path is the single-tree :mod:`~lascopf_assets.lib.phase_balance.branch_and_cut`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+
+@dataclass
+class MasterSolution:
+    solved: bool  # proven optimal within the requested gap
+    has_solution: bool
+    objective: float
+    bound: float  # valid lower bound on the master (and so on the true problem)
+    y: np.ndarray | None
+    theta: np.ndarray | None = None
+
+
+class _Master:
+    def __init__(self, move_junction: np.ndarray, n_groups: int, max_changes: int) -> None:
+        self.n_moves = len(move_junction)
+        self.n_groups = n_groups
+        self.move_junction = np.asarray(move_junction)
+        self.n_cuts = 0
+
+    def add_cuts(self, group: np.ndarray, coef: np.ndarray, const: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def set_max_changes(self, max_changes: int) -> None:
+        raise NotImplementedError
+
+    def solve(self, time_limit: float, rel_gap: float, start: np.ndarray | None,
+              start_theta: np.ndarray | None) -> MasterSolution:
+        raise NotImplementedError
+
+
+class HighsMaster(_Master):
+    def __init__(self, move_junction, n_groups, max_changes, threads: int = 1) -> None:
+        import highspy
+
+        super().__init__(move_junction, n_groups, max_changes)
+        self._hs = highspy
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("threads", threads)
+        inf = highspy.kHighsInf
+        n = self.n_moves + n_groups
+        h.addVars(n, np.zeros(n), np.concatenate([np.ones(self.n_moves), np.full(n_groups, inf)]))
+        idx = np.arange(n, dtype=np.int32)
+        h.changeColsCost(n, idx, np.concatenate([np.zeros(self.n_moves), np.ones(n_groups)]))
+        h.changeColsIntegrality(self.n_moves, idx[: self.n_moves],
+                                np.array([highspy.HighsVarType.kInteger] * self.n_moves))
+        # at most one move per junction
+        order = np.argsort(self.move_junction, kind="stable").astype(np.int32)
+        n_j = int(self.move_junction.max()) + 1 if self.n_moves else 0
+        starts = np.searchsorted(self.move_junction[order], np.arange(n_j)).astype(np.int32)
+        if n_j:
+            h.addRows(n_j, np.full(n_j, -inf), np.ones(n_j), self.n_moves, starts, order,
+                      np.ones(self.n_moves))
+        # cardinality row
+        self._card_row = n_j
+        h.addRows(1, np.array([-inf]), np.array([float(max_changes)]), self.n_moves,
+                  np.array([0], dtype=np.int32), np.arange(self.n_moves, dtype=np.int32), np.ones(self.n_moves))
+        self._h = h
+
+    def add_cuts(self, group, coef, const) -> None:
+        c = len(group)
+        if c == 0:
+            return
+        nz = coef != 0
+        counts = nz.sum(axis=1) + 1
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int32)
+        rows, cols = np.nonzero(nz)
+        # row r: theta[g] - coef @ y >= const  (theta first, then the nonzero y entries)
+        indices = np.empty(counts.sum(), dtype=np.int32)
+        values = np.empty(counts.sum())
+        indices[starts] = self.n_moves + np.asarray(group)
+        values[starts] = 1.0
+        mask = np.ones(counts.sum(), dtype=bool)
+        mask[starts] = False
+        indices[mask] = cols
+        values[mask] = -coef[rows, cols]
+        self._h.addRows(c, np.asarray(const, dtype=np.float64), np.full(c, self._hs.kHighsInf),
+                        int(counts.sum()), starts, indices, values)
+        self.n_cuts += c
+
+    def set_max_changes(self, max_changes: int) -> None:
+        self._h.changeRowBounds(self._card_row, -self._hs.kHighsInf, float(max_changes))
+
+    def solve(self, time_limit, rel_gap, start, start_theta) -> MasterSolution:
+        h = self._h
+        h.setOptionValue("time_limit", max(float(time_limit), 0.01))
+        h.setOptionValue("mip_rel_gap", rel_gap)
+        h.setOptionValue("mip_abs_gap", 1e-9)
+        if start is not None:
+            vals = np.concatenate([start, start_theta]).astype(np.float64)
+            h.setSolution(len(vals), np.arange(len(vals), dtype=np.int32), vals)
+        h.run()
+        status = h.getModelStatus()
+        info = h.getInfo()
+        has = info.primal_solution_status == 2 or status == self._hs.HighsModelStatus.kOptimal
+        col = np.asarray(h.getSolution().col_value) if has else None
+        y = np.round(col[: self.n_moves]).astype(np.int64) if has else None
+        theta = col[self.n_moves:] if has else None
+        bound = info.mip_dual_bound
+        if not math.isfinite(bound):
+            bound = 0.0
+        return MasterSolution(
+            solved=status == self._hs.HighsModelStatus.kOptimal,
+            has_solution=bool(has),
+            objective=info.objective_function_value if has else math.inf,
+            bound=max(bound, 0.0),
+            y=y,
+            theta=theta,
+        )
+
+
+def make_master(solver: str, move_junction: np.ndarray, n_groups: int, max_changes: int) -> _Master:
+    if solver == "highs":
+        return HighsMaster(move_junction, n_groups, max_changes)
+    raise ValueError(f"the iterative master is built with HiGHS only, got {solver!r}")
