@@ -16,6 +16,7 @@ import argparse
 import datetime as dt
 import os
 import resource
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -50,17 +51,25 @@ def main() -> None:
         DemoZoneParams(junctions=args.junctions, total_meters=args.meters, days=args.days, start=dt.date(2023, 1, 1)),
     )
     gen_s = time.perf_counter() - started
+    print(f"instance: {type(instance.event_log_storage).__name__} under {home}")
     print(f"zone: {summary.meters} meters, {summary.junctions} junctions, {summary.rows:,} rows in {summary.files} files "
           f"(generated in {gen_s:.1f} s) under {work}")
 
     definitions = defs()
     assets = [ingestion.grid_topology, ingestion.raw_measurements, ingestion.validated_loads, ingestion.junction_aggregates]
     daily = ["raw_measurements", "validated_loads", "quarantined_measurements", "junction_aggregates"]
-    (work / "dagster_home").mkdir()
-    instance = dg.DagsterInstance.local_temp(str(work / "dagster_home"))
+    # the local profile's instance: the project's dagster.yaml in a fresh DAGSTER_HOME
+    home = work / "dagster_home"
+    home.mkdir()
+    shutil.copy(Path(__file__).resolve().parents[1] / "dagster.yaml", home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(home)
+    instance = dg.DagsterInstance.get()
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
     def materialize(selection, **kwargs):
-        result = dg.materialize(assets, selection=selection, resources=definitions.resources, instance=instance, **kwargs)
+        result = dg.materialize(
+            assets, selection=selection, resources=definitions.resources, instance=instance, run_config=quiet, **kwargs
+        )
         assert result.success
         return result
 

@@ -81,7 +81,10 @@ def run(args: argparse.Namespace) -> int:
 
     def materialize(selection: list[str], **kwargs):
         started = time.perf_counter()
-        result = dg.materialize(assets, selection=selection, resources=definitions.resources, instance=instance, **kwargs)
+        result = dg.materialize(
+            assets, selection=selection, resources=definitions.resources, instance=instance,
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}}, **kwargs,
+        )
         print(f"materialized {', '.join(selection)} in {time.perf_counter() - started:.1f} s")
         return result
 

@@ -1,0 +1,1 @@
+"""Dagster instance pieces for the local profile (referenced from dagster.yaml)."""

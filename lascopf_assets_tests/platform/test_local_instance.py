@@ -1,0 +1,55 @@
+"""The local profile's Dagster instance (dagster.yaml): pooled SQLite storages that persist."""
+
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from lascopf_assets.instance.sqlite_storage import PooledSqliteEventLogStorage, PooledSqliteRunStorage
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dg.asset(partitions_def=dg.DailyPartitionsDefinition(start_date="2023-01-01", timezone="UTC"),
+          backfill_policy=dg.BackfillPolicy.single_run())
+def tiny(context: dg.AssetExecutionContext) -> None:
+    context.log.info(f"{len(context.partition_keys)} days")
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    shutil.copy(ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    return tmp_path
+
+
+def test_instance_from_project_yaml_records_and_reopens(home):
+    instance = dg.DagsterInstance.get()
+    assert isinstance(instance.event_log_storage, PooledSqliteEventLogStorage)
+    assert isinstance(instance.run_storage, PooledSqliteRunStorage)
+    result = dg.materialize([tiny], instance=instance, tags={
+        "dagster/asset_partition_range_start": "2023-01-01", "dagster/asset_partition_range_end": "2023-01-10"})
+    assert result.success
+    instance.dispose()
+    # a new instance on the same home (another process would do the same) sees the run and every partition
+    again = dg.DagsterInstance.get()
+    assert [r.run_id for r in again.get_runs()] == [result.run_id]
+    materialized = again.get_materialized_partitions(dg.AssetKey("tiny"))
+    assert materialized == {f"2023-01-{d:02d}" for d in range(1, 11)}
+    assert (home / "history" / "runs" / "index.db").exists() and (home / "history" / "runs.db").exists()
+
+
+def test_connections_use_wal_with_synchronous_normal(home):
+    instance = dg.DagsterInstance.get()
+    with instance.event_log_storage.index_connection() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+    with instance.run_storage.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1
+
+
+def test_missing_dagster_home_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    with pytest.raises(ValueError, match="DAGSTER_HOME is not set"):
+        PooledSqliteEventLogStorage.from_config_value(None, {})
