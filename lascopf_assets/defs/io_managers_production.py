@@ -1,7 +1,8 @@
 """Production IO managers: PostgreSQL/TimescaleDB tables and the Parquet lake on S3.
 
 Thin Dagster wrappers around :mod:`lascopf_assets.lib.storage.pg_tables` and
-:mod:`lascopf_assets.lib.storage.s3_lake`. Connection settings come from the
+:mod:`lascopf_assets.lib.storage.s3_lake`, plus the ``s3_landing`` resource the
+S3 landing sensor (``sensors_s3.py``) uses. Connection settings come from the
 environment through ``dg.EnvVar`` (see ``.env.example``); the ``*_from_env``
 helpers build the configured IO managers for ``resources.py``.
 
@@ -19,8 +20,12 @@ Table IO manager contract (the same as the Parquet lake's):
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import boto3
 import dagster as dg
 import pandas as pd
+from botocore.config import Config as BotoConfig
 from psycopg.conninfo import make_conninfo
 
 from lascopf_assets.defs.io_managers import (
@@ -30,6 +35,7 @@ from lascopf_assets.defs.io_managers import (
 )
 from lascopf_assets.lib.storage.pg_tables import PgTableStore
 from lascopf_assets.lib.storage.s3_lake import S3_ENV, S3LakeConfig, S3ParquetLake
+from lascopf_assets.lib.storage.s3_landing import S3LandingCursor, plan_s3_landing
 
 TABLE_NAME = "pg_table"
 
@@ -133,6 +139,63 @@ class S3ParquetLakeIOManager(LakeIOManagerBase):
 
     def lake(self) -> S3ParquetLake:
         return S3ParquetLake.from_config(self.config())
+
+
+S3_LANDING_ENV = {
+    "endpoint_url": "LASCOPF_S3_ENDPOINT_URL",
+    "bucket": "LASCOPF_S3_LANDING_BUCKET",
+    "prefix": "LASCOPF_S3_LANDING_PREFIX",
+    "access_key": "LASCOPF_S3_ACCESS_KEY",
+    "secret_key": "LASCOPF_S3_SECRET_KEY",
+    "region": "LASCOPF_S3_REGION",
+}
+
+
+class S3LandingBucket(dg.ConfigurableResource):
+    """Where utilities drop meter/SCADA files: ``s3://<bucket>/<prefix>/<YYYY-MM-DD>/<file>``."""
+
+    endpoint_url: str = ""
+    bucket: str
+    prefix: str = "landing"
+    access_key: str = ""
+    secret_key: str = ""
+    region: str = "us-east-1"
+    lookback_days: int = 2
+    max_attempts: int = 5
+
+    def client(self):
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint_url or None,
+            aws_access_key_id=self.access_key or None,
+            aws_secret_access_key=self.secret_key or None,
+            region_name=self.region,
+            config=BotoConfig(
+                retries={"max_attempts": self.max_attempts, "mode": "standard"},
+                connect_timeout=5,
+                read_timeout=20,
+            ),
+        )
+
+    def download_day(self, day: str, dest_dir: str | Path) -> list[Path]:
+        """Copy the landing objects of one day folder to ``dest_dir`` (for readers of local files)."""
+        dest = Path(dest_dir)
+        dest.mkdir(parents=True, exist_ok=True)
+        client = self.client()
+        paths = []
+        plan = plan_s3_landing(client, self.bucket, self.prefix, S3LandingCursor(watermark=day), lookback_days=0)
+        for request in plan.requests:
+            if request.day != day:
+                continue
+            for obj in request.objects:
+                target = dest / obj.key.replace("/", "__")
+                client.download_file(self.bucket, obj.key, str(target))
+                paths.append(target)
+        return paths
+
+
+def s3_landing_from_env() -> S3LandingBucket:
+    return S3LandingBucket(**{field: dg.EnvVar(env) for field, env in S3_LANDING_ENV.items()})
 
 
 def postgres_io_manager_from_env() -> PostgresTableIOManager:

@@ -2,78 +2,23 @@
 prefix -> one raw_measurements run per day partition they belong to.
 
 Listing, cursor and run keys live in :mod:`lascopf_assets.lib.storage.s3_landing`;
-this module is the Dagster wrapper and the ``s3_landing`` resource (settings from
-env vars through ``dg.EnvVar``, see ``s3_landing_from_env``).
+this module is the Dagster wrapper. The ``s3_landing`` resource it needs
+(:class:`S3LandingBucket`, settings from env vars through ``dg.EnvVar``) lives in
+``io_managers_production`` so ``resources.py`` can import it without a cycle.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import boto3
 import dagster as dg
-from botocore.config import Config as BotoConfig
 
 from lascopf_assets.defs.ingestion import raw_measurements
+from lascopf_assets.defs.io_managers_production import S3_LANDING_ENV, S3LandingBucket, s3_landing_from_env
 from lascopf_assets.defs.partitions import daily_partitions
 from lascopf_assets.lib.storage.s3_landing import S3LandingCursor, S3LandingError, plan_s3_landing
 
-S3_LANDING_ENV = {
-    "endpoint_url": "LASCOPF_S3_ENDPOINT_URL",
-    "bucket": "LASCOPF_S3_LANDING_BUCKET",
-    "prefix": "LASCOPF_S3_LANDING_PREFIX",
-    "access_key": "LASCOPF_S3_ACCESS_KEY",
-    "secret_key": "LASCOPF_S3_SECRET_KEY",
-    "region": "LASCOPF_S3_REGION",
-}
+__all__ = ["LANDING_KEYS_TAG", "S3_LANDING_ENV", "S3LandingBucket", "s3_landing_from_env", "s3_landing_sensor"]
+
 LANDING_KEYS_TAG = "lascopf/s3_landing_keys"
-
-
-class S3LandingBucket(dg.ConfigurableResource):
-    """Where utilities drop meter/SCADA files: ``s3://<bucket>/<prefix>/<YYYY-MM-DD>/<file>``."""
-
-    endpoint_url: str = ""
-    bucket: str
-    prefix: str = "landing"
-    access_key: str = ""
-    secret_key: str = ""
-    region: str = "us-east-1"
-    lookback_days: int = 2
-    max_attempts: int = 5
-
-    def client(self):
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint_url or None,
-            aws_access_key_id=self.access_key or None,
-            aws_secret_access_key=self.secret_key or None,
-            region_name=self.region,
-            config=BotoConfig(
-                retries={"max_attempts": self.max_attempts, "mode": "standard"},
-                connect_timeout=5,
-                read_timeout=20,
-            ),
-        )
-
-    def download_day(self, day: str, dest_dir: str | Path) -> list[Path]:
-        """Copy the landing objects of one day folder to ``dest_dir`` (for readers of local files)."""
-        dest = Path(dest_dir)
-        dest.mkdir(parents=True, exist_ok=True)
-        client = self.client()
-        paths = []
-        plan = plan_s3_landing(client, self.bucket, self.prefix, S3LandingCursor(watermark=day), lookback_days=0)
-        for request in plan.requests:
-            if request.day != day:
-                continue
-            for obj in request.objects:
-                target = dest / obj.key.replace("/", "__")
-                client.download_file(self.bucket, obj.key, str(target))
-                paths.append(target)
-        return paths
-
-
-def s3_landing_from_env() -> S3LandingBucket:
-    return S3LandingBucket(**{field: dg.EnvVar(env) for field, env in S3_LANDING_ENV.items()})
 
 
 @dg.sensor(

@@ -155,3 +155,23 @@ def test_download_day_fetches_the_objects_of_one_day(s3_bucket, tmp_path):
     paths = _resource(s3_bucket).download_day("2023-01-01", tmp_path)
     assert [p.name for p in paths] == ["landing__2023-01-01__a.csv"]
     assert "3.5" in paths[0].read_text()
+
+
+def test_production_wiring_loads_before_env_vars_are_resolved(monkeypatch, tmp_path):
+    """EnvVar settings are resolved when a run or tick uses them, not when definitions load."""
+    from lascopf_assets.defs.ingestion import raw_measurements
+    from lascopf_assets.defs.io_managers_production import (
+        PG_ENV, S3_ENV, S3_LANDING_ENV, postgres_io_manager_from_env, s3_lake_io_manager_from_env, s3_landing_from_env,
+    )
+    from lascopf_assets.defs.resources import LandingZone
+
+    for env in {*PG_ENV.values(), *S3_ENV.values(), *S3_LANDING_ENV.values()}:
+        monkeypatch.delenv(env, raising=False)
+    zone = LandingZone(landing_dir=str(tmp_path), topology_dir=str(tmp_path), state_dir=str(tmp_path))
+    defs = dg.Definitions(
+        assets=[raw_measurements],
+        sensors=[s3_landing_sensor],
+        resources={"io_manager": s3_lake_io_manager_from_env(), "pg_io_manager": postgres_io_manager_from_env(),
+                   "s3_landing": s3_landing_from_env(), "zone": zone},
+    )
+    dg.Definitions.validate_loadable(defs)
