@@ -6,7 +6,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pandas as pd
-import pyarrow.fs as pafs
 import pytest
 
 import dagster as dg
