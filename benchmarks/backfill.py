@@ -51,7 +51,6 @@ def main() -> None:
         DemoZoneParams(junctions=args.junctions, total_meters=args.meters, days=args.days, start=dt.date(2023, 1, 1)),
     )
     gen_s = time.perf_counter() - started
-    print(f"instance: {type(instance.event_log_storage).__name__} under {home}")
     print(f"zone: {summary.meters} meters, {summary.junctions} junctions, {summary.rows:,} rows in {summary.files} files "
           f"(generated in {gen_s:.1f} s) under {work}")
 
@@ -64,6 +63,7 @@ def main() -> None:
     shutil.copy(Path(__file__).resolve().parents[1] / "dagster.yaml", home / "dagster.yaml")
     os.environ["DAGSTER_HOME"] = str(home)
     instance = dg.DagsterInstance.get()
+    print(f"instance: {type(instance.event_log_storage).__name__} under {home}")
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
     def materialize(selection, **kwargs):

@@ -7,6 +7,7 @@ the lake IO manager stores one file per day.
 
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 
 import dagster as dg
 import pandas as pd
@@ -17,7 +18,7 @@ from lascopf_assets.defs.resources import LandingZone
 from lascopf_assets.lib.ingest.aggregation import aggregate_by_junction
 from lascopf_assets.lib.ingest.landing import LandingFileError, read_landing_table
 from lascopf_assets.lib.ingest.raw_rows import rows_in_window
-from lascopf_assets.lib.ingest.landing_index import days_of_table, files_for_days
+from lascopf_assets.lib.ingest.landing_index import READ_THREADS, days_of_table, files_for_days
 from lascopf_assets.lib.ingest.schemas import VOLTAGE_BAND_PU, VOLTAGE_MIN_SHARE_IN_BAND
 from lascopf_assets.lib.ingest.validation import ValidationResult, validate_readings, voltage_share_in_band
 from lascopf_assets.lib.zone.topology import TopologyError
@@ -66,13 +67,15 @@ def raw_measurements(context: dg.AssetExecutionContext, zone: LandingZone) -> dg
         )
     if not wanted:
         raise dg.Failure(description=f"no landing file in {zone.landing_dir} has rows for {min(days)}..{max(days)}")
-    tables = []
-    for f in wanted:
-        try:
-            kept = already_read.get(f.file.identity)
-            tables.append(kept if kept is not None else read_landing_table(f.file.path, ingested_at))
-        except LandingFileError as exc:
-            raise dg.Failure(description=str(exc), metadata={"file": exc.path, "reason": exc.reason}) from exc
+    def rows_of(f):
+        kept = already_read.get(f.file.identity)
+        return kept if kept is not None else read_landing_table(f.file.path, ingested_at)
+
+    try:
+        with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
+            tables = list(pool.map(rows_of, wanted))
+    except LandingFileError as exc:
+        raise dg.Failure(description=str(exc), metadata={"file": exc.path, "reason": exc.reason}) from exc
     rows, stats = rows_in_window(tables, pd.Timestamp(window.start), pd.Timestamp(window.end))
     days_without_rows = sorted(days - set(stats.days))
     # the same file versions give the same data: reruns do not look like new data downstream

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +34,7 @@ from lascopf_assets.lib.ingest.landing import (
 )
 
 _DAY_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
+READ_THREADS = max(2, min(8, os.cpu_count() or 2))
 
 
 @dataclass(frozen=True)
@@ -103,19 +105,21 @@ class LandingIndex:
         read is read through it, so it is read once, not twice.
         """
         cached = self._load()
-        fresh: dict[str, dict] = {}
-        out = []
-        for f in files:
-            entry = cached.get(f.identity)
-            if entry is None:
-                try:
-                    days = days_of_table(read_rows(f)) if read_rows else _timestamp_days(f.path)
-                    entry = {"days": days, "error": None}
-                except LandingFileError as exc:
-                    named = day_named_in(f.name)
-                    entry = {"days": [named] if named else [], "error": exc.reason}
-            fresh[f.identity] = entry
-            out.append(IndexedFile(f, tuple(entry["days"]), entry["error"]))
+        unknown = [f for f in files if f.identity not in cached]
+
+        def days_of(f: LandingFile) -> dict:
+            try:
+                days = days_of_table(read_rows(f)) if read_rows else _timestamp_days(f.path)
+                return {"days": days, "error": None}
+            except LandingFileError as exc:
+                named = day_named_in(f.name)
+                return {"days": [named] if named else [], "error": exc.reason}
+
+        # files are independent and pyarrow parses without holding the GIL
+        with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
+            found = dict(zip((f.identity for f in unknown), pool.map(days_of, unknown)))
+        fresh = {f.identity: cached.get(f.identity) or found[f.identity] for f in files}
+        out = [IndexedFile(f, tuple(fresh[f.identity]["days"]), fresh[f.identity]["error"]) for f in files]
         if fresh.keys() != cached.keys():
             self._save(fresh)
         return out
