@@ -37,6 +37,17 @@ class LandingZone(dg.ConfigurableResource):
         return sorted(p for p in folder.glob("*.csv") if p.is_file()) if folder.is_dir() else []
 
 
+class ExportsFolder(dg.ConfigurableResource):
+    """Where assets write files meant for other tools (HTML reports, PowerSystems.jl cases)."""
+
+    path: str
+
+    def folder(self, *parts: str) -> Path:
+        folder = Path(self.path, *parts)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+
 def _path_setting(env_name: str, default: Path) -> str | dg.EnvVar:
     """A path from the environment when set (shown as such in the UI), else the local default."""
     return dg.EnvVar(env_name) if env_name in os.environ else str(default)
@@ -54,8 +65,10 @@ def build_resources() -> dict[str, object]:
         topology_dir=_path_setting("LASCOPF_TOPOLOGY_DIR", data_dir / "topology"),
         state_dir=_path_setting("LASCOPF_STATE_DIR", data_dir / "state"),
     )
+    exports = ExportsFolder(path=_path_setting("LASCOPF_EXPORTS_DIR", data_dir / "exports"))
     if profile == "local":
         return {
+            "exports": exports,
             "io_manager": ParquetLakeIOManager(base_path=_path_setting("LASCOPF_LAKE_DIR", data_dir / "lake")),
             "zone": zone,
         }
