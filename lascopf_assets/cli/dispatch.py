@@ -12,7 +12,7 @@ import math
 
 from lascopf_assets.cli import CliError
 
-METHODS = ("central",)
+METHODS = ("central", "admm")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,15 +43,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--soft-limits", type=float, default=None, metavar="PENALTY",
         help="soft post-contingency limits: penalized slack in $/MWh (default: hard limits)",
     )
+    parser.add_argument(
+        "--workers", type=int, default=1,
+        help="admm: processes solving the contingency-scenario subproblems in parallel (default 1)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from lascopf_assets.lib.lascopf import solve_lascopf
+    from lascopf_assets.lib.lascopf.admm import solve_lascopf_admm
     from lascopf_assets.lib.lascopf.load_profile import read_load_multipliers
     from lascopf_assets.lib.network import NetworkDataError, read_case
 
+    if args.workers < 1:
+        raise CliError(f"--workers must be >= 1, got {args.workers}")
     if args.intervals is not None and args.intervals < 1:
         raise CliError(f"--intervals must be >= 1, got {args.intervals}")
     if args.soft_limits is not None and not (math.isfinite(args.soft_limits) and args.soft_limits > 0):
@@ -69,10 +76,15 @@ def run(args: argparse.Namespace) -> int:
         if intervals is None:
             intervals = network.load_profile_mw.shape[1] if network.load_profile_mw is not None else 1
         loads = network.case_loads(intervals, multipliers)
-        result = solve_lascopf(
-            network, loads, contingencies=args.contingencies, method=args.formulation,
-            soft_limit_penalty=args.soft_limits,
-        )
+        if args.method == "admm":
+            if args.soft_limits is not None:
+                raise CliError("--soft-limits is only available with --method central")
+            result = solve_lascopf_admm(network, loads, contingencies=args.contingencies, workers=args.workers)
+        else:
+            result = solve_lascopf(
+                network, loads, contingencies=args.contingencies, method=args.formulation,
+                soft_limit_penalty=args.soft_limits,
+            )
     except NetworkDataError as exc:
         raise CliError(str(exc)) from None
     if args.json:

@@ -97,3 +97,12 @@ def test_bad_load_profile_names_file_and_line(capsys, tmp_path):
 def test_legacy_more_intervals_than_data_is_an_error(capsys, legacy_dir):
     code, _, err = _run(capsys, legacy_dir / "14", "--intervals", "9")
     assert code == 2 and "9 intervals requested but the data has 5" in err
+
+
+def test_admm_method_reports_iterations_and_residuals(capsys, legacy_dir):
+    code, out, _ = _run(capsys, legacy_dir / "118", "--method", "admm", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["method"] == "admm"
+    direct = solve_lascopf(read_legacy_case(legacy_dir / "118"), contingencies="marked")
+    assert data["objective"] == pytest.approx(direct.objective, rel=1e-3)
+    assert len(data["residual_history"]["primal"]) == data["iterations"] >= 1

@@ -101,19 +101,24 @@ CLARABEL_FALLBACKS = (
 
 
 def _solve(built: BuiltProblem, solver: str, solver_options: dict | None) -> str:
+    return solve_problem(built.problem, solver, solver_options)
+
+
+def solve_problem(problem: cp.Problem, solver: str, solver_options: dict | None = None) -> str:
+    """Solve with the Clarabel fallback ladder; returns the cvxpy status or ``solver_error: ...``."""
     attempts = [dict(solver_options or {})]
     if solver == cp.CLARABEL:
         attempts += [{**(solver_options or {}), **fb} for fb in CLARABEL_FALLBACKS]
     message = ""
     for opts in attempts:
         try:
-            built.problem.solve(solver=solver, **opts)
+            problem.solve(solver=solver, **opts)
         except cp.error.SolverError as exc:
             message = f"solver_error: {exc}".replace("\n", " ")
             continue
-        if built.problem.status in OPTIMAL or built.problem.status in INFEASIBLE:
-            return built.problem.status
-        message = built.problem.status
+        if problem.status in OPTIMAL or problem.status in INFEASIBLE:
+            return problem.status
+        message = problem.status
     return message
 
 
@@ -200,7 +205,7 @@ def solve_lascopf(
     return result
 
 
-def _fill_tables(result: LascopfResult, data: LascopfData, built: BuiltProblem, rows: RowSet) -> None:
+def _fill_tables(result: LascopfResult, data: LascopfData, built: BuiltProblem, rows: RowSet, objective: float | None = None) -> None:
     model = data.model
     net = model.network
     T = data.n_intervals
@@ -208,7 +213,7 @@ def _fill_tables(result: LascopfResult, data: LascopfData, built: BuiltProblem, 
     p = built.p.value
     theta = built.theta.value
     flows = flows_from_angles(model, theta)
-    result.objective = _objective(built)
+    result.objective = _objective(built) if objective is None else objective
     gen = net.gen
     result.generator_dispatch = pd.DataFrame(
         {
@@ -315,7 +320,8 @@ def diagnose_infeasibility(data: LascopfData, rows: RowSet, solver, solver_optio
         lo1 = np.where(np.isfinite(prev), np.maximum(pmin, prev - gen["ramp_down_mw"].to_numpy(float)), pmin)
         hi1 = np.where(np.isfinite(prev), np.minimum(pmax, prev + gen["ramp_up_mw"].to_numpy(float)), pmax)
         demand = data.loads_mw.sum(axis=0) + data.model.gs_mw.sum()
-        if demand[0] > hi1.sum() + 1e-9 or demand[0] < lo1.sum() - 1e-9:
+        has_prev = bool(np.isfinite(prev).any())
+        if has_prev and (demand[0] > hi1.sum() + 1e-9 or demand[0] < lo1.sum() - 1e-9):
             return (
                 f"interval 1: demand {demand[0]:.2f} MW outside the {lo1.sum():.2f}..{hi1.sum():.2f} MW "
                 "reachable from PgPrev within the ramp limits"

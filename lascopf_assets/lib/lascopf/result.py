@@ -86,6 +86,11 @@ class LascopfResult:
         }
         if self.cause:
             out["cause"] = self.cause
+        if self.method == "admm" and not self.history.empty:
+            out["residual_history"] = {
+                "primal": [float(v) for v in self.history["primal_residual"]],
+                "dual": [float(v) for v in self.history["dual_residual"]],
+            }
         return out
 
 
