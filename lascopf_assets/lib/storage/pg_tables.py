@@ -5,7 +5,8 @@ Contract (the same as the Parquet lake's, for a database):
 * A table is created on first write from the DataFrame's dtypes. With a time
   column it is a TimescaleDB hypertable (1-day chunks) when the ``timescaledb``
   extension is available, otherwise a plain PostgreSQL table range-partitioned
-  by day whose day partitions are created as writes need them. Everything else
+  by day whose day partitions are created as writes need them (with
+  ``premake_days`` following days, so daily runs rarely pay for DDL). Everything else
   (delete, COPY, load) is the same code path for both.
 * :meth:`PgTableStore.write_window` replaces the rows of ``[start, end)`` in ONE
   transaction: ``DELETE`` the window, then ``COPY`` the new rows. Readers see the
@@ -210,6 +211,7 @@ class PgTableStore:
         timescaledb: TimescaleMode = "auto",
         connect_timeout: int = 10,
         binary_copy: bool = True,
+        premake_days: int = 6,
         **connect_kwargs,
     ):
         if timescaledb not in ("auto", "never", "require"):
@@ -217,6 +219,7 @@ class PgTableStore:
         self.conninfo = conninfo
         self.schema = schema
         self.binary_copy = binary_copy
+        self.premake_days = premake_days
         self.timescaledb_mode = timescaledb
         self.connect_kwargs = {"connect_timeout": connect_timeout, **connect_kwargs}
         self._timescale: bool | None = None
@@ -444,12 +447,15 @@ class PgTableStore:
         if all(name in known for name in wanted):
             return
         present = set(self.day_partitions(table, conn))
-        missing = [(n, d) for n, d in wanted.items() if n not in present]
-        if missing:
+        if any(name not in present for name in wanted):
+            # like pg_partman's premake: the following days too, so daily writes pay
+            # one DDL transaction per premake_days + 1 days instead of one per day
+            ahead = pd.date_range(days[-1] + pd.Timedelta(days=1), periods=self.premake_days, freq="D")
+            wanted.update({self._partition_name(table, d): d for d in ahead})
             with conn.transaction():
                 self._lock(conn, table)
                 present = set(self.day_partitions(table, conn))
-                for name, day in missing:
+                for name, day in wanted.items():
                     if name in present:
                         continue
                     conn.execute(
