@@ -151,3 +151,22 @@ def test_user_code_image_installs_the_project_with_its_entry_point():
     assert ("RUN", "pip install --no-cache-dir .") in steps
     pyproject = (REPO / "pyproject.toml").read_text()
     assert 'readme = "README.md"' not in pyproject or any("README.md" in a for i, a in steps if i == "COPY")
+
+
+def test_init_buckets_script_creates_both_buckets_idempotently(s3_bucket, monkeypatch):
+    import importlib.util
+    import uuid
+
+    spec = importlib.util.spec_from_file_location("init_buckets", DOCKER / "init_buckets.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    lake, landing = f"lake-{uuid.uuid4().hex[:8]}", f"landing-{uuid.uuid4().hex[:8]}"
+    env = {"LASCOPF_S3_ENDPOINT_URL": s3_bucket["endpoint_url"], "LASCOPF_S3_ACCESS_KEY": s3_bucket["access_key"],
+           "LASCOPF_S3_SECRET_KEY": s3_bucket["secret_key"], "LASCOPF_S3_REGION": s3_bucket["region"],
+           "LASCOPF_S3_BUCKET": lake, "LASCOPF_S3_LANDING_BUCKET": landing}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert module.main() == 0
+    assert module.main() == 0  # second run: buckets exist, nothing to do
+    names = {b["Name"] for b in s3_bucket["client"].list_buckets()["Buckets"]}
+    assert {lake, landing} <= names
