@@ -13,13 +13,15 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 
 def main() -> int:
+    region = os.environ.get("LASCOPF_S3_REGION") or "us-east-1"
     client = boto3.client(
         "s3",
-        endpoint_url=os.environ["LASCOPF_S3_ENDPOINT_URL"],
+        endpoint_url=os.environ["LASCOPF_S3_ENDPOINT_URL"] or None,
         aws_access_key_id=os.environ["LASCOPF_S3_ACCESS_KEY"],
         aws_secret_access_key=os.environ["LASCOPF_S3_SECRET_KEY"],
-        region_name=os.environ.get("LASCOPF_S3_REGION", "us-east-1"),
+        region_name=region,
     )
+    location = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
     buckets = {os.environ["LASCOPF_S3_BUCKET"], os.environ["LASCOPF_S3_LANDING_BUCKET"]}
     for attempt in range(30):
         try:
@@ -32,7 +34,7 @@ def main() -> int:
         print("S3 endpoint did not answer in 60 s", file=sys.stderr)
         return 1
     for name in sorted(buckets - existing):
-        client.create_bucket(Bucket=name)
+        client.create_bucket(Bucket=name, **location)
         print(f"created bucket {name}")
     return 0
 
