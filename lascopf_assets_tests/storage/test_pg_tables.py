@@ -308,3 +308,19 @@ def test_round_trip_on_the_embedded_server(embedded_postgres_dsn):
     with psycopg.connect(embedded_postgres_dsn) as conn:
         port = conn.info.port
     assert port != 5432
+
+
+def test_binary_edge_values_round_trip(store, table):
+    n = 4
+    df = pd.DataFrame(
+        {
+            "timestamp": pd.date_range(D0, periods=n, freq="h").as_unit("us"),
+            "empty": pd.array([""] * n, dtype="str"),  # zero-length text on the fast path
+            "seen_at": pd.Series([D0, pd.NaT, D0 + DAY, pd.NaT], dtype="datetime64[us, UTC]"),
+            "big": np.array([2**62, -(2**62), 0, -1], dtype="int64"),
+            "x": [np.inf, -np.inf, 0.0, 1e-300],
+        }
+    )
+    store.write_window(table, df, D0, D0 + DAY)
+    out = store.load_window(table, D0, D0 + DAY)
+    pd.testing.assert_frame_equal(out, df)
