@@ -18,6 +18,29 @@ def _default_status() -> dg.DefaultSensorStatus:
     return dg.DefaultSensorStatus.RUNNING if current_profile() == "local" else dg.DefaultSensorStatus.STOPPED
 
 
+def _last_ingestions(instance: dg.DagsterInstance, days: list[str]) -> dict[str, float]:
+    """Epoch seconds of the latest raw_measurements materialization of each day that has one."""
+    latest: dict[str, float] = {}
+    for start in range(0, len(days), 500):
+        chunk = days[start : start + 500]
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=raw_measurements.key, asset_partitions=chunk), limit=len(chunk) * 4
+        ).records
+        for record in records:
+            day = record.partition_key
+            latest[day] = max(latest.get(day, 0.0), record.timestamp)
+    return latest
+
+
+def _run_request(request) -> dg.RunRequest:
+    tags = {"lascopf/landing_files": ",".join(request.files)[:1000]}
+    if request.single_day:
+        return dg.RunRequest(run_key=request.run_key, partition_key=request.first, tags=tags)
+    # consecutive days run as one single-run backfill over the range
+    tags.update({"dagster/asset_partition_range_start": request.first, "dagster/asset_partition_range_end": request.last})
+    return dg.RunRequest(run_key=request.run_key, tags=tags)
+
+
 @dg.sensor(
     target=[raw_measurements],
     minimum_interval_seconds=30,
@@ -30,17 +53,20 @@ def landing_file_sensor(context: dg.SensorEvaluationContext, zone: LandingZone) 
     new = changed_files(files, cursor)
     indexed_new = zone.landing_index().refresh(new) if new else []
     valid_days = set(daily_partitions.get_partition_keys(dynamic_partitions_store=context.instance))
-    plan = plan_landing_runs(indexed_new, {f.name for f in files}, refused, cursor, valid_days)
+    last_ingested = None
+    if not context.cursor:  # first tick: do not redo days already ingested from these file versions
+        candidate_days = sorted({d for item in indexed_new for d in item.days} & valid_days)
+        last_ingested = _last_ingestions(context.instance, candidate_days)
+    plan = plan_landing_runs(indexed_new, {f.name for f in files}, refused, cursor, valid_days, last_ingested)
     for name, reason in plan.newly_refused:
         context.log.warning(f"refused landing file {name!r}: {reason}")
     for name, reason in plan.unroutable:
         context.log.error(f"landing file {name!r} cannot be read and names no day: {reason}")
     for name, day in plan.out_of_range:
         context.log.warning(f"landing file {name!r} has rows on {day}, outside the daily partitions; not requested")
-    run_requests = [
-        dg.RunRequest(run_key=r.run_key, partition_key=r.day, tags={"lascopf/landing_files": ",".join(r.files)[:1000]})
-        for r in plan.requests
-    ]
+    if plan.already_ingested:
+        context.log.info(f"{len(plan.already_ingested)} day(s) already ingested from these file versions; not requested")
+    run_requests = [_run_request(r) for r in plan.requests]
     new_cursor = plan.cursor.dump()
     if not run_requests and new_cursor == (context.cursor or LandingCursor().dump()):
         return dg.SkipReason(f"no new landing files among {len(files)}")

@@ -4,9 +4,12 @@ import os
 
 import dagster as dg
 
+from lascopf_assets.defs import ingestion
 from lascopf_assets.defs.sensors import landing_file_sensor
 from lascopf_assets.definitions import defs
 from lascopf_assets.lib.ingest.landing_runs import LandingCursor
+
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
 def tick(instance, cursor=None):
@@ -18,62 +21,85 @@ def tick(instance, cursor=None):
     return result.run_requests, result.cursor, None
 
 
-def test_ticks_request_each_day_once_per_file_version(zone_env):
+def days_of(request):
+    if request.partition_key:
+        return (request.partition_key, request.partition_key)
+    return (request.tags[RANGE_START], request.tags[RANGE_END])
+
+
+def test_ticks_request_each_file_version_once(zone_env):
     instance = dg.DagsterInstance.ephemeral()
     requests, cursor, _ = tick(instance)
-    assert sorted(r.partition_key for r in requests) == ["2023-01-01", "2023-01-02", "2023-01-03"]
-    assert len({r.run_key for r in requests}) == 3
-    assert all(r.run_key.startswith(f"landing:{r.partition_key}:") for r in requests)
+    # three consecutive days of files: one single-run request over the range
+    assert [days_of(r) for r in requests] == [("2023-01-01", "2023-01-03")]
+    assert requests[0].run_key.startswith("landing:2023-01-01..2023-01-03:")
     assert len(LandingCursor.parse(cursor).seen) == 3
 
     # nothing new: a skip, and the cursor is unchanged
-    requests2, cursor2, skip = tick(instance, cursor)
+    requests2, _, skip = tick(instance, cursor)
     assert requests2 == [] and skip is not None
 
-    # a rewrite of one file (new size and mtime) requests its day again under a new run key
+    # a rewrite of one file (new size and mtime) requests its day again, as a single partition
     path = zone_env.out_dir / "landing" / "meter_readings_2023-01-02.csv"
     text = path.read_text()
     path.write_text(text + text.splitlines()[1] + "\n")
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
     requests3, cursor3, _ = tick(instance, cursor)
     assert [r.partition_key for r in requests3] == ["2023-01-02"]
-    old_key = next(r.run_key for r in requests if r.partition_key == "2023-01-02")
-    assert requests3[0].run_key != old_key
+    assert requests3[0].run_key.startswith("landing:2023-01-02:")
 
-    # a new file spanning two days, plus a second file for one of them: one request per day (deduplicated)
+    # new files on the 3rd and 4th and the 6th: one range request for 3..4, one for the 6th
     landing = zone_env.out_dir / "landing"
     (landing / "late_a.csv").write_text("meter_id,timestamp,kwh\nm,2023-01-03T23:00:00+00:00,1\nm,2023-01-04T00:00:00+00:00,1\n")
-    (landing / "late_b.csv").write_text("meter_id,timestamp,kwh\nm,2023-01-04T05:00:00+00:00,1\n")
-    requests4, cursor4, _ = tick(instance, cursor3)
-    by_day = {r.partition_key: r for r in requests4}
-    assert sorted(by_day) == ["2023-01-03", "2023-01-04"]
-    assert by_day["2023-01-04"].tags["lascopf/landing_files"].count("late_") == 2
+    (landing / "late_b.csv").write_text("meter_id,timestamp,kwh\nm,2023-01-04T05:00:00+00:00,1\nm,2023-01-06T05:00:00+00:00,1\n")
+    requests4, _, _ = tick(instance, cursor3)
+    assert sorted(days_of(r) for r in requests4) == [("2023-01-03", "2023-01-04"), ("2023-01-06", "2023-01-06")]
+    span = next(r for r in requests4 if not r.partition_key)
+    assert span.tags["lascopf/landing_files"].count("late_") == 2
 
 
 def test_refused_and_unreadable_files(zone_env):
     landing = zone_env.out_dir / "landing"
     (landing / "notes.txt").write_text("hello")
-    (landing / "broken_2023-01-02.csv").write_text("not,a,landing\nfile,at,all\n")
+    (landing / "broken_2023-01-05.csv").write_text("not,a,landing\nfile,at,all\n")
     (landing / "broken_nodate.csv").write_text("x\n")
     requests, cursor, _ = tick(dg.DagsterInstance.ephemeral())
     state = LandingCursor.parse(cursor)
     assert "notes.txt" in state.refused
-    # the unreadable file that names a day gets that day's run (which fails naming it); the other is logged
-    assert "broken_2023-01-02.csv" in next(r for r in requests if r.partition_key == "2023-01-02").tags["lascopf/landing_files"]
+    # the unreadable file that names a day gets that day's run (which fails naming it); the other is only logged
+    assert [days_of(r) for r in requests] == [("2023-01-01", "2023-01-03"), ("2023-01-05", "2023-01-05")]
+    assert "broken_2023-01-05.csv" in requests[1].tags["lascopf/landing_files"]
     assert not any("broken_nodate" in r.tags["lascopf/landing_files"] for r in requests)
 
 
 def test_rows_outside_the_partitions_are_not_requested(zone_env):
     (zone_env.out_dir / "landing" / "old.csv").write_text("meter_id,timestamp,kwh\nm,2019-05-01T00:00:00+00:00,1\n")
     requests, _, _ = tick(dg.DagsterInstance.ephemeral())
-    assert "2019-05-01" not in {r.partition_key for r in requests}
+    assert [days_of(r) for r in requests] == [("2023-01-01", "2023-01-03")]
 
 
 def test_fresh_instance_without_cursor_requests_everything_again(zone_env):
     first, _, _ = tick(dg.DagsterInstance.ephemeral())
     again, _, _ = tick(dg.DagsterInstance.ephemeral())
     # same file versions -> same run keys (Dagster de-duplicates them on an instance that has seen them)
-    assert sorted(r.run_key for r in first) == sorted(r.run_key for r in again)
+    assert [r.run_key for r in first] == [r.run_key for r in again]
+
+
+def test_first_tick_skips_days_already_ingested_from_the_same_files(zone_env):
+    instance = dg.DagsterInstance.ephemeral()
+    resources = defs().resources
+    assets = [ingestion.grid_topology, ingestion.raw_measurements]
+    assert dg.materialize(assets, selection=["grid_topology"], resources=resources, instance=instance).success
+    assert dg.materialize(assets, selection=["raw_measurements"], resources=resources, instance=instance,
+                          partition_key="2023-01-02").success
+    requests, cursor, _ = tick(instance)
+    assert sorted(days_of(r) for r in requests) == [("2023-01-01", "2023-01-01"), ("2023-01-03", "2023-01-03")]
+    # a file rewritten after that ingestion is new again on a later tick
+    path = zone_env.out_dir / "landing" / "meter_readings_2023-01-02.csv"
+    path.write_text(path.read_text())
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    later, _, _ = tick(instance, cursor)
+    assert [r.partition_key for r in later] == ["2023-01-02"]
 
 
 def test_bad_cursor_version_is_refused():

@@ -3,9 +3,15 @@
 The cursor (JSON) remembers, per accepted file name, the identity last acted
 on, plus refused names with their reason. A tick looks only at files whose
 identity is new (new name, or rewritten: other size or mtime); those are
-grouped by the day partitions their rows cover, giving at most one request per
-day, whose run key names the day and the file versions behind it. The same
-file version therefore never yields a second run, and a rewrite always does.
+grouped by the day partitions their rows cover. Consecutive days become one
+request over the range (one single-run backfill, not one run per day), whose
+run key names the days and the file versions behind them. The same file
+version therefore never yields a second run, and a rewrite always does.
+
+A sensor without a cursor (first tick, or reset) also receives the time each
+day was last ingested, if ever: a day all of whose files are older than its
+last ingestion was ingested from these very file versions and is not requested
+again (so turning the sensor on after a manual backfill does not redo it).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from datetime import date
 
 from lascopf_assets.lib.ingest.landing import LandingFile
 from lascopf_assets.lib.ingest.landing_index import IndexedFile
@@ -39,24 +46,40 @@ class LandingCursor:
 
 
 @dataclass(frozen=True)
-class DayRequest:
-    day: str
+class RangeRequest:
+    first: str
+    last: str
     run_key: str
     files: tuple[str, ...]
+
+    @property
+    def single_day(self) -> bool:
+        return self.first == self.last
 
 
 @dataclass
 class LandingPlan:
-    requests: list[DayRequest]
+    requests: list[RangeRequest]
     cursor: LandingCursor
     new_files: list[str]
     newly_refused: list[tuple[str, str]]
     unroutable: list[tuple[str, str]]  # (file, reason): unreadable and no day in its name
     out_of_range: list[tuple[str, str]]  # (file, day) outside the partitions
+    already_ingested: list[str]  # days skipped on a first tick (see module doc)
 
 
 def changed_files(files: list[LandingFile], cursor: LandingCursor) -> list[LandingFile]:
     return [f for f in files if cursor.seen.get(f.name) != f.identity]
+
+
+def _consecutive(days: list[str]) -> list[list[str]]:
+    runs: list[list[str]] = []
+    for day in days:
+        if runs and (date.fromisoformat(day) - date.fromisoformat(runs[-1][-1])).days == 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return runs
 
 
 def plan_landing_runs(
@@ -65,14 +88,16 @@ def plan_landing_runs(
     refused: list[tuple[str, str]],
     cursor: LandingCursor,
     valid_days: set[str] | None = None,
+    last_ingested: dict[str, float] | None = None,
 ) -> LandingPlan:
     """Requests for the new file versions in ``indexed_new``.
 
     ``all_names`` are the accepted names present now (forgotten from the cursor
     when gone, so a file that comes back is new again); ``valid_days`` limits
-    requests to existing partitions (None: no limit).
+    requests to existing partitions (None: no limit); ``last_ingested`` maps a
+    day to the epoch seconds of its last ingestion (first tick only).
     """
-    by_day: dict[str, list[str]] = {}
+    by_day: dict[str, list[IndexedFile]] = {}
     unroutable, out_of_range = [], []
     for item in indexed_new:
         if item.error and not item.days:
@@ -81,21 +106,28 @@ def plan_landing_runs(
             if valid_days is not None and day not in valid_days:
                 out_of_range.append((item.file.name, day))
                 continue
-            by_day.setdefault(day, []).append(item.file.identity)
+            by_day.setdefault(day, []).append(item)
+    already = []
+    for day, items in list(by_day.items()):
+        ingested_at = (last_ingested or {}).get(day)
+        if ingested_at is not None and all(i.file.mtime_ns / 1e9 < ingested_at for i in items):
+            already.append(day)
+            del by_day[day]
     requests = []
-    for day in sorted(by_day):
-        identities = tuple(sorted(by_day[day]))
-        digest = hashlib.sha256("\n".join(identities).encode()).hexdigest()[:20]
-        requests.append(DayRequest(day=day, run_key=f"landing:{day}:{digest}", files=identities))
+    for days in _consecutive(sorted(by_day)):
+        identities = tuple(sorted({i.file.identity for d in days for i in by_day[d]}))
+        digest = hashlib.sha256("\n".join([*days, *identities]).encode()).hexdigest()[:20]
+        span = days[0] if len(days) == 1 else f"{days[0]}..{days[-1]}"
+        requests.append(RangeRequest(first=days[0], last=days[-1], run_key=f"landing:{span}:{digest}", files=identities))
     seen = {name: ident for name, ident in cursor.seen.items() if name in all_names}
     seen.update({item.file.name: item.file.identity for item in indexed_new})
-    refused_now = dict(refused)
     newly_refused = [(n, r) for n, r in refused if cursor.refused.get(n) != r]
     return LandingPlan(
         requests=requests,
-        cursor=LandingCursor(seen=seen, refused=refused_now),
+        cursor=LandingCursor(seen=seen, refused=dict(refused)),
         new_files=[i.file.name for i in indexed_new],
         newly_refused=newly_refused,
         unroutable=unroutable,
         out_of_range=out_of_range,
+        already_ingested=sorted(already),
     )
