@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +70,16 @@ def _source_rows(names: pd.Series, prefix: str) -> np.ndarray:
     return pd.to_numeric(extracted, errors="coerce").fillna(0).to_numpy(np.int64) - 1
 
 
+def _caseframes(path: Path):
+    from matpowercaseframes import CaseFrames
+
+    if not path.is_file():
+        raise NetworkDataError(f"{path}: no such MATPOWER case file")
+    with warnings.catch_warnings():  # the parser's own pandas deprecation notices
+        warnings.simplefilter("ignore")
+        return CaseFrames(str(path))
+
+
 def _ac_columns(network: Network, ac_source: Path | None):
     n_bus, n_gen, n_br = network.n_bus, network.n_gen, network.n_branch
     bus_ac = np.tile([0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.1, 0.9], (n_bus, 1))  # QD BS VM VA BASE_KV ZONE VMAX VMIN
@@ -78,9 +89,7 @@ def _ac_columns(network: Network, ac_source: Path | None):
     br_ac = np.zeros((n_br, 3))  # BR_B RATE_B RATE_C
     if ac_source is None:
         return bus_ac, gen_ac, br_ac
-    from ..network.matpower_reader import _load_caseframes
-
-    cf = _load_caseframes(Path(ac_source))
+    cf = _caseframes(Path(ac_source))
     src_bus = cf.bus.set_index(cf.bus["BUS_I"].to_numpy().astype(np.int64))
     pos = src_bus.index.get_indexer(network.bus["bus"].to_numpy())
     ok = pos >= 0
@@ -183,9 +192,7 @@ def read_ramps(path: str | os.PathLike) -> np.ndarray:
     The project's reader does not read MATPOWER's ramp columns; this takes RAMP_30
     (MW in 30 minutes) times 2, the convention :func:`write_matpower_case` uses.
     """
-    from ..network.matpower_reader import _load_caseframes
-
-    cf = _load_caseframes(Path(path))
+    cf = _caseframes(Path(path))
     on = cf.gen["GEN_STATUS"].to_numpy(float) > 0
     ramp30 = cf.gen["RAMP_30"].to_numpy(float)[on] if "RAMP_30" in cf.gen.columns else np.zeros(int(on.sum()))
     return np.where(ramp30 > 0, 2.0 * ramp30, np.inf)

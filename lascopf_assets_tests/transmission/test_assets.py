@@ -1,0 +1,103 @@
+"""The transmission assets through dg.materialize on a tiny demo zone."""
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+
+from lascopf_assets.definitions import defs
+from lascopf_assets.lib.lascopf import solve_lascopf
+from lascopf_assets.lib.network import read_case
+from lascopf_assets.lib.powersystems import RatingSpec, apply_ramp_fraction, apply_ratings, map_feeders_to_buses, read_export
+from lascopf_assets.lib.storage.parquet_lake import ParquetLake
+from lascopf_assets.lib.zone.demo import DemoZoneParams, write_demo_zone
+
+DAY = "2023-01-02"
+INGEST = ["raw_measurements", "validated_loads", "quarantined_measurements", "junction_aggregates"]
+TRANSMISSION = ["powersystems_system", "lascopf_dispatch", "generator_dispatch", "branch_flows", "bus_lmps", "binding_contingencies"]
+
+
+@pytest.fixture(scope="module")
+def zone(tmp_path_factory):
+    data = tmp_path_factory.mktemp("transmission") / "data"
+    write_demo_zone(data, DemoZoneParams(junctions=4, meters_per_junction=(3, 5), days=2))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LASCOPF_DATA_DIR", str(data))
+        mp.setenv("LASCOPF_PROFILE", "local")
+        for name in ("LASCOPF_LANDING_DIR", "LASCOPF_TOPOLOGY_DIR", "LASCOPF_STATE_DIR", "LASCOPF_LAKE_DIR", "LASCOPF_EXPORTS_DIR"):
+            mp.delenv(name, raising=False)
+        d = defs()
+        instance = dg.DagsterInstance.ephemeral()
+
+        def run(selection, **kwargs):
+            return dg.materialize(list(d.assets), selection=selection, resources=d.resources, instance=instance, **kwargs)
+
+        assert run(["grid_topology"]).success
+        assert run(INGEST, partition_key=DAY).success
+        yield data, run
+
+
+def meta(result, asset):
+    [event] = [e for e in result.get_asset_materialization_events() if e.materialization.asset_key.to_user_string() == asset]
+    return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+def test_dispatch_of_a_demo_day(zone):
+    data, run = zone
+    result = run(TRANSMISSION, partition_key=DAY)
+    assert result.success
+    lake = ParquetLake.local(data / "lake")
+    system_meta, dispatch_meta = meta(result, "powersystems_system"), meta(result, "lascopf_dispatch")
+    assert dispatch_meta["status"] == "optimal"
+    assert dispatch_meta["summary_lines"][0].startswith(f"dispatch {DAY}: optimal, objective ")
+    assert system_meta["junctions_mapped"] == 4
+
+    # the same inputs solved directly give the same objective
+    net = read_case("case14")
+    loads = map_feeders_to_buses(net, lake.read(["junction_aggregates"], DAY), DAY)
+    net = apply_ramp_fraction(net, 0.2)
+    net, _ = apply_ratings(net, loads.matrix, RatingSpec("uniform", uniform_mw=100.0))
+    direct = solve_lascopf(net, loads.frame(), contingencies="all")
+    assert direct.status == "optimal"
+    assert dispatch_meta["objective"] == pytest.approx(direct.objective, rel=1e-9)
+    assert dispatch_meta["iterations"] == direct.iterations
+
+    # the lake's bus loads are the export's, and the export is in the day's folder
+    export = read_export(system_meta["export_path"])
+    stored = lake.read(["powersystems_system"], DAY)
+    assert list(stored.columns) == ["timestamp", "bus", "load_mw"]
+    assert np.array_equal(stored["load_mw"].to_numpy(), loads.table()["load_mw"].to_numpy())
+    assert np.array_equal(export.loads.matrix, loads.matrix)
+
+    hours = pd.date_range(DAY, periods=24, freq="h", tz="UTC")
+    summary = lake.read(["lascopf_dispatch"], DAY)
+    assert len(summary) == 1 and summary["status"].item() == "optimal"
+    assert summary["timestamp"].item() == hours[0] and summary["objective"].item() == pytest.approx(direct.objective, rel=1e-9)
+    for asset, rows in (("generator_dispatch", 5 * 24), ("branch_flows", 20 * 24), ("bus_lmps", 14 * 24)):
+        table = lake.read([asset], DAY)
+        assert len(table) == rows, asset
+        assert set(table["timestamp"]) == set(hours), asset
+    dispatch = lake.read(["generator_dispatch"], DAY)
+    assert np.allclose(dispatch["p_mw"], direct.generator_dispatch["p_mw"], atol=1e-5)
+    binding = lake.read(["binding_contingencies"], DAY)
+    assert len(binding) == len(direct.binding_contingencies) > 0
+    html = open(dispatch_meta["report_path"], encoding="utf-8").read()
+    assert html.count("data:image/png;base64,") == 3 and "Binding contingencies" in html
+
+
+def test_an_infeasible_day_is_recorded_with_its_cause(zone):
+    data, run = zone
+    config = {"ops": {"lascopf_dispatch": {"config": {"rating_mw": 20.0}}}}
+    result = run(TRANSMISSION, partition_key=DAY, run_config=config)
+    assert result.success
+    dispatch_meta = meta(result, "lascopf_dispatch")
+    assert dispatch_meta["status"] == "infeasible"
+    assert dispatch_meta["cause"] == "base-case flow limits cannot be met (with the generation and ramp limits)"
+    assert dispatch_meta["summary_lines"][0] == f"dispatch {DAY}: infeasible, {dispatch_meta['cause']}"
+    lake = ParquetLake.local(data / "lake")
+    summary = lake.read(["lascopf_dispatch"], DAY)
+    assert summary["status"].item() == "infeasible" and summary["cause"].item() == dispatch_meta["cause"]
+    for asset in ("generator_dispatch", "branch_flows", "bus_lmps", "binding_contingencies"):
+        table = lake.read([asset], DAY)
+        assert table.empty and "timestamp" in table.columns, asset
+    assert "status infeasible" in open(dispatch_meta["report_path"], encoding="utf-8").read()
