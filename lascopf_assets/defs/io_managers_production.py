@@ -97,7 +97,14 @@ class PostgresTableIOManager(dg.ConfigurableIOManager):
             else:
                 rows = store.write_all(table, obj)
                 where = f"{self.db_schema}.{table}"
-        context.add_output_metadata({"rows": dg.MetadataValue.int(rows), "stored_at": dg.MetadataValue.text(where)})
+            columns = store.table_columns(table)
+        context.add_output_metadata({
+            "rows": dg.MetadataValue.int(rows),
+            "stored_at": dg.MetadataValue.text(where),
+            "dagster/column_schema": dg.TableSchema(
+                columns=[dg.TableColumn(name=c, type=t) for c, t in columns.items()]
+            ),
+        })
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
         table = table_name_for(context)

@@ -74,6 +74,9 @@ def test_partition_and_range_materializations_round_trip(pg_env, tmp_path):
         assert rng.success
         mats = rng.asset_materializations_for_node("readings_pg")
         assert mats[0].metadata["rows"].value == 3 * 48
+        schema = mats[0].metadata["dagster/column_schema"].schema
+        assert [(c.name, c.type) for c in schema.columns] == [
+            ("timestamp", "timestamp with time zone"), ("meter_id", "text"), ("kwh", "double precision")]
         summary = dg.materialize([readings_pg, window_summary_pg], resources=resources, instance=instance,
                                  selection=[window_summary_pg])
         assert summary.success

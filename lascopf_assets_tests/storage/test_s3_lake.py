@@ -283,3 +283,15 @@ def test_io_manager_from_env_partition_range_and_unpartitioned(s3_bucket, monkey
     lake = S3ParquetLake.from_config(config(s3_bucket))
     assert lake.partition_keys(["lake_readings"]) == ["2023-01-01", "2023-01-02", "2023-01-03"]
     assert lake.read(["lake_summary"])["rows"].tolist() == [72]
+
+
+def test_sweep_removes_only_stale_temporaries(s3_bucket):
+    lake = S3ParquetLake.from_config(config(s3_bucket))
+    df = frame(D0)
+    lake.write(["raw"], df, "2023-01-01")
+    orphan = f"lake/raw/2023-01-02.parquet{TMP_MARKER}deadbeef"  # a writer killed after its upload
+    s3_bucket["client"].put_object(Bucket=s3_bucket["bucket"], Key=orphan, Body=b"partial")
+    assert lake.sweep_temporaries(["raw"], older_than_s=3600) == []  # too fresh: maybe a write in flight
+    assert lake.sweep_temporaries(["raw"], older_than_s=-60) == [f"{s3_bucket['bucket']}/{orphan}"]
+    assert lake.partition_keys(["raw"]) == ["2023-01-01"]
+    pd.testing.assert_frame_equal(lake.read(["raw"], "2023-01-01"), df)

@@ -207,3 +207,23 @@ class S3ParquetLake(ParquetLake):
     def partition_keys(self, asset_key: Sequence[str]) -> list[str]:
         with self._errors("listing"):
             return super().partition_keys(asset_key)
+
+    def sweep_temporaries(self, asset_key: Sequence[str], older_than_s: float = 3600.0) -> list[str]:
+        """Delete temporary objects left by writers killed between upload and cleanup.
+
+        Only objects older than ``older_than_s`` go, so a write in flight keeps its own.
+        """
+        import time
+
+        selector = pafs.FileSelector(self.asset_dir(asset_key), allow_not_found=True)
+        cutoff = time.time() - older_than_s
+        removed = []
+        with self._errors("sweep"):
+            for info in self.fs.get_file_info(selector):
+                if info.type != pafs.FileType.File or TMP_MARKER not in info.base_name:
+                    continue
+                if info.mtime is not None and info.mtime.timestamp() > cutoff:
+                    continue
+                self.fs.delete_file(info.path)
+                removed.append(info.path)
+        return removed
