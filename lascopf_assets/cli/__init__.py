@@ -13,6 +13,7 @@ import importlib
 import sys
 
 SUBCOMMAND_MODULES = (
+    "phase_balance",
     "demo_data",
     "demo",
     "dispatch",

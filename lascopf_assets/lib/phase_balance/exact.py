@@ -173,7 +173,7 @@ class ExactPhaseBalancer:
         if self.n_groups == 0:  # every hour has zero load
             return self._result("optimal", max_changes, 0.0, t0)
         if local_search:
-            x_ls, _ = improve(self.norm, self.best_x, max_changes)
+            x_ls, _ = improve(self.norm, self.best_x, max_changes, deadline=deadline)
             self.offer(x_ls)
         if not self.pool:
             self._initial_cuts()

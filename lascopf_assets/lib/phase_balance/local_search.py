@@ -7,6 +7,8 @@ move re-phases one junction; all moves are evaluated together in batches
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from lascopf_assets.lib.phase_balance.metric import NormalizedLoads
@@ -33,12 +35,13 @@ def _move_objectives(norm: NormalizedLoads, d: np.ndarray, current: np.ndarray,
 
 
 def improve(norm: NormalizedLoads, assignment: np.ndarray, max_changes: int,
-            max_rounds: int = 1000) -> tuple[np.ndarray, float]:
+            max_rounds: int = 1000, deadline: float | None = None) -> tuple[np.ndarray, float]:
     """Best-improvement local search from ``assignment`` with at most ``max_changes`` changes.
 
     Neighbourhood: re-phase one junction (keeping the change count within the
     cap), or, at the cap, undo one change and re-phase another junction (swap).
-    Returns the local optimum and its objective.
+    Returns the local optimum (or the best point reached by ``deadline``, a
+    ``time.perf_counter()`` value) and its objective.
     """
     x = np.array(assignment, dtype=np.int64)
     p0 = norm.initial_phase
@@ -49,6 +52,8 @@ def improve(norm: NormalizedLoads, assignment: np.ndarray, max_changes: int,
     best = float(np.abs(d).max(axis=1).sum())
     all_j = np.repeat(np.arange(J), 2)
     for _ in range(max_rounds):
+        if deadline is not None and time.perf_counter() >= deadline:
+            break
         changed = x != p0
         n_changed = int(changed.sum())
         targets = (x[all_j] + 1 + np.tile([0, 1], J)) % 3

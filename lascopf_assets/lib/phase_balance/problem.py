@@ -8,6 +8,7 @@ for A, B, C) and the junction names and timestamps that label the axes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -66,26 +67,25 @@ class PhaseBalanceProblem:
         )
 
 
-def problem_from_long_table(table: pd.DataFrame, source: str = "loads") -> PhaseBalanceProblem:
+def problem_from_long_table(table: pd.DataFrame, source: str = "loads", csv_lines: bool = True) -> PhaseBalanceProblem:
     """Pivot the long table ``junction, phase, timestamp, kwh`` into a problem.
 
     ``source`` names the table in error messages. A junction/timestamp pair that
     is absent counts as 0 kWh; a pair given twice is an error. Raises
     :class:`LoadTableError` with a one-line reason naming the offending row
-    (CSV line numbers count the header as line 1).
+    (``csv_lines``: as a CSV line number, the header being line 1; otherwise
+    as a 1-based row number).
     """
     missing = [c for c in LOAD_TABLE_COLUMNS if c not in table.columns]
     if missing:
         raise LoadTableError(f"{source}: missing column(s) {', '.join(missing)} (need {', '.join(LOAD_TABLE_COLUMNS)})")
     if len(table) == 0:
         raise LoadTableError(f"{source}: no rows")
-    line_offset = 2  # header is line 1, first data row line 2
-
     def where(pos: int) -> str:
-        return f"{source} line {pos + line_offset}"
+        return f"{source} line {pos + 2}" if csv_lines else f"{source} row {pos + 1}"
 
     junction = table["junction"].astype(str).to_numpy()
-    null_junction = table["junction"].isna().to_numpy()
+    null_junction = table["junction"].isna().to_numpy() | (table["junction"].astype(str).str.strip() == "").to_numpy()
     if null_junction.any():
         raise LoadTableError(f"{where(int(np.argmax(null_junction)))}: empty junction")
 
@@ -146,6 +146,26 @@ def problem_from_long_table(table: pd.DataFrame, source: str = "loads") -> Phase
         junctions=np.asarray(j_names, dtype=object),
         timestamps=np.asarray(t_values),
     )
+
+
+def read_load_table(path: str | Path) -> PhaseBalanceProblem:
+    """Read a CSV or Parquet load table (``junction, phase, timestamp, kwh``) into a problem."""
+    path = Path(path)
+    if not path.exists():
+        raise LoadTableError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            table = pd.read_parquet(path)
+        elif suffix == ".csv":
+            table = pd.read_csv(path, dtype={"junction": str, "phase": str, "kwh": str}, keep_default_na=False)
+        else:
+            raise LoadTableError(f"{path}: expected a .csv or .parquet file")
+    except LoadTableError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any reader failure becomes one line
+        raise LoadTableError(f"{path}: cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+    return problem_from_long_table(table, source=str(path), csv_lines=suffix == ".csv")
 
 
 def problem_to_long_table(problem: PhaseBalanceProblem) -> pd.DataFrame:

@@ -1,0 +1,67 @@
+"""The fast exact method and the cvxpy formulations against exhaustive enumeration."""
+
+import numpy as np
+import pytest
+
+from lascopf_assets.lib.phase_balance.exact import solve_fast, tradeoff_curve
+from lascopf_assets.lib.phase_balance.metric import imbalance
+from lascopf_assets.lib.phase_balance.problem import PhaseBalanceProblem
+from lascopf_assets.lib.phase_balance.reference import solve_reference
+
+from .brute_force import brute_force, random_instance
+
+
+def _instance(seed):
+    rng = np.random.default_rng(1000 + seed)
+    J = int(rng.integers(2, 9))
+    T = int(rng.integers(1, 49))
+    K = int(rng.integers(0, 4))
+    loads, phase = random_instance(rng, J, T, zero_hours=int(rng.integers(0, 2)) if T > 1 else 0)
+    return PhaseBalanceProblem.from_arrays(loads, phase), K
+
+
+def _check(problem, K, result, best):
+    assert result.status == "optimal"
+    assert result.imbalance == pytest.approx(best, rel=1e-6, abs=1e-9)
+    # the reported objective is the true metric of the returned assignment
+    assert imbalance(problem.loads, result.assignment) == pytest.approx(result.imbalance, rel=1e-9, abs=1e-12)
+    assert np.count_nonzero(result.assignment != problem.initial_phase) <= K
+    assert len(result.changes) == np.count_nonzero(result.assignment != problem.initial_phase)
+    assert result.bound <= result.imbalance + 1e-9
+    assert result.bound >= best * (1 - 1e-5) - 1e-9  # a proven bound close to the true optimum
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_fast_scip_matches_brute_force(seed):
+    problem, K = _instance(seed)
+    best, _ = brute_force(problem.loads, problem.initial_phase, K)
+    _check(problem, K, solve_fast(problem, K, solver="scip", gap_tolerance=1e-9), best)
+
+
+@pytest.mark.parametrize("seed", range(0, 40, 2))
+def test_fast_highs_matches_brute_force(seed):
+    problem, K = _instance(seed)
+    best, _ = brute_force(problem.loads, problem.initial_phase, K)
+    _check(problem, K, solve_fast(problem, K, solver="highs", gap_tolerance=1e-9), best)
+
+
+@pytest.mark.parametrize("seed", range(0, 40, 5))
+@pytest.mark.parametrize("formulation", ["study", "epigraph"])
+def test_reference_formulations_match_brute_force(seed, formulation):
+    problem, K = _instance(seed)
+    best, _ = brute_force(problem.loads, problem.initial_phase, K)
+    _check(problem, K, solve_reference(problem, K, "highs", formulation=formulation, gap_tolerance=1e-9), best)
+
+
+def test_tradeoff_curve_matches_brute_force_for_every_k():
+    rng = np.random.default_rng(7)
+    loads, phase = random_instance(rng, J=8, T=36)
+    problem = PhaseBalanceProblem.from_arrays(loads, phase)
+    curve = tradeoff_curve(problem, 4, gap_tolerance=1e-9)
+    assert [r.max_changes for r in curve] == [0, 1, 2, 3, 4]
+    for r in curve:
+        best, _ = brute_force(loads, phase, r.max_changes)
+        _check(problem, r.max_changes, r, best)
+    values = [r.imbalance for r in curve]
+    assert all(b <= a + 1e-12 for a, b in zip(values, values[1:]))
+    assert curve[0].imbalance == pytest.approx(imbalance(loads, phase)) and curve[0].changes == []
