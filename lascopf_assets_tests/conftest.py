@@ -1,1 +1,3 @@
-"""Root test configuration. Server fixtures (PostgreSQL, S3) are plugins listed here."""
+"""Root test configuration. Server fixtures (a real PostgreSQL, an S3 server on loopback) are a plugin."""
+
+pytest_plugins = ["lascopf_assets_tests.servers"]

@@ -28,6 +28,8 @@ from lascopf_assets.lib.zone.versions import meters_in_force, split_by_version, 
 # landing files for past days are normal for meter data.
 FOLLOW_UPSTREAM = dg.AutomationCondition.eager().without(dg.AutomationCondition.in_latest_time_window())
 DAILY = dict(partitions_def=daily_partitions, backfill_policy=dg.BackfillPolicy.single_run())
+# time series go to PostgreSQL/TimescaleDB in production (the lake locally)
+TIMESERIES = "timeseries_io_manager"
 TIME_COLUMN = {PARTITION_TIME_COLUMN: "timestamp"}
 
 
@@ -44,11 +46,13 @@ def _md_table(frame: pd.DataFrame, limit: int = 20) -> dg.MetadataValue:
     group_name="ingestion",
     kinds={"pandas", "parquet"},
     metadata=TIME_COLUMN,
+    io_manager_key=TIMESERIES,
     description="Every row of the day's landing files, typed, with provenance (file, line, ingest time) and parse errors.",
 )
 def raw_measurements(context: dg.AssetExecutionContext, zone: LandingZone) -> dg.Output[pd.DataFrame]:
     window = context.partition_time_window
     days = set(context.partition_keys)
+    zone.prepare(days)
     ingested_at = pd.Timestamp.now(tz="UTC").as_unit("us")
     already_read: dict[str, object] = {}  # rows of files the index had to read, kept when this run needs them
 
@@ -144,11 +148,11 @@ def _validate_by_version(raw: pd.DataFrame, topology: pd.DataFrame) -> Validatio
     group_name="ingestion",
     outs={
         "validated_loads": dg.AssetOut(
-            metadata=TIME_COLUMN, kinds={"pandas", "parquet"}, automation_condition=FOLLOW_UPSTREAM,
+            metadata=TIME_COLUMN, kinds={"pandas", "parquet"}, automation_condition=FOLLOW_UPSTREAM, io_manager_key=TIMESERIES,
             description="Readings that pass every rule, with the meter's junction and phase.",
         ),
         "quarantined_measurements": dg.AssetOut(
-            metadata=TIME_COLUMN, kinds={"pandas", "parquet"}, automation_condition=FOLLOW_UPSTREAM,
+            metadata=TIME_COLUMN, kinds={"pandas", "parquet"}, automation_condition=FOLLOW_UPSTREAM, io_manager_key=TIMESERIES,
             description="Rejected readings with the rule they broke and a reason; never dropped.",
         ),
     },
@@ -210,6 +214,7 @@ def validated_loads(context: dg.AssetExecutionContext, config: ValidationConfig,
     kinds={"pandas", "parquet"},
     metadata=TIME_COLUMN,
     automation_condition=FOLLOW_UPSTREAM,
+    io_manager_key=TIMESERIES,
     description="kWh per junction, phase and hour, with the number of meters that reported.",
 )
 def junction_aggregates(validated_loads: pd.DataFrame) -> dg.Output[pd.DataFrame]:

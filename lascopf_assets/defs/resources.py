@@ -7,6 +7,12 @@ from pathlib import Path
 import dagster as dg
 
 from lascopf_assets.defs.io_managers import ParquetLakeIOManager
+from lascopf_assets.defs.io_managers_production import (
+    S3LandingBucket,
+    postgres_io_manager_from_env,
+    s3_lake_io_manager_from_env,
+    s3_landing_from_env,
+)
 from lascopf_assets.defs.profile import PROJECT_ROOT, current_profile
 from lascopf_assets.lib.ingest.landing import LandingFile, scan_landing
 from lascopf_assets.lib.ingest.landing_index import IndexedFile, LandingIndex
@@ -32,9 +38,26 @@ class LandingZone(dg.ConfigurableResource):
         files, _refused = self.scan()
         return self.landing_index().refresh(files, read_rows)
 
+    def prepare(self, days: set[str]) -> None:
+        """Make the landing files of ``days`` available in ``landing_dir`` (already there locally)."""
+
     def topology_files(self) -> list[Path]:
         folder = Path(self.topology_dir)
         return sorted(p for p in folder.glob("*.csv") if p.is_file()) if folder.is_dir() else []
+
+
+class S3LandingZone(LandingZone):
+    """Landing files in an S3 bucket (``<prefix>/<YYYY-MM-DD>/<file>``), read through a local cache.
+
+    ``prepare`` copies the requested days' objects into ``landing_dir``, so
+    reading, provenance and validation are the same code as for a local folder.
+    """
+
+    s3_landing: S3LandingBucket
+
+    def prepare(self, days: set[str]) -> None:
+        for day in sorted(days):
+            self.s3_landing.download_day(day, self.landing_dir)
 
 
 class ExportsFolder(dg.ConfigurableResource):
@@ -67,9 +90,16 @@ def build_resources() -> dict[str, object]:
     )
     exports = ExportsFolder(path=_path_setting("LASCOPF_EXPORTS_DIR", data_dir / "exports"))
     if profile == "local":
-        return {
-            "exports": exports,
-            "io_manager": ParquetLakeIOManager(base_path=_path_setting("LASCOPF_LAKE_DIR", data_dir / "lake")),
-            "zone": zone,
-        }
-    raise NotImplementedError("the production profile's resources are not built yet")
+        lake = ParquetLakeIOManager(base_path=_path_setting("LASCOPF_LAKE_DIR", data_dir / "lake"))
+        return {"exports": exports, "io_manager": lake, "timeseries_io_manager": lake, "zone": zone}
+    # production: Parquet in S3, time series and results in PostgreSQL/TimescaleDB, landing in S3
+    s3_landing = s3_landing_from_env()
+    return {
+        "exports": exports,
+        "io_manager": s3_lake_io_manager_from_env(),
+        "timeseries_io_manager": postgres_io_manager_from_env(),
+        "s3_landing": s3_landing,
+        "zone": S3LandingZone(
+            landing_dir=zone.landing_dir, topology_dir=zone.topology_dir, state_dir=zone.state_dir, s3_landing=s3_landing
+        ),
+    }

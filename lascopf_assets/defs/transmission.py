@@ -45,6 +45,7 @@ class PowerSystemsConfig(dg.Config):
     group_name=GROUP,
     kinds={"pandas", "parquet", "matpower"},
     metadata=TIME_COLUMN,
+    io_manager_key="timeseries_io_manager",
     ins={"junction_aggregates": dg.AssetIn()},
     description=(
         "The day's transmission system as files PowerSystems.jl loads (MATPOWER case + load time series), "
@@ -169,7 +170,10 @@ def solve_day(network, loads_frame: pd.DataFrame, config: DispatchConfig) -> tup
     code_version=DISPATCH_CODE_VERSION,
     ins={"powersystems_system": dg.AssetIn()},
     outs={
-        name: dg.AssetOut(metadata=TIME_COLUMN, kinds={"pandas", "parquet", "cvxpy"}, description=_DESCRIPTIONS[name])
+        name: dg.AssetOut(
+            metadata=TIME_COLUMN, kinds={"pandas", "parquet", "cvxpy"}, description=_DESCRIPTIONS[name],
+            io_manager_key="timeseries_io_manager",  # results tables go to PostgreSQL in production
+        )
         for name in ["lascopf_dispatch", *DISPATCH_TABLES]
     },
     can_subset=False,

@@ -91,3 +91,9 @@ def test_vectorized_on_a_large_day(tmp_path):
     raw.loc[[5, 500], "kwh"] = -1
     result = validate_readings(raw, meters)
     assert result.rows_quarantined == 2 and result.rows_valid == n_meters * hours - 2
+
+
+def test_empty_quarantine_keeps_typed_columns(tmp_path):
+    result = validate_readings(readings(tmp_path, ["m1,2023-01-01T00:00:00Z,1"]), METERS)
+    assert result.rows_quarantined == 0
+    assert result.quarantine["rule"].dtype == "str" and result.quarantine["reason"].dtype == "str"

@@ -93,7 +93,8 @@ def validate_readings(raw: pd.DataFrame, meters: pd.DataFrame) -> ValidationResu
 
     bad = rule.notna().to_numpy()
     quarantine = raw[bad].copy()
-    quarantine["rule"] = rule[bad].astype("str").to_numpy()
+    # typed even when empty, so every store can create the columns
+    quarantine["rule"] = pd.Series(rule[bad].to_numpy(dtype=object), index=quarantine.index, dtype="str")
     quarantine["reason"] = quarantine["rule"].map(RULES).astype("str")
 
     valid = raw.loc[~bad, ["timestamp", "meter_id", "kwh", *scada, *PROVENANCE_COLUMNS]].reset_index(drop=True)
