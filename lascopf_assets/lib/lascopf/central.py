@@ -22,6 +22,7 @@ from .formulation import BuiltProblem, LascopfData, RowSet, build_problem, make_
 from .result import LascopfResult
 
 OPTIMAL = ("optimal", "optimal_inaccurate")
+HISTORY_COLUMNS = ["iteration", "rows", "new_rows", "objective", "build_seconds", "solve_seconds"]
 INFEASIBLE = ("infeasible", "infeasible_inaccurate")
 
 
@@ -65,29 +66,64 @@ def all_rows(data: LascopfData) -> RowSet:
     return RowSet(np.tile(rows_l, T), np.tile(rows_k, T), np.repeat(np.arange(T), n))
 
 
-def violated_rows(data: LascopfData, flows: np.ndarray, tol_mw: float) -> RowSet:
-    """Base and post-contingency rows whose flow exceeds its limit by more than ``tol_mw`` (relative to max(1, limit))."""
+def violated_rows(
+    data: LascopfData, flows: np.ndarray, tol_mw: float, per_branch: int | None = None, present: RowSet | None = None
+) -> RowSet:
+    """Base and post-contingency rows whose flow exceeds its limit by more than ``tol_mw`` (relative to max(1, limit)).
+
+    ``per_branch``: keep only the ``per_branch`` worst outages per monitored branch and
+    interval (screening adds the rest later if they are still violated); ``None`` = all.
+    ``present``: rows already in the model, never returned (with soft limits they may
+    stay violated, paid by their slack).
+    """
     sens = data.contingencies.sensitivities
     mon = np.flatnonzero(np.isfinite(data.rate))
     lo, hi = data.base_lo, data.base_hi
-    out_l, out_k, out_t = [], [], []
     scale = np.minimum(np.abs(lo), np.abs(hi))
     tol_b = tol_mw * np.maximum(1.0, np.where(np.isfinite(scale), scale, 1.0))
+    out_l, out_k, out_t = [], [], []
+    lim = data.rate[mon][:, None]
+    tol_c = tol_mw * np.maximum(1.0, lim)
+    mon_pos = np.full(len(data.rate), -1)
+    mon_pos[mon] = np.arange(mon.size)
+    self_rows = mon_pos[sens.outaged]  # the outaged branch's own row in each column (-1 if unmonitored)
+    self_cols = np.flatnonzero(self_rows >= 0)
+    present = present if present is not None else RowSet.empty()
+    present_base = np.zeros((len(data.rate), data.n_intervals), dtype=bool)
+    present_base[present.l[present.k < 0], present.t[present.k < 0]] = True
+    pc = present.k >= 0
+    lodf_mon = data.monitored_lodf() if len(sens.outaged) and mon.size else None
+    bound = (lim + tol_c).ravel()
     for t in range(data.n_intervals):  # one vectorized (branches x outages) block per interval
         f = flows[:, t]
-        bad = np.flatnonzero((f > hi + tol_b) | (f < lo - tol_b))
+        bad = np.flatnonzero(((f > hi + tol_b) | (f < lo - tol_b)) & ~present_base[:, t])
         out_l.append(bad)
         out_k.append(np.full(bad.size, -1))
         out_t.append(np.full(bad.size, t))
-        if len(sens.outaged) and mon.size:
-            post = f[mon, None] + sens.lodf[mon] * f[sens.outaged][None, :]
-            lim = data.rate[mon][:, None]
-            over = np.abs(post) > lim + tol_mw * np.maximum(1.0, lim)
-            over &= mon[:, None] != sens.outaged[None, :]
-            li, ki = np.nonzero(over)
-            out_l.append(mon[li])
-            out_k.append(ki)
-            out_t.append(np.full(li.size, t))
+        if lodf_mon is None:
+            continue
+        excess = lodf_mon * f[sens.outaged][None, :]
+        excess += f[mon][:, None]
+        np.abs(excess, out=excess)
+        excess -= bound[:, None]
+        excess[self_rows[self_cols], self_cols] = -np.inf
+        here = pc & (present.t == t)
+        excess[mon_pos[present.l[here]], present.k[here]] = -np.inf
+        hot = np.flatnonzero((excess > 0).any(axis=1))  # monitored rows with a violation
+        if not hot.size:
+            continue
+        sub = excess[hot]
+        if per_branch is not None and per_branch < sub.shape[1]:
+            top = np.argpartition(-sub, per_branch - 1, axis=1)[:, :per_branch]
+            keep = np.zeros_like(sub, dtype=bool)
+            np.put_along_axis(keep, top, True, axis=1)
+            over = keep & (sub > 0)
+        else:
+            over = sub > 0
+        li, ki = np.nonzero(over)
+        out_l.append(mon[hot[li]])
+        out_k.append(ki)
+        out_t.append(np.full(li.size, t))
     return RowSet(np.concatenate(out_l).astype(np.int64), np.concatenate(out_k).astype(np.int64), np.concatenate(out_t).astype(np.int64))
 
 
@@ -137,6 +173,8 @@ def solve_lascopf(
     max_iterations: int = 50,
     tol_mw: float = 1e-6,
     diagnose: bool = True,
+    on_iteration=None,
+    rows_per_branch: int | None = None,
 ) -> LascopfResult:
     """Solve the look-ahead preventive SCOPF exactly.
 
@@ -145,7 +183,9 @@ def solve_lascopf(
     ``contingencies``: ``"marked" | "all" | "none"``, a contab path, a branch-name
     list, or a resolved :class:`ContingencySet`. ``method``: ``"screening"`` or
     ``"extensive"``. ``soft_limit_penalty``: $/MWh on post-contingency overloads
-    (``None`` = hard limits).
+    (``None`` = hard limits). ``on_iteration``: called with each history row (a dict).
+    ``rows_per_branch``: screening adds at most this many violated outages per monitored
+    branch and interval per iteration (the worst ones; ``None`` = all violated rows).
     """
     t0 = time.perf_counter()
     if method not in ("screening", "extensive"):
@@ -172,18 +212,17 @@ def solve_lascopf(
             history.append((it, len(rows), 0, np.nan, ts - tb, te - ts))
             break
         flows = flows_from_angles(model, built.theta.value)
-        new = violated_rows(data, flows, tol_mw) if method == "screening" else RowSet.empty()
-        if len(new) and len(rows):
-            seen = np.isin(new.keys(nk, T), rows.keys(nk, T))
-            new = RowSet(new.l[~seen], new.k[~seen], new.t[~seen])
+        new = violated_rows(data, flows, tol_mw, rows_per_branch, rows) if method == "screening" else RowSet.empty()
         history.append((it, len(rows), len(new), _objective(built), ts - tb, te - ts))
+        if on_iteration is not None:
+            on_iteration(dict(zip(HISTORY_COLUMNS, history[-1])))
         if not len(new):
             status = "optimal"
             break
         rows = rows.extend(new)
     else:
         status = "not_converged"
-    hist = pd.DataFrame(history, columns=["iteration", "rows", "new_rows", "objective", "build_seconds", "solve_seconds"])
+    hist = pd.DataFrame(history, columns=HISTORY_COLUMNS)
     result = LascopfResult(
         status=status if status in ("optimal", "not_converged") or status.startswith("solver_error") else (
             "infeasible" if status in INFEASIBLE else status

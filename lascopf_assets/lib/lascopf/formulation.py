@@ -13,7 +13,7 @@ slack ``s >= 0`` per post-contingency row at ``penalty`` $/MWh.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cvxpy as cp
 import numpy as np
@@ -57,6 +57,7 @@ class LascopfData:
     base_lo: np.ndarray  # n_branch, MW (may be -inf)
     base_hi: np.ndarray
     rate: np.ndarray  # n_branch, MW (inf = unlimited)
+    _lodf_mon: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_intervals(self) -> int:
@@ -69,6 +70,13 @@ class LascopfData:
     @property
     def outaged(self) -> np.ndarray:
         return self.contingencies.sensitivities.outaged
+
+    def monitored_lodf(self) -> np.ndarray:
+        """LODF rows of the rated (monitored) branches, C-contiguous, cached."""
+        if self._lodf_mon is None:
+            mon = np.flatnonzero(np.isfinite(self.rate))
+            self._lodf_mon = np.ascontiguousarray(self.lodf[mon])
+        return self._lodf_mon
 
 
 def make_data(model: DcModel, loads_mw: np.ndarray, contingencies: ContingencySet, soft_penalty: float | None) -> LascopfData:
