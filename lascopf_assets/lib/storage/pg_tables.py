@@ -338,14 +338,7 @@ class PgTableStore:
 
     def is_partitioned(self, table: str) -> bool:
         with self._session() as conn:
-            row = conn.execute(
-                """
-                SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                WHERE n.nspname = %s AND c.relname = %s
-                """,
-                (self.schema, table),
-            ).fetchone()
-        return bool(row) and row[0] == "p"
+            return self._is_partitioned(conn, table)
 
     def day_partitions(self, table: str, conn: psycopg.Connection | None = None) -> list[str]:
         """Names of the day partitions of a plain partitioned table."""
