@@ -24,11 +24,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("demo", help="generate the demo zone and materialize every asset (local profile)")
     parser.add_argument("--days", type=int, default=DEMO_DAYS, help="days of demo data (default: calendar 2023)")
     parser.add_argument("--junctions", type=int, default=40)
+    parser.add_argument("--glitches", type=int, default=12, help="bad lines appended to the landing files (each must be quarantined)")
     parser.add_argument("--dispatch-day", default=None, help="day for the transmission assets (default: the last demo day)")
     parser.set_defaults(func=run)
 
 
-def _ensure_demo_zone(data_dir: Path, days: int, junctions: int) -> None:
+def _ensure_demo_zone(data_dir: Path, days: int, junctions: int, glitches: int) -> None:
     from lascopf_assets.lib.zone.demo import DemoZoneParams, write_demo_zone
 
     marker = data_dir / "landing" / f"meter_readings_{DEMO_START.isoformat()}.csv"
@@ -36,10 +37,11 @@ def _ensure_demo_zone(data_dir: Path, days: int, junctions: int) -> None:
         print(f"demo zone already in {data_dir} (delete the folder to regenerate)")
         return
     started = time.perf_counter()
-    summary = write_demo_zone(data_dir, DemoZoneParams(junctions=junctions, days=days, start=DEMO_START))
+    summary = write_demo_zone(data_dir, DemoZoneParams(junctions=junctions, days=days, start=DEMO_START, glitches=glitches))
     print(
         f"generated demo zone: {summary.junctions} junctions, {summary.meters} meters, "
-        f"{summary.rows:,} readings in {summary.files} daily files ({time.perf_counter() - started:.1f} s)"
+        f"{summary.rows:,} readings in {summary.files} daily files, {len(summary.glitches)} bad lines "
+        f"({time.perf_counter() - started:.1f} s)"
     )
 
 
@@ -63,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     if not os.environ.get("DAGSTER_HOME"):
         raise CliError("DAGSTER_HOME is not set: run `make demo`, which points it at .dagster_home/")
     data_dir = local_data_dir()
-    _ensure_demo_zone(data_dir, args.days, args.junctions)
+    _ensure_demo_zone(data_dir, args.days, args.junctions, args.glitches)
 
     definitions = defs()
     graph = definitions.resolve_asset_graph()

@@ -21,7 +21,11 @@ def test_demo_materializes_everything_and_summarizes(tmp_path, monkeypatch, caps
     assert main(["demo", "--days", "2", "--junctions", "4"]) == 0
     out = capsys.readouterr().out
     assert "generated demo zone: 4 junctions" in out
-    assert "rows ingested" in out and "rows quarantined" in out and "junctions           4" in out
+    assert "rows ingested" in out and "junctions           4" in out
+    # the 12 bad lines the generator appends (two of each kind) are exactly what is quarantined
+    assert "12 bad lines" in out
+    assert ("rows quarantined    12  by rule: {'timestamp_without_utc_offset': 2, 'kwh_not_numeric': 2, "
+            "'meter_unknown': 2, 'kwh_negative': 2, 'timestamp_not_on_hour': 2, 'duplicate_meter_hour': 2}") in out
 
     # every materializable asset has a materialization on the persistent instance
     instance = dg.DagsterInstance.get()

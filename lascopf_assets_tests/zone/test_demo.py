@@ -265,3 +265,17 @@ def test_commercial_meters_drop_at_weekends_residential_do_not():
     res = r["kwh"][office_hours & (kind == "residential")]
     assert com[~weekend].mean() > 2.0 * com[weekend].mean()
     assert 0.8 < res[~weekend].mean() / res[weekend].mean() < 1.25
+
+
+def test_glitches_append_one_bad_line_each_and_only_to_csv(tmp_path):
+    import pytest as _pytest
+
+    from lascopf_assets.lib.zone.demo import GLITCH_KINDS, DemoZoneParams, write_demo_zone
+
+    params = DemoZoneParams(junctions=3, meters_per_junction=(2, 3), days=2, glitches=7)
+    summary = write_demo_zone(tmp_path / "z", params)
+    assert [kind for _, kind in summary.glitches] == [*GLITCH_KINDS, GLITCH_KINDS[0]]
+    lines = sum(len(p.read_text().splitlines()) - 1 for p in summary.paths)
+    assert lines == summary.rows + 7
+    with _pytest.raises(ValueError, match="CSV landing files only"):
+        write_demo_zone(tmp_path / "p", params, fmt="parquet")

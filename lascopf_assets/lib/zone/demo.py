@@ -71,6 +71,7 @@ class DemoZoneParams:
     missing_rate: float = 0.0005
     outages: int = 3
     replacements: int | None = None
+    glitches: int = 0
 
     def __post_init__(self) -> None:
         lo, hi = self.meters_per_junction
@@ -86,6 +87,7 @@ class DemoZoneParams:
             (0.0 <= self.commercial_share <= 1.0, f"commercial_share must be in [0, 1], got {self.commercial_share}"),
             (0.0 <= self.missing_rate < 0.5, f"missing_rate must be in [0, 0.5), got {self.missing_rate}"),
             (self.outages >= 0, f"outages must be >= 0, got {self.outages}"),
+            (self.glitches >= 0, f"glitches must be >= 0, got {self.glitches}"),
             (
                 self.replacements is None or self.replacements >= 0,
                 f"replacements must be >= 0, got {self.replacements}",
@@ -133,6 +135,40 @@ class DemoZoneSummary:
     junction_phase: dict[str, str]
     meter_junction: dict[str, str]
     replacements: pd.DataFrame = field(repr=False)
+    glitches: list[tuple[str, str]] = field(default_factory=list)  # (file name, kind) of each bad line appended
+
+
+GLITCH_KINDS = ("negative_kwh", "kwh_not_numeric", "no_utc_offset", "off_hour", "duplicate", "unknown_meter")
+
+
+def _append_glitches(paths: list[Path], count: int, seed: int) -> list[tuple[str, str]]:
+    """Append ``count`` bad lines, one kind after another, to files picked by ``seed``.
+
+    Real meter feeds carry such lines; each one breaks exactly one validation
+    rule, so ingestion must quarantine exactly ``count`` rows.
+    """
+    rng = np.random.default_rng(seed)
+    done = []
+    for i in range(count):
+        path = paths[int(rng.integers(len(paths)))]
+        with path.open(encoding="utf-8") as handle:
+            handle.readline()
+            first = handle.readline().rstrip("\n")
+        meter, stamp, _kwh = first.split(",")
+        day = stamp[:10]
+        kind = GLITCH_KINDS[i % len(GLITCH_KINDS)]
+        line = {
+            "negative_kwh": f"{meter},{stamp},-1.2500",
+            "kwh_not_numeric": f"{meter},{stamp},n/a",
+            "no_utc_offset": f"{meter},{day}T05:00:00,0.5000",
+            "off_hour": f"{meter},{day}T05:30:00+00:00,0.5000",
+            "duplicate": first,
+            "unknown_meter": f"GHOST{i:03d},{stamp},0.5000",
+        }[kind]
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+        done.append((path.name, kind))
+    return done
 
 
 # --------------------------------------------------------------------------- plan
@@ -436,6 +472,8 @@ def write_demo_zone(out_dir: str | Path, params: DemoZoneParams | None = None, f
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"fmt must be 'csv' or 'parquet', got {fmt!r}")
     params = params or DemoZoneParams()
+    if params.glitches and fmt != "csv":
+        raise ValueError("glitches are written into CSV landing files only")
     out = Path(out_dir)
     landing, topo_dir = out / "landing", out / "topology"
     landing.mkdir(parents=True, exist_ok=True)
@@ -462,6 +500,7 @@ def write_demo_zone(out_dir: str | Path, params: DemoZoneParams | None = None, f
         rows += table.num_rows
         paths.append(path)
 
+    glitches = _append_glitches(paths, params.glitches, params.seed + 1) if fmt == "csv" else []
     junction_phase, meter_junction, replacements = _truth(plan)
     return DemoZoneSummary(
         out_dir=out,
@@ -475,6 +514,7 @@ def write_demo_zone(out_dir: str | Path, params: DemoZoneParams | None = None, f
         junction_phase=junction_phase,
         meter_junction=meter_junction,
         replacements=replacements,
+        glitches=glitches,
     )
 
 
