@@ -44,8 +44,8 @@ def generate_instance(
     rng = np.random.default_rng(seed)
     timestamps = pd.date_range(start, periods=n_hours, freq="h", tz="UTC")
     hour_of_day = timestamps.hour.to_numpy()
-    day_of_year = timestamps.dayofyear.to_numpy()
-    weekend = (timestamps.dayofweek.to_numpy() >= 5).astype(np.float64)
+    day_of_year = timestamps.day_of_year.to_numpy()
+    weekend = (timestamps.day_of_week.to_numpy() >= 5).astype(np.float64)
 
     kind = rng.choice(3, size=n_junctions, p=_TYPE_SHARE)
     customers = rng.integers(3, 40, size=n_junctions)

@@ -110,7 +110,8 @@ def solve_reference(problem: PhaseBalanceProblem, max_changes: int, solver: str 
         solver_status = f"solver_error: {exc}"
     elapsed = time.perf_counter() - t0
     assignment = _feasible_assignment(x.value, problem, max_changes)
-    if assignment is None:  # no incumbent from the solver: the current assignment is feasible
+    # The current assignment is always feasible: keep it when the solver has nothing better.
+    if assignment is None or norm.objective(assignment) > initial:
         assignment = problem.initial_phase.copy()
     value = norm.objective(assignment)
     bound = _dual_bound(prob, solver)
