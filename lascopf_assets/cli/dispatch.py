@@ -44,6 +44,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="soft post-contingency limits: penalized slack in $/MWh (default: hard limits)",
     )
     parser.add_argument(
+        "--soft-slack", choices=("row", "branch"), default="row",
+        help="with --soft-limits: one slack per post-contingency row (default) or per monitored branch and interval",
+    )
+    parser.add_argument(
         "--workers", type=int, default=1,
         help="admm: processes solving the contingency-scenario subproblems in parallel (default 1)",
     )
@@ -83,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             result = solve_lascopf(
                 network, loads, contingencies=args.contingencies, method=args.formulation,
-                soft_limit_penalty=args.soft_limits,
+                soft_limit_penalty=args.soft_limits, soft_slack=args.soft_slack,
             )
     except NetworkDataError as exc:
         raise CliError(str(exc)) from None

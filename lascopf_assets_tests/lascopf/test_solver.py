@@ -208,3 +208,20 @@ def test_screening_one_row_per_branch_still_reaches_the_extensive_optimum(legacy
     assert one.status == ext.status == "optimal"
     assert one.objective == pytest.approx(ext.objective, rel=1e-6)
     assert one.iterations > solve_lascopf(net, contingencies=spec, soft_limit_penalty=soft).iterations - 1
+
+
+def test_branch_soft_slack_pays_the_worst_overload_once(legacy_dir):
+    net = read_legacy_case(legacy_dir / "5")
+    per_row = solve_lascopf(net, contingencies="marked", soft_limit_penalty=1000.0)
+    per_branch = solve_lascopf(net, contingencies="marked", soft_limit_penalty=1000.0, soft_slack="branch")
+    ext = solve_lascopf(net, contingencies="marked", soft_limit_penalty=1000.0, soft_slack="branch", method="extensive")
+    assert per_branch.status == ext.status == "optimal"
+    assert per_branch.objective == pytest.approx(ext.objective, rel=1e-6)
+    # max over outages <= sum over outages: the shared slack is never dearer
+    assert per_branch.objective <= per_row.objective * (1 + 1e-9)
+    # every post-contingency row of a (branch, interval) is covered by that pair's one slack
+    b = per_branch.binding_contingencies
+    worst = b.groupby(["monitored_branch", "interval"])["slack_mw"].agg(["min", "max"])
+    np.testing.assert_allclose(worst["min"], worst["max"])
+    over = (b["post_flow_mw"].abs() - b["limit_mw"].abs()).clip(lower=0)
+    assert np.all(over <= b["slack_mw"] + 1e-5)

@@ -175,6 +175,7 @@ def solve_lascopf(
     diagnose: bool = True,
     on_iteration=None,
     rows_per_branch: int | None = None,
+    soft_slack: str = "row",
 ) -> LascopfResult:
     """Solve the look-ahead preventive SCOPF exactly.
 
@@ -186,6 +187,9 @@ def solve_lascopf(
     (``None`` = hard limits). ``on_iteration``: called with each history row (a dict).
     ``rows_per_branch``: screening adds at most this many violated outages per monitored
     branch and interval per iteration (the worst ones; ``None`` = all violated rows).
+    ``soft_slack``: ``"row"`` (default) one penalized slack per post-contingency row
+    (branch, outage, interval); ``"branch"`` one per monitored branch and interval, shared
+    by all its outages (the worst post-contingency overload is paid).
     """
     t0 = time.perf_counter()
     if method not in ("screening", "extensive"):
@@ -195,7 +199,7 @@ def solve_lascopf(
     loads = _as_loads(network, loads_by_interval)
     model = build_dc_model(network)
     cset = contingencies if isinstance(contingencies, ContingencySet) else resolve_contingencies(model, contingencies)
-    data = make_data(model, loads, cset, soft_limit_penalty)
+    data = make_data(model, loads, cset, soft_limit_penalty, soft_slack)
     solver = solver or default_solver(network)
     nk, T = len(cset.modeled), data.n_intervals
 
@@ -321,7 +325,8 @@ def _binding_rows(data: LascopfData, built: BuiltProblem, rows: RowSet, flows: n
         price[built.lower_rows] += np.abs(np.asarray(built.lower.dual_value).ravel())
     slack = np.zeros(len(rows))
     if built.slack is not None:
-        slack[built.slack_rows] = np.asarray(built.slack.value).ravel()
+        has = built.slack_of_row >= 0
+        slack[has] = np.asarray(built.slack.value).ravel()[built.slack_of_row[has]]
     cont = rows.k >= 0
     sens = data.contingencies.sensitivities
     post = flows[rows.l, rows.t].copy()

@@ -57,6 +57,7 @@ class LascopfData:
     base_lo: np.ndarray  # n_branch, MW (may be -inf)
     base_hi: np.ndarray
     rate: np.ndarray  # n_branch, MW (inf = unlimited)
+    soft_slack: str = "row"  # "row": slack per post-contingency row; "branch": per monitored branch and interval
     _lodf_mon: np.ndarray | None = field(default=None, repr=False)
 
     @property
@@ -79,7 +80,9 @@ class LascopfData:
         return self._lodf_mon
 
 
-def make_data(model: DcModel, loads_mw: np.ndarray, contingencies: ContingencySet, soft_penalty: float | None) -> LascopfData:
+def make_data(
+    model: DcModel, loads_mw: np.ndarray, contingencies: ContingencySet, soft_penalty: float | None, soft_slack: str = "row"
+) -> LascopfData:
     br = model.network.branch
     base = model.base_mva
     rate = br["rate_mw"].to_numpy(float)
@@ -91,7 +94,9 @@ def make_data(model: DcModel, loads_mw: np.ndarray, contingencies: ContingencySe
     a2 = np.where(np.isnan(a2), np.inf, a2)
     lo = np.maximum(-rate, np.minimum(a1, a2))
     hi = np.minimum(rate, np.maximum(a1, a2))
-    return LascopfData(model, np.asarray(loads_mw, float), contingencies, soft_penalty, lo, hi, rate)
+    if soft_slack not in ("row", "branch"):
+        raise ValueError(f"soft_slack must be 'row' or 'branch', got {soft_slack!r}")
+    return LascopfData(model, np.asarray(loads_mw, float), contingencies, soft_penalty, lo, hi, rate, soft_slack)
 
 
 def row_limits(data: LascopfData, rows: RowSet) -> tuple[np.ndarray, np.ndarray]:
@@ -128,7 +133,7 @@ class BuiltProblem:
     upper_rows: np.ndarray  # positions in the RowSet of the upper constraint's rows
     lower_rows: np.ndarray
     slack: cp.Variable | None
-    slack_rows: np.ndarray  # positions in the RowSet that carry a slack
+    slack_of_row: np.ndarray  # per RowSet row: index into ``slack`` (-1: hard row)
     objective_constant: float
 
 
@@ -201,14 +206,22 @@ def build_problem(data: LascopfData, rows: RowSet) -> BuiltProblem:
     up_rows = np.flatnonzero(np.isfinite(hi))
     lo_rows = np.flatnonzero(np.isfinite(lo))
     slack_rows = np.flatnonzero(rows.k >= 0) if data.soft_penalty is not None else np.zeros(0, dtype=int)
+    slack_of_row = np.full(len(rows), -1)
+    if slack_rows.size:
+        if data.soft_slack == "branch":  # one slack per monitored branch and interval
+            pair = rows.l[slack_rows] * data.n_intervals + rows.t[slack_rows]
+            _, slack_of_row[slack_rows] = np.unique(pair, return_inverse=True)
+        else:  # one slack per post-contingency row
+            slack_of_row[slack_rows] = np.arange(slack_rows.size)
     if len(rows):
         a, offset = row_matrix(data, rows)
         vec_theta = cp.vec(theta, order="F")
         smap = None
         if slack_rows.size:
-            slack = cp.Variable(slack_rows.size, nonneg=True, name="slack")
+            n_slack = int(slack_of_row.max()) + 1
+            slack = cp.Variable(n_slack, nonneg=True, name="slack")
             smap = sp.csr_matrix(
-                (np.ones(slack_rows.size), (slack_rows, np.arange(slack_rows.size))), shape=(len(rows), slack_rows.size)
+                (np.ones(slack_rows.size), (slack_rows, slack_of_row[slack_rows])), shape=(len(rows), n_slack)
             )
             terms.append(data.soft_penalty * cp.sum(slack))
         if up_rows.size:
@@ -225,4 +238,4 @@ def build_problem(data: LascopfData, rows: RowSet) -> BuiltProblem:
             cons.append(lower)
     objective = cp.Minimize(cp.sum(cp.hstack(terms)) if terms else cp.Constant(0.0))
     problem = cp.Problem(objective, cons)
-    return BuiltProblem(problem, p, theta, balance, upper, lower, up_rows, lo_rows, slack, slack_rows, constant)
+    return BuiltProblem(problem, p, theta, balance, upper, lower, up_rows, lo_rows, slack, slack_of_row, constant)
