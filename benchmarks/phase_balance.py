@@ -1,0 +1,110 @@
+"""Phase balancing benchmark: the study's formulation vs the fast exact method (not a test).
+
+Seed scale (40 junctions x 8760 h, K=5): the study's formulation built with cvxpy
+and solved by the chosen solver under a time limit, then the fast method with the
+same solver; prints times, objectives, gaps and the speed ratio. Then 400
+junctions x 8760 h, K=20 with the fast method. Peak RSS is printed after the fast
+runs (before the reference runs, which run in a child process with a hard wall-clock
+cap of time limit + 10 %, since cvxpy's model build is not covered by the solver's limit).
+
+    .venv/bin/python benchmarks/phase_balance.py [--time-limit 1800] [--solver scip|highs]
+
+Targets (issue 2): seed scale proven optimal (gap <= 1e-4) in <= 60 s and >= 30x faster
+than the study's formulation on the same solver; 400 junctions certified within 0.5 %
+in <= 5 min; peak RSS <= 2 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import resource
+import time
+
+from lascopf_assets.lib.phase_balance.exact import solve_fast
+from lascopf_assets.lib.phase_balance.generator import generate_instance
+from lascopf_assets.lib.phase_balance.reference import solve_reference
+
+
+def peak_rss_mb(who=resource.RUSAGE_SELF) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024.0  # Linux: kB
+
+
+def line(label, r) -> str:
+    return (f"{label:<34} status {r.status:<11} imbalance {r.imbalance:12.6f}  bound {r.bound:12.6f}  "
+            f"gap {r.gap:9.2e}  {r.solve_seconds:8.2f} s  changes {len(r.changes)}")
+
+
+def _reference_child(J, T, K, seed, solver, time_limit, queue):
+    problem = generate_instance(J, T, seed=seed)
+    r = solve_reference(problem, K, solver, time_limit, "study", 1e-4)
+    queue.put((r.status, r.imbalance, r.bound, r.gap, r.solve_seconds, len(r.changes), peak_rss_mb()))
+
+
+def run_reference(J, T, K, seed, solver, time_limit):
+    """(result tuple or None, wall seconds): None when the hard cap killed the child."""
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_reference_child, args=(J, T, K, seed, solver, time_limit, queue))
+    t0 = time.perf_counter()
+    proc.start()
+    proc.join(time_limit * 1.1 + 30)
+    wall = time.perf_counter() - t0
+    if proc.is_alive():
+        proc.kill()
+        proc.join()
+        return None, wall
+    return (queue.get() if not queue.empty() else None), wall
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--time-limit", type=float, default=1800.0, help="reference time limit, seconds (default 1800)")
+    ap.add_argument("--solver", choices=("scip", "highs"), default="scip")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--skip-reference", action="store_true")
+    args = ap.parse_args()
+
+    print(f"== seed scale: 40 junctions x 8760 h, K=5, seed {args.seed}, solver {args.solver}")
+    t0 = time.perf_counter()
+    seed_problem = generate_instance(40, 8760, seed=args.seed)
+    print(f"instance generated in {time.perf_counter() - t0:.2f} s")
+    fast = solve_fast(seed_problem, 5, args.solver, gap_tolerance=1e-6)
+    print(f"initial imbalance {fast.initial_imbalance:.3f} (study: 5502.23 before, 405.886 after)")
+    print(line("fast method", fast))
+    print(f"  after/before ratio {fast.imbalance / fast.initial_imbalance:.4f} (study: {405.886 / 5502.23:.4f})")
+    print(f"  changes: {', '.join(f'{c.junction} {c.from_phase}->{c.to_phase}' for c in fast.changes)}")
+
+    print("== 400 junctions x 8760 h, K=20")
+    big = generate_instance(400, 8760, seed=args.seed)
+    fast_big = solve_fast(big, 20, args.solver, time_limit=300.0, gap_tolerance=1e-6)
+    print(line("fast method", fast_big))
+    rss_fast = peak_rss_mb()
+    print(f"peak RSS after the fast runs: {rss_fast:.0f} MB")
+
+    ref = None
+    if not args.skip_reference:
+        print(f"== study formulation (cvxpy + {args.solver}), 40 x 8760, K=5, time limit {args.time_limit:.0f} s")
+        ref, wall = run_reference(40, 8760, 5, args.seed, args.solver, args.time_limit)
+        if ref is None:
+            print(f"study formulation: no result within the hard cap ({wall:.0f} s wall): killed")
+            ref_seconds, ref_gap, ref_status = wall, 1.0, "killed"
+        else:
+            status, value, bound, gap, secs, n_changes, rss = ref
+            print(f"{'study formulation':<34} status {status:<11} imbalance {value:12.6f}  bound {bound:12.6f}  "
+                  f"gap {gap:9.2e}  {secs:8.2f} s  changes {n_changes}  (child peak RSS {rss:.0f} MB)")
+            ref_seconds, ref_gap, ref_status = secs, gap, status
+        bound_word = "" if ref_status == "optimal" and ref_gap <= 1e-4 else ">= "
+        print(f"speed ratio (study / fast, same solver): {bound_word}{ref_seconds / fast.solve_seconds:.1f}x"
+              + ("" if not bound_word else "  (lower bound: the study's formulation did not prove optimality)"))
+
+    print("== targets")
+    print(f"seed scale proven optimal (gap <= 1e-4) in <= 60 s: {fast.gap <= 1e-4 and fast.solve_seconds <= 60} "
+          f"(gap {fast.gap:.1e}, {fast.solve_seconds:.1f} s)")
+    print(f"400 junctions within 0.5 % in <= 300 s: {fast_big.gap <= 5e-3 and fast_big.solve_seconds <= 300} "
+          f"(gap {fast_big.gap:.1e}, {fast_big.solve_seconds:.1f} s)")
+    print(f"peak RSS <= 2 GB (fast runs): {rss_fast <= 2048} ({rss_fast:.0f} MB)")
+
+
+if __name__ == "__main__":
+    main()
