@@ -22,7 +22,17 @@ from .formulation import BuiltProblem, LascopfData, RowSet, build_problem, make_
 from .result import LascopfResult
 
 OPTIMAL = ("optimal", "optimal_inaccurate")
-HISTORY_COLUMNS = ["iteration", "rows", "new_rows", "objective", "build_seconds", "solve_seconds"]
+HISTORY_COLUMNS = [
+    "iteration", "rows", "new_rows", "objective", "build_seconds", "solve_seconds", "compile_seconds", "solver_seconds",
+]
+
+
+def _timings(built: BuiltProblem) -> tuple[float, float]:
+    """cvxpy's compilation time and the solver's own time of the last solve (NaN when unknown)."""
+    compile_s = getattr(built.problem, "compilation_time", None)
+    stats = getattr(built.problem, "solver_stats", None)
+    solver_s = getattr(stats, "solve_time", None) if stats is not None else None
+    return (float(compile_s) if compile_s is not None else np.nan, float(solver_s) if solver_s is not None else np.nan)
 INFEASIBLE = ("infeasible", "infeasible_inaccurate")
 
 
@@ -213,11 +223,11 @@ def solve_lascopf(
         status = _solve(built, solver, solver_options)
         te = time.perf_counter()
         if status not in OPTIMAL:
-            history.append((it, len(rows), 0, np.nan, ts - tb, te - ts))
+            history.append((it, len(rows), 0, np.nan, ts - tb, te - ts, *_timings(built)))
             break
         flows = flows_from_angles(model, built.theta.value)
         new = violated_rows(data, flows, tol_mw, rows_per_branch, rows) if method == "screening" else RowSet.empty()
-        history.append((it, len(rows), len(new), _objective(built), ts - tb, te - ts))
+        history.append((it, len(rows), len(new), _objective(built), ts - tb, te - ts, *_timings(built)))
         if on_iteration is not None:
             on_iteration(dict(zip(HISTORY_COLUMNS, history[-1])))
         if not len(new):
