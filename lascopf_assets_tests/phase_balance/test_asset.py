@@ -1,0 +1,104 @@
+"""phase_assignment through dg.materialize on a small demo zone, checked against a direct solve."""
+
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+
+from lascopf_assets.definitions import defs
+from lascopf_assets.defs.phase_balancing import select_window
+from lascopf_assets.lib.phase_balance.exact import solve_fast
+from lascopf_assets.lib.phase_balance.metric import imbalance
+from lascopf_assets.lib.phase_balance.problem import problem_from_long_table
+from lascopf_assets.lib.storage.parquet_lake import ParquetLake
+from lascopf_assets.lib.zone.demo import DemoZoneParams, write_demo_zone
+
+DAYS = ["2023-01-01", "2023-01-02"]
+INGEST = ["raw_measurements", "validated_loads", "quarantined_measurements", "junction_aggregates"]
+
+
+@pytest.fixture(scope="module")
+def zone(tmp_path_factory):
+    data = tmp_path_factory.mktemp("phase_balancing") / "data"
+    write_demo_zone(data, DemoZoneParams(junctions=7, meters_per_junction=(3, 5), days=2))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LASCOPF_DATA_DIR", str(data))
+        mp.setenv("LASCOPF_PROFILE", "local")
+        for name in ("LASCOPF_LANDING_DIR", "LASCOPF_TOPOLOGY_DIR", "LASCOPF_STATE_DIR", "LASCOPF_LAKE_DIR",
+                     "LASCOPF_EXPORTS_DIR"):
+            mp.delenv(name, raising=False)
+        d = defs()
+        instance = dg.DagsterInstance.ephemeral()
+
+        def run(selection, **kwargs):
+            return dg.materialize(list(d.assets), selection=selection, resources=d.resources, instance=instance,
+                                  **kwargs)
+
+        assert run(["grid_topology"]).success
+        for day in DAYS:
+            assert run(INGEST, partition_key=day).success
+        yield data, run
+
+
+def _meta(result):
+    [event] = [e for e in result.get_asset_materialization_events()
+               if e.materialization.asset_key.to_user_string() == "phase_assignment"]
+    return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+def test_phase_assignment_matches_a_direct_solve(zone):
+    data, run = zone
+    config = {"max_changes": 2, "curve_max_changes": 3, "time_limit_seconds": 60}
+    result = run(["phase_assignment"], run_config={"ops": {"phase_assignment": {"config": config}}})
+    assert result.success
+    meta = _meta(result)
+    lake = ParquetLake.local(data / "lake")
+    aggregates = pd.concat([lake.read(["junction_aggregates"], day) for day in DAYS])
+    problem = problem_from_long_table(aggregates[["junction", "phase", "timestamp", "kwh"]])
+    direct = solve_fast(problem, 2)
+    assert meta["status"] == "optimal" and direct.status == "optimal"
+    assert meta["hours"] == 48 and meta["junctions"] == problem.n_junctions
+    assert meta["imbalance_before"] == pytest.approx(imbalance(problem.loads, problem.initial_phase), rel=1e-9)
+    assert meta["imbalance_after"] == pytest.approx(direct.imbalance, rel=1e-6)
+    assert meta["bound"] <= meta["imbalance_after"] and meta["gap"] <= 1e-6
+
+    changes = result.output_for_node("phase_assignment")
+    assert list(changes.columns) == ["junction", "from_phase", "to_phase"] and len(changes) <= 2
+    x = problem.initial_phase.copy()
+    index = {name: j for j, name in enumerate(problem.junctions)}
+    for row in changes.itertuples():
+        assert f"| {row.junction} | {row.from_phase} | {row.to_phase} |" in meta["changes"]
+        x[index[row.junction]] = "ABC".index(row.to_phase)
+    assert imbalance(problem.loads, x) == pytest.approx(meta["imbalance_after"], rel=1e-9)
+    assert meta["tradeoff_curve"].count("\n| ") == 4  # K = 0..3
+    report = Path(meta["report_path"])
+    assert report.exists() and report.read_text().count("data:image/png;base64,") == 4
+
+
+def test_window_keeps_the_last_days_available(zone):
+    data, run = zone
+    config = {"max_changes": 1, "curve_max_changes": 1, "window_days": 1}
+    result = run(["phase_assignment"], run_config={"ops": {"phase_assignment": {"config": config}}})
+    assert result.success
+    meta = _meta(result)
+    assert meta["hours"] == 24 and meta["window"] == f"{DAYS[1]} .. {DAYS[1]}"
+
+
+def test_select_window_bounds_and_errors():
+    stamps = pd.date_range("2024-01-01", periods=24 * 5, freq="h", tz="UTC")
+    frame = pd.DataFrame({"timestamp": stamps, "junction": "J", "phase": "A", "kwh": 1.0, "meters": 1})
+    window, first, last = select_window(frame, 2, None)
+    assert (first, last) == ("2024-01-04", "2024-01-05") and len(window) == 48
+    window, first, last = select_window(frame, 365, "2024-01-02")
+    assert last == "2024-01-02" and len(window) == 48 and np.all(window["timestamp"] < "2024-01-03")
+    with pytest.raises(ValueError, match="no junction_aggregates rows"):
+        select_window(frame, 3, "2023-06-01")
+    with pytest.raises(ValueError, match="window_days"):
+        select_window(frame, 0, None)
+
+
+def test_asset_has_a_code_version():
+    spec = defs().resolve_assets_def("phase_assignment")
+    assert spec.code_versions_by_key[dg.AssetKey("phase_assignment")] is not None
