@@ -225,3 +225,25 @@ def test_branch_soft_slack_pays_the_worst_overload_once(legacy_dir):
     np.testing.assert_allclose(worst["min"], worst["max"])
     over = (b["post_flow_mw"].abs() - b["limit_mw"].abs()).clip(lower=0)
     assert np.all(over <= b["slack_mw"] + 1e-5)
+
+
+def test_contab_outage_of_an_out_of_service_branch_is_listed_as_skipped(tmp_path):
+    text = (DATA / "case9.m").read_text()
+    # take branch row 2 (4-5) out of service
+    text = text.replace("4	5	0.017	0.092	0.158	250	250	250	0	0	1	-360	360;",
+                        "4	5	0.017	0.092	0.158	250	250	250	0	0	0	-360	360;")
+    case = tmp_path / "case9out.m"
+    case.write_text(text)
+    contab = tmp_path / "contab.m"
+    contab.write_text(
+        "chgtab = [\n\t1\t0\tCT_TBRCH\t2\tBR_STATUS\tCT_REP\t0;\n\t2\t0\tCT_TBRCH\t9\tBR_STATUS\tCT_REP\t0;\n"
+        "\t3\t0\tCT_TBRCH\t3\tBR_STATUS\tCT_REP\t0;\n\t3\t0\tCT_TBRCH\t6\tBR_STATUS\tCT_REP\t0;\n];\n"
+    )
+    net = read_matpower_case(case)
+    cset = resolve_contingencies(build_dc_model(net), contab)
+    reasons = dict(zip(cset.skipped["contingency"], cset.skipped["reason"]))
+    assert reasons["C1"] == "branch already out of service"
+    assert reasons["C3"] == "multi-element contingency not modeled"
+    # with 4-5 out the case9 ring is a chain: outaging branch 9 (9-4) splits it
+    assert cset.modeled == []
+    assert reasons["C2"] == "islanding outage (disconnects the network)"

@@ -1,4 +1,9 @@
-"""Look-ahead security-constrained OPF (PowerLASCOPF's problem): exact screening and extensive-form solvers."""
+"""Look-ahead security-constrained DC OPF (PowerLASCOPF's problem).
+
+``solve_lascopf``: exact centralized solve (contingency screening or the extensive form).
+``solve_lascopf_admm``: consensus ADMM across contingency-scenario groups (parallel processes).
+Both return a :class:`LascopfResult` with pandas tables.
+"""
 
 from .admm import solve_lascopf_admm
 from .central import solve_lascopf

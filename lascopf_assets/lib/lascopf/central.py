@@ -62,7 +62,7 @@ def flows_from_angles(model: DcModel, theta: np.ndarray) -> np.ndarray:
 
 def all_rows(data: LascopfData) -> RowSet:
     """Every finite base row and every post-contingency row (l != k, finite rating): the extensive form."""
-    nl, T = data.model.network.n_branch, data.n_intervals
+    T = data.n_intervals
     base_l = np.flatnonzero(np.isfinite(data.base_lo) | np.isfinite(data.base_hi))
     mon = np.flatnonzero(np.isfinite(data.rate))
     nk = len(data.outaged)
@@ -72,7 +72,6 @@ def all_rows(data: LascopfData) -> RowSet:
     rows_l = np.concatenate([base_l, ll])
     rows_k = np.concatenate([np.full(base_l.size, -1), kk])
     n = rows_l.size
-    del nl
     return RowSet(np.tile(rows_l, T), np.tile(rows_k, T), np.repeat(np.arange(T), n))
 
 
@@ -390,9 +389,8 @@ def diagnose_infeasibility(data: LascopfData, rows: RowSet, solver, solver_optio
     outages = np.unique(rows.k[rows.k >= 0])[:max_checks]
     names = net.branch["branch"].to_numpy()[data.outaged]
     culprits = []
+    full = all_rows(data)
     for k in outages:  # a handful of single-outage feasibility checks
-        one = RowSet.empty()
-        full = all_rows(data)
         sel = (full.k == -1) | (full.k == k)
         one = RowSet(full.l[sel], full.k[sel], full.t[sel])
         if not _feasible(data, one, solver, solver_options):
