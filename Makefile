@@ -9,7 +9,7 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export LASCOPF_DATA_DIR ?= $(CURDIR)/data
 export LASCOPF_PROFILE ?= local
 
-.PHONY: install dev-install dagster-home demo test dev bench bench-backfill bench-phase bench-lascopf bench-storage clean
+.PHONY: install dev-install dagster-home demo test dev bench bench-backfill bench-phase bench-lascopf bench-lascopf-pypsa bench-storage clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,8 @@ bench-phase: install
 	$(PY) benchmarks/phase_balance.py
 bench-lascopf: install
 	$(PY) benchmarks/lascopf.py
+bench-lascopf-pypsa: install   # adds PyPSA (own virtualenv, created by the script) on the same network
+	$(PY) benchmarks/lascopf.py --pypsa
 bench-storage: dev-install
 	$(PY) benchmarks/storage.py
 bench: bench-backfill bench-phase bench-lascopf bench-storage

@@ -41,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as exc:
         print(f"lascopf {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
