@@ -67,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--time-limit must be a positive number of seconds, got {args.time_limit}")
     if args.curve is not None and args.curve < 0:
         raise CliError(f"--curve must be >= 0, got {args.curve}")
+    if args.curve is not None and args.method != "fast":
+        raise CliError("--curve is computed with --method fast")
     if args.groups is not None and args.groups < 1:
         raise CliError(f"--groups must be >= 1, got {args.groups}")
     if not (0 <= args.gap < 1):

@@ -99,6 +99,8 @@ def test_cli_reference_method_curve_and_report(table, tmp_path, capsys):
     [
         (["--max-changes", "-1"], "--max-changes must be >= 0"),
         (["--max-changes", "2", "--time-limit", "0"], "--time-limit must be a positive"),
+        (["--max-changes", "1", "--curve", "2", "--method", "reference"], "--curve is computed with --method fast"),
+        (["--max-changes", "1", "--groups", "0"], "--groups must be >= 1"),
     ],
 )
 def test_cli_bad_arguments(table, tmp_path, capsys, args, message):

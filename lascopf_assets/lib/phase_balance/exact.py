@@ -17,15 +17,22 @@ solution that violates no cut has ``theta_g = f_g(y^)``, so the master's
 optimum equals a true objective value and the bounds meet. The feasible set
 is finite and a visited point never violates again, so the loop terminates.
 
-What makes it fast: ``2J`` binaries and ``G`` (a few hundred) continuous
-variables instead of 8760 x (3 aggregates + 3 absolute values + 1 max);
-the first cuts (one per group and piece, using the same piece in every hour of
-the group: the "aggregated model") and the cuts at a local-search incumbent
-already describe ``f`` well near the optimum; only violated cuts are added;
-all cuts of an iteration come from one sparse product; hours are grouped by
-k-means on their normalized load shares, so hours in a group tend to share
-their active piece. Work is reused across K on the trade-off curve (cuts are
-valid for every K, the K-1 optimum is feasible for K).
+Two ways to run it. ``solver="scip"`` (default): a single branch-and-bound tree
+in SCIP whose constraint handler evaluates ``f`` at every integral candidate and
+adds the violated group cuts on the spot (:mod:`.branch_and_cut`).
+``solver="highs"``: HiGHS has no lazy-constraint callback, so the master is
+re-solved after each round of cuts (:mod:`.master`); same bounds, slower.
+
+What makes it fast: ``2J`` binaries and ``G`` (default 12) continuous variables
+instead of 8760 x (3 aggregates + 3 absolute values + 1 max); the first cuts
+(one per group and piece, using the same piece in every hour of the group: the
+"aggregated model") plus the cuts at the current assignment and at a
+local-search incumbent; only violated cuts are added, all of one candidate's
+cuts come from one sparse product; hours are grouped by k-means on their
+normalized load shares and initial deviations. Few groups keep every LP tiny;
+the cuts at integral candidates keep the master exact where it matters.
+Work is reused across K on the trade-off curve (cuts are valid for every K,
+the K-1 optimum is feasible for K).
 """
 
 from __future__ import annotations
