@@ -7,6 +7,7 @@ solves for K and the trade-off curve K = 0..Kmax with one solver object (cuts
 and incumbents reused), writes the HTML report and returns the changes table.
 """
 
+import time
 from typing import Optional
 
 import dagster as dg
@@ -85,13 +86,15 @@ def phase_assignment(
         raise dg.Failure(description=str(exc)) from exc
 
     balancer = ExactPhaseBalancer(problem, config.solver)
-    budget = float(config.time_limit_seconds)
-    n_solves = config.curve_max_changes + 1 + (config.max_changes > config.curve_max_changes)
-    curve = []
-    for k in range(config.curve_max_changes + 1):
-        curve.append(balancer.solve(k, budget / n_solves))
-    result = curve[config.max_changes] if config.max_changes <= config.curve_max_changes else \
-        balancer.solve(config.max_changes, budget / n_solves)
+    deadline = time.perf_counter() + float(config.time_limit_seconds)
+    ks = list(range(config.curve_max_changes + 1))
+    if config.max_changes > config.curve_max_changes:
+        ks.append(config.max_changes)
+    solved = {}
+    for i, k in enumerate(ks):  # time left shared equally by the solves still to run
+        solved[k] = balancer.solve(k, max(0.0, deadline - time.perf_counter()) / (len(ks) - i))
+    curve = [solved[k] for k in range(config.curve_max_changes + 1)]
+    result = solved[config.max_changes]
 
     report = write_report(exports.folder("phase_balancing") / f"phase_assignment_{context.run.run_id}.html",
                           problem, result, curve, title=f"Phase balancing {first} .. {last}")
