@@ -97,3 +97,9 @@ def test_empty_quarantine_keeps_typed_columns(tmp_path):
     result = validate_readings(readings(tmp_path, ["m1,2023-01-01T00:00:00Z,1"]), METERS)
     assert result.rows_quarantined == 0
     assert result.quarantine["rule"].dtype == "str" and result.quarantine["reason"].dtype == "str"
+
+
+def test_meters_under_a_multi_phase_junction_are_refused_with_their_names(tmp_path):
+    meters = pd.DataFrame({"meter_id": ["m1", "m2"], "junction": ["J1", "J2"], "phase": ["A", "AB"]})
+    with pytest.raises(ValueError, match=r"single-phase junction .*m2 \(AB\)"):
+        validate_readings(readings(tmp_path, ["m1,2023-01-01T00:00:00Z,1"]), meters)

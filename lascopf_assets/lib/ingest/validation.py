@@ -73,6 +73,21 @@ def _first_failed_rule(df: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.Serie
     return pd.Series([], dtype="str")
 
 
+def _rows(frame: pd.DataFrame, mask: np.ndarray, columns: list[str] | None = None) -> pd.DataFrame:
+    """``frame[mask]`` (optionally some columns), without copying when every row is kept."""
+    picked = frame if columns is None else frame[columns]
+    return picked if mask.all() else picked[mask]
+
+
+def _meter_map(meters: pd.DataFrame) -> pd.DataFrame:
+    lookup = meters.drop_duplicates("meter_id").reset_index(drop=True)
+    odd = lookup[~lookup["phase"].isin(["A", "B", "C"])]
+    if len(odd):
+        sample = ", ".join(f"{m} ({p})" for m, p in odd[["meter_id", "phase"]].head(5).itertuples(index=False))
+        raise ValueError(f"meters must hang under a single-phase junction (A, B or C); not so for {sample}")
+    return lookup
+
+
 def validate_readings(raw: pd.DataFrame, meters: pd.DataFrame) -> ValidationResult:
     """Split parsed readings (landing.read_landing_file rows) into valid rows and quarantine.
 
@@ -80,32 +95,32 @@ def validate_readings(raw: pd.DataFrame, meters: pd.DataFrame) -> ValidationResu
     force for these readings).
     """
     raw = raw.reset_index(drop=True)
+    lookup = _meter_map(meters)
     scada = [c for c in SCADA_COLUMNS if c in raw.columns]
-    rule = pd.Series(raw["parse_error"].to_numpy(dtype=object), index=raw.index)
+    rule = np.full(len(raw), None, dtype=object)  # set only where a rule is broken
+    has_parse_error = raw["parse_error"].notna().to_numpy()
+    rule[has_parse_error] = raw["parse_error"].to_numpy(dtype=object)[has_parse_error]
 
-    parsed = raw[rule.isna()]
-    failed = _first_failed_rule(parsed, readings_schema(meters["meter_id"], scada))
-    rule.loc[failed.index] = failed.to_numpy()
+    failed = _first_failed_rule(_rows(raw, ~has_parse_error), readings_schema(lookup["meter_id"], scada))
+    rule[failed.index.to_numpy()] = failed.to_numpy(dtype=object)
 
-    survivors = raw[rule.isna()]
-    dup = _first_failed_rule(survivors[["meter_id", "timestamp"]], UNIQUENESS_SCHEMA)
-    rule.loc[dup.index] = dup.to_numpy()
+    passing = pd.isna(rule)
+    dup = _first_failed_rule(_rows(raw, passing, ["meter_id", "timestamp"]), UNIQUENESS_SCHEMA)
+    rule[dup.index.to_numpy()] = dup.to_numpy(dtype=object)
 
-    bad = rule.notna().to_numpy()
+    bad = ~pd.isna(rule)
     quarantine = raw[bad].copy()
     # typed even when empty, so every store can create the columns
-    quarantine["rule"] = pd.Series(rule[bad].to_numpy(dtype=object), index=quarantine.index, dtype="str")
+    quarantine["rule"] = pd.Series(rule[bad], index=quarantine.index, dtype="str")
     quarantine["reason"] = quarantine["rule"].map(RULES).astype("str")
 
-    valid = raw.loc[~bad, ["timestamp", "meter_id", "kwh", *scada, *PROVENANCE_COLUMNS]].reset_index(drop=True)
-    lookup = meters.drop_duplicates("meter_id")
+    valid = _rows(raw, ~bad, ["timestamp", "meter_id", "kwh", *scada, *PROVENANCE_COLUMNS]).reset_index(drop=True)
     position = pd.Index(lookup["meter_id"]).get_indexer(valid["meter_id"])  # every valid meter is known
-    valid.insert(2, "junction", lookup["junction"].to_numpy()[position])
-    valid.insert(3, "phase", lookup["phase"].to_numpy()[position])
-    valid = valid[[*VALID_COLUMNS, *scada, *PROVENANCE_COLUMNS]]
+    valid.insert(2, "junction", pd.Series(lookup["junction"].array.take(position), dtype="str"))
+    valid.insert(3, "phase", pd.Series(lookup["phase"].array.take(position), dtype="str"))
     if not valid["timestamp"].is_monotonic_increasing:  # landing rows usually arrive in time order
         valid = valid.sort_values("timestamp", kind="stable", ignore_index=True)
-    VALIDATED_LOADS_SCHEMA.validate(valid)
+    VALIDATED_LOADS_SCHEMA.validate(valid)  # the output contract (types; values are the rules' business)
     return ValidationResult(valid=valid, quarantine=quarantine.reset_index(drop=True), rows_in=len(raw))
 
 
