@@ -17,6 +17,7 @@ from lascopf_assets.lib.phase_balance.problem import (
     PhaseBalanceProblem,
     problem_from_long_table,
     problem_to_long_table,
+    read_load_table,
 )
 from lascopf_assets.lib.phase_balance.reference import solve_reference
 from lascopf_assets.lib.phase_balance.result import PhaseBalanceResult, PhaseChange
@@ -34,6 +35,7 @@ __all__ = [
     "phase_aggregates",
     "problem_from_long_table",
     "problem_to_long_table",
+    "read_load_table",
     "solve_fast",
     "solve_reference",
     "tradeoff_curve",
