@@ -9,7 +9,7 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export LASCOPF_DATA_DIR ?= $(CURDIR)/data
 export LASCOPF_PROFILE ?= local
 
-.PHONY: install dev-install dagster-home demo test dev bench bench-backfill bench-phase bench-lascopf bench-lascopf-pypsa bench-storage clean
+.PHONY: install dev-install dagster-home demo test dev bench bench-backfill bench-phase bench-lascopf bench-lascopf-pypsa bench-storage phase-balance-lv clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,7 +44,11 @@ dev: install dagster-home
 bench-backfill: install
 	$(PY) benchmarks/backfill.py
 bench-phase: install
-	$(PY) benchmarks/phase_balance.py
+	$(PY) benchmarks/phase_balance.py --time-limit 1800
+## the IEEE European LV feeder (../shared/data) through the CLI, hourly and 1-minute, K = 5
+phase-balance-lv: install
+	$(VENV)/bin/lascopf phase-balance ../shared/data/ieee_european_lv --max-changes 5 --json
+	$(VENV)/bin/lascopf phase-balance ../shared/data/ieee_european_lv --resolution minute --max-changes 5 --time-limit 300 --json
 bench-lascopf: install
 	$(PY) benchmarks/lascopf.py
 bench-lascopf-pypsa: install   # adds PyPSA (own virtualenv, created by the script) on the same network

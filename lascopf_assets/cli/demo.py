@@ -26,6 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--junctions", type=int, default=40)
     parser.add_argument("--glitches", type=int, default=12, help="bad lines appended to the landing files (each must be quarantined)")
     parser.add_argument("--dispatch-day", default=None, help="day for the transmission assets (default: the last demo day)")
+    parser.add_argument("--phase-time-limit", type=float, default=60.0,
+                        help="seconds for phase balancing, K and the trade-off curve together (default 60)")
     parser.set_defaults(func=run)
 
 
@@ -81,11 +83,12 @@ def run(args: argparse.Namespace) -> int:
             if graph.get(k).group_name == group and graph.get(k).is_materializable
         )
 
-    def materialize(selection: list[str], **kwargs):
+    def materialize(selection: list[str], ops: dict | None = None, **kwargs):
         started = time.perf_counter()
+        run_config = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}, "ops": ops or {}}
         result = dg.materialize(
             assets, selection=selection, resources=definitions.resources, instance=instance,
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}}, **kwargs,
+            run_config=run_config, **kwargs,
         )
         print(f"materialized {', '.join(selection)} in {time.perf_counter() - started:.1f} s")
         return result
@@ -107,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"  junctions           {aggregates.get('junctions', 0)}")
 
     reports: list[str] = []
-    for group, extra in (("phase_balancing", {}), ("transmission", {"partition_key": dispatch_day})):
+    phase_ops = {"phase_assignment": {"config": {"time_limit_seconds": args.phase_time_limit}}}
+    for group, extra in (("phase_balancing", {"ops": phase_ops}), ("transmission", {"partition_key": dispatch_day})):
         selection = keys_in_group(group)
         if not selection:
             continue

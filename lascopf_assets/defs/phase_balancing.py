@@ -60,6 +60,17 @@ def _markdown_table(frame: pd.DataFrame) -> str:
     return head + "\n".join("| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False))
 
 
+def _summary_lines(result, first: str, last: str, solver: str) -> list[str]:
+    """What `lascopf demo` prints: the outcome, then one line per recommended change."""
+    lines = [
+        f"phase balancing {first} .. {last} (K = {result.max_changes}, {solver}): {result.status}, "
+        f"imbalance {result.initial_imbalance:,.2f} -> {result.imbalance:,.2f} "
+        f"(bound {result.bound:,.2f}, gap {result.gap:.1e}, {result.solve_seconds:.1f} s)"
+    ]
+    lines += [f"  move {c.junction}: {c.from_phase} -> {c.to_phase}" for c in result.changes] or ["  no change"]
+    return lines
+
+
 @dg.asset(
     group_name="phase_balancing",
     kinds={"pandas", "scip", "highs"},
@@ -127,5 +138,6 @@ def phase_assignment(
                 _markdown_table(curve_table) + f"\n\n![trade-off](data:image/png;base64,{figure_tradeoff(curve)})"
             ),
             "report_path": dg.MetadataValue.path(str(report)),
+            "summary_lines": dg.MetadataValue.json(_summary_lines(result, first, last, config.solver)),
         },
     )

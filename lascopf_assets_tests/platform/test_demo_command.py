@@ -27,6 +27,10 @@ def test_demo_materializes_everything_and_summarizes(tmp_path, monkeypatch, caps
     assert ("rows quarantined    12  by rule: {'timestamp_without_utc_offset': 2, 'kwh_not_numeric': 2, "
             "'meter_unknown': 2, 'kwh_negative': 2, 'timestamp_not_on_hour': 2, 'duplicate_meter_hour': 2}") in out
 
+    # the later stages print their outcome: phase changes with imbalance before/after, the dispatch
+    assert "phase balancing 2023-01-01 .. 2023-01-02 (K = 5" in out and "imbalance" in out
+    assert "dispatch 2023-01-02: optimal" in out
+
     # every materializable asset has a materialization on the persistent instance
     instance = dg.DagsterInstance.get()
     from lascopf_assets.definitions import defs
