@@ -50,7 +50,8 @@ def select_window(aggregates: pd.DataFrame, window_days: int, end_date: Optional
     keep = (days >= first) & (days <= last)
     if not keep.any():
         raise ValueError(f"no junction_aggregates rows between {first.date()} and {last.date()}")
-    return aggregates.loc[keep.to_numpy()], str(first.date()), str(last.date())
+    kept = days[keep]  # report the days that have data, not just the configured window
+    return aggregates.loc[keep.to_numpy()], str(kept.min().date()), str(kept.max().date())
 
 
 def _markdown_table(frame: pd.DataFrame) -> str:
