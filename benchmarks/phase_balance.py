@@ -7,7 +7,13 @@ junctions x 8760 h, K=20 with the fast method. Peak RSS is printed after the fas
 runs (before the reference runs, which run in a child process with a hard wall-clock
 cap of time limit + 10 %, since cvxpy's model build is not covered by the solver's limit).
 
-    .venv/bin/python benchmarks/phase_balance.py [--time-limit 1800] [--solver scip|highs]
+    .venv/bin/python benchmarks/phase_balance.py [--time-limit 1800] [--solver scip|highs] [--instances demo|synthetic]
+
+Instances (default ``demo``, as the issue asks): the demo zone generator
+(lascopf_assets.lib.zone.demo) for a year, its meter readings summed per junction
+and hour exactly as junction_aggregates does; built in a child process that writes
+the junction table to Parquet, so the solver's peak RSS is its own.
+``synthetic``: this package's own seeded junction-level generator.
 
 Targets (issue 2): seed scale proven optimal (gap <= 1e-4) in <= 60 s and >= 30x faster
 than the study's formulation on the same solver; 400 junctions certified within 0.5 %
@@ -19,10 +25,16 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import resource
+import tempfile
 import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
 
 from lascopf_assets.lib.phase_balance.exact import solve_fast
 from lascopf_assets.lib.phase_balance.generator import generate_instance
+from lascopf_assets.lib.phase_balance.problem import problem_from_long_table
 from lascopf_assets.lib.phase_balance.reference import solve_reference
 
 
@@ -35,17 +47,55 @@ def line(label, r) -> str:
             f"gap {r.gap:9.2e}  {r.solve_seconds:8.2f} s  changes {len(r.changes)}")
 
 
-def _reference_child(J, T, K, seed, solver, time_limit, queue):
-    problem = generate_instance(J, T, seed=seed)
+def _demo_junction_table(junctions: int, meters_per_junction: int, seed: int, path: str) -> None:
+    """A year of the demo zone, summed per junction and hour (junction_aggregates' rule), to Parquet."""
+    from lascopf_assets.lib.zone.demo import DemoZoneParams, generate_demo_zone
+
+    zone = generate_demo_zone(DemoZoneParams(junctions=junctions, total_meters=junctions * meters_per_junction, seed=seed))
+    readings = zone.readings
+    junction_of = pd.Series(zone.meter_junction)
+    junction_names = np.array(sorted(zone.junction_phase))
+    j_index = pd.Index(junction_names).get_indexer(junction_of.reindex(readings["meter_id"]).to_numpy())
+    hours = pd.DatetimeIndex(readings["timestamp"])
+    start = hours.min()
+    h_index = ((hours - start) // pd.Timedelta(hours=1)).to_numpy()
+    n_hours = int(h_index.max()) + 1
+    totals = np.bincount(j_index * n_hours + h_index, weights=readings["kwh"].to_numpy(), minlength=len(junction_names) * n_hours)
+    table = pd.DataFrame({
+        "junction": np.repeat(junction_names, n_hours),
+        "phase": np.repeat([zone.junction_phase[j] for j in junction_names], n_hours),
+        "timestamp": np.tile(pd.date_range(start, periods=n_hours, freq="h"), len(junction_names)),
+        "kwh": totals,
+    })
+    table.to_parquet(path)
+
+
+def build_instance(kind: str, junctions: int, seed: int, folder: Path):
+    """The junction-level problem: from the demo zone (child process) or the synthetic generator."""
+    if kind == "synthetic":
+        return generate_instance(junctions, 8760, seed=seed), None
+    path = folder / f"demo_{junctions}_{seed}.parquet"
+    ctx = mp.get_context("fork")
+    proc = ctx.Process(target=_demo_junction_table, args=(junctions, 10 if junctions > 100 else 17, seed, str(path)))
+    proc.start()
+    proc.join()
+    if proc.exitcode != 0:
+        raise SystemExit(f"demo zone generation failed (exit {proc.exitcode})")
+    return problem_from_long_table(pd.read_parquet(path), source=str(path), csv_lines=False), path
+
+
+def _reference_child(J, T, K, seed, solver, time_limit, queue, instance_path=None):
+    problem = (problem_from_long_table(pd.read_parquet(instance_path), source=str(instance_path), csv_lines=False)
+               if instance_path else generate_instance(J, T, seed=seed))
     r = solve_reference(problem, K, solver, time_limit, "study", 1e-4)
     queue.put((r.status, r.imbalance, r.bound, r.gap, r.solve_seconds, len(r.changes), peak_rss_mb()))
 
 
-def run_reference(J, T, K, seed, solver, time_limit):
+def run_reference(J, T, K, seed, solver, time_limit, instance_path=None):
     """(result tuple or None, wall seconds): None when the hard cap killed the child."""
     ctx = mp.get_context("fork")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_reference_child, args=(J, T, K, seed, solver, time_limit, queue))
+    proc = ctx.Process(target=_reference_child, args=(J, T, K, seed, solver, time_limit, queue, instance_path))
     t0 = time.perf_counter()
     proc.start()
     proc.join(time_limit * 1.1 + 30)
@@ -63,12 +113,14 @@ def main() -> None:
     ap.add_argument("--solver", choices=("scip", "highs"), default="scip")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-reference", action="store_true")
+    ap.add_argument("--instances", choices=("demo", "synthetic"), default="demo")
     args = ap.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="lascopf-bench-phase-"))
 
-    print(f"== seed scale: 40 junctions x 8760 h, K=5, seed {args.seed}, solver {args.solver}")
+    print(f"== seed scale: 40 junctions x 8760 h, K=5, seed {args.seed}, solver {args.solver}, {args.instances} instances")
     t0 = time.perf_counter()
-    seed_problem = generate_instance(40, 8760, seed=args.seed)
-    print(f"instance generated in {time.perf_counter() - t0:.2f} s")
+    seed_problem, seed_path = build_instance(args.instances, 40, args.seed, folder)
+    print(f"instance built in {time.perf_counter() - t0:.2f} s ({seed_problem.n_junctions} junctions x {seed_problem.n_hours} h)")
     fast = solve_fast(seed_problem, 5, args.solver, gap_tolerance=1e-6)
     print(f"initial imbalance {fast.initial_imbalance:.3f} (study: 5502.23 before, 405.886 after)")
     print(line("fast method", fast))
@@ -76,7 +128,7 @@ def main() -> None:
     print(f"  changes: {', '.join(f'{c.junction} {c.from_phase}->{c.to_phase}' for c in fast.changes)}")
 
     print("== 400 junctions x 8760 h, K=20")
-    big = generate_instance(400, 8760, seed=args.seed)
+    big, _ = build_instance(args.instances, 400, args.seed, folder)
     fast_big = solve_fast(big, 20, args.solver, time_limit=300.0, gap_tolerance=1e-6)
     print(line("fast method", fast_big))
     rss_fast = peak_rss_mb()
@@ -85,7 +137,7 @@ def main() -> None:
     ref = None
     if not args.skip_reference:
         print(f"== study formulation (cvxpy + {args.solver}), 40 x 8760, K=5, time limit {args.time_limit:.0f} s")
-        ref, wall = run_reference(40, 8760, 5, args.seed, args.solver, args.time_limit)
+        ref, wall = run_reference(40, 8760, 5, args.seed, args.solver, args.time_limit, seed_path)
         if ref is None:
             print(f"study formulation: no result within the hard cap ({wall:.0f} s wall): killed")
             ref_seconds, ref_gap, ref_status = wall, 1.0, "killed"
