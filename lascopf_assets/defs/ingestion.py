@@ -13,6 +13,7 @@ import dagster as dg
 import pandas as pd
 
 from lascopf_assets.defs.io_managers import PARTITION_TIME_COLUMN
+from lascopf_assets.defs.metadata import markdown_table
 from lascopf_assets.defs.partitions import DATA_START_DATE, daily_partitions
 from lascopf_assets.defs.resources import LandingZone
 from lascopf_assets.lib.ingest.aggregation import aggregate_by_junction
@@ -34,11 +35,7 @@ TIME_COLUMN = {PARTITION_TIME_COLUMN: "timestamp"}
 
 
 def _md_table(frame: pd.DataFrame, limit: int = 20) -> dg.MetadataValue:
-    shown = frame.head(limit)
-    header = "| " + " | ".join(map(str, shown.columns)) + " |\n|" + "---|" * len(shown.columns) + "\n"
-    body = "".join("| " + " | ".join(map(str, row)) + " |\n" for row in shown.itertuples(index=False))
-    more = f"\n({len(frame) - limit} more rows)" if len(frame) > limit else ""
-    return dg.MetadataValue.md(header + body + more)
+    return dg.MetadataValue.md(markdown_table(frame, limit))
 
 
 @dg.asset(

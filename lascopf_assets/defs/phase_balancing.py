@@ -14,6 +14,7 @@ import dagster as dg
 import pandas as pd
 
 from lascopf_assets.defs.io_managers import ALLOW_MISSING_PARTITIONS
+from lascopf_assets.defs.metadata import markdown_table
 from lascopf_assets.defs.resources import ExportsFolder
 from lascopf_assets.lib.phase_balance.exact import SOLVERS, ExactPhaseBalancer
 from lascopf_assets.lib.phase_balance.problem import LoadTableError, problem_from_long_table
@@ -52,13 +53,6 @@ def select_window(aggregates: pd.DataFrame, window_days: int, end_date: Optional
         raise ValueError(f"no junction_aggregates rows between {first.date()} and {last.date()}")
     kept = days[keep]  # report the days that have data, not just the configured window
     return aggregates.loc[keep.to_numpy()], str(kept.min().date()), str(kept.max().date())
-
-
-def _markdown_table(frame: pd.DataFrame) -> str:
-    if frame.empty:
-        return "_no change_"
-    head = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * len(frame.columns) + "\n"
-    return head + "\n".join("| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False))
 
 
 def _summary_lines(result, first: str, last: str, solver: str) -> list[str]:
@@ -122,7 +116,7 @@ def phase_assignment(
     return dg.Output(
         changes,
         metadata={
-            "changes": dg.MetadataValue.md(_markdown_table(changes)),
+            "changes": dg.MetadataValue.md(markdown_table(changes, limit=None, empty="_no change_")),
             "n_changes": dg.MetadataValue.int(len(changes)),
             "status": result.status,
             "imbalance_before": dg.MetadataValue.float(float(result.initial_imbalance)),
@@ -136,7 +130,7 @@ def phase_assignment(
             "window": f"{first} .. {last}",
             "skipped_hours": dg.MetadataValue.int(len(result.skipped_hours)),
             "tradeoff_curve": dg.MetadataValue.md(
-                _markdown_table(curve_table) + f"\n\n![trade-off](data:image/png;base64,{figure_tradeoff(curve)})"
+                markdown_table(curve_table, limit=None) + f"\n\n![trade-off](data:image/png;base64,{figure_tradeoff(curve)})"
             ),
             "report_path": dg.MetadataValue.path(str(report)),
             "summary_lines": dg.MetadataValue.json(_summary_lines(result, first, last, config.solver)),
