@@ -159,19 +159,13 @@ def test_download_day_fetches_the_objects_of_one_day(s3_bucket, tmp_path):
 
 def test_production_wiring_loads_before_env_vars_are_resolved(monkeypatch, tmp_path):
     """EnvVar settings are resolved when a run or tick uses them, not when definitions load."""
-    from lascopf_assets.defs.ingestion import raw_measurements
-    from lascopf_assets.defs.io_managers_production import (
-        PG_ENV, S3_ENV, S3_LANDING_ENV, postgres_io_manager_from_env, s3_lake_io_manager_from_env, s3_landing_from_env,
-    )
-    from lascopf_assets.defs.resources import LandingZone
+    from lascopf_assets.definitions import defs as load_defs
+    from lascopf_assets.defs.io_managers_production import PG_ENV, S3_ENV, S3_LANDING_ENV
 
     for env in {*PG_ENV.values(), *S3_ENV.values(), *S3_LANDING_ENV.values()}:
         monkeypatch.delenv(env, raising=False)
-    zone = LandingZone(landing_dir=str(tmp_path), topology_dir=str(tmp_path), state_dir=str(tmp_path))
-    defs = dg.Definitions(
-        assets=[raw_measurements],
-        sensors=[s3_landing_sensor],
-        resources={"io_manager": s3_lake_io_manager_from_env(), "pg_io_manager": postgres_io_manager_from_env(),
-                   "s3_landing": s3_landing_from_env(), "zone": zone},
-    )
+    monkeypatch.setenv("LASCOPF_PROFILE", "production")
+    monkeypatch.setenv("LASCOPF_DATA_DIR", str(tmp_path))
+    defs = load_defs()  # the real production wiring (resources.build_resources)
     dg.Definitions.validate_loadable(defs)
+    assert {"io_manager", "timeseries_io_manager", "s3_landing", "zone"} <= set(defs.resources)
