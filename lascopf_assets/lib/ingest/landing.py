@@ -365,15 +365,7 @@ def _forgiving_frame(
     return out
 
 
-def days_covered(timestamps: pd.Series) -> list[str]:
-    """The UTC day keys (YYYY-MM-DD) that the given timestamps fall on, sorted."""
-    if timestamps.empty:
-        return []
-    micros = pd.DatetimeIndex(timestamps.dropna()).asi8
-    days = np.unique(micros.astype("datetime64[us]").astype("datetime64[D]"))
+def utc_days(micros: np.ndarray) -> list[str]:
+    """Sorted day keys (YYYY-MM-DD, UTC) that int64 microsecond timestamps fall on."""
+    days = np.unique(np.asarray(micros, dtype=np.int64).astype("datetime64[us]").astype("datetime64[D]"))
     return [str(d) for d in days]
-
-
-def landing_file_days(path: str | os.PathLike) -> list[str]:
-    """The day partitions a landing file's rows cover (reads the whole file once)."""
-    return days_covered(read_landing_file(path)["timestamp"])

@@ -19,7 +19,6 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
@@ -29,8 +28,8 @@ from lascopf_assets.lib.ingest.landing import (
     UTC_MICROS,
     LandingFile,
     LandingFileError,
-    days_covered,
-    read_landing_file,
+    read_landing_table,
+    utc_days,
 )
 
 _DAY_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
@@ -62,16 +61,15 @@ def _timestamp_days(path: str) -> list[str]:
         micros = pc.drop_null(pc.cast(column, UTC_MICROS)).cast(pa.int64()).to_numpy(zero_copy_only=False)
         if not len(micros):
             raise LandingFileError(path, "no row has a readable timestamp")
-        days = np.unique(micros.astype("datetime64[us]").astype("datetime64[D]"))
-        return [str(d) for d in days]
+        return utc_days(micros)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, KeyError):
         # malformed rows or odd timestamps: the full, forgiving reader decides
-        return days_covered(read_landing_file(path)["timestamp"])
+        return days_of_table(read_landing_table(path))
 
 
 def days_of_table(table: pa.Table) -> list[str]:
-    micros = pc.cast(table.column("timestamp"), pa.int64()).to_numpy(zero_copy_only=False)
-    return [str(d) for d in np.unique(micros.astype("datetime64[us]").astype("datetime64[D]"))]
+    """Days covered by parsed landing rows (``read_landing_table``)."""
+    return utc_days(pc.cast(table.column("timestamp"), pa.int64()).to_numpy(zero_copy_only=False))
 
 
 class LandingIndex:

@@ -9,8 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-MICROS_PER_DAY = 86_400_000_000
-
+from lascopf_assets.lib.ingest.landing import utc_days
 
 @dataclass
 class RawRowStats:
@@ -30,8 +29,7 @@ def rows_in_window(tables: list[pa.Table], start: pd.Timestamp, end: pd.Timestam
     if len(ts) > 1 and (np.diff(ts) < 0).any():
         order = np.argsort(ts, kind="stable")
         table, ts = table.take(pa.array(order)), ts[order]
-    day_numbers = np.unique(ts // MICROS_PER_DAY)
-    days = [str(d) for d in day_numbers.astype("datetime64[D]")]
+    days = utc_days(ts)
     per_file = (
         table.group_by("source_file")
         .aggregate([("source_row", "count"), ("parse_error", "count")])
