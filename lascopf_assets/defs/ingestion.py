@@ -7,7 +7,6 @@ the lake IO manager stores one file per day.
 
 
 import hashlib
-from concurrent.futures import ThreadPoolExecutor
 
 import dagster as dg
 import pandas as pd
@@ -17,9 +16,8 @@ from lascopf_assets.defs.metadata import markdown_table
 from lascopf_assets.defs.partitions import DATA_START_DATE, daily_partitions
 from lascopf_assets.defs.resources import LandingZone
 from lascopf_assets.lib.ingest.aggregation import aggregate_by_junction
-from lascopf_assets.lib.ingest.landing import LandingFileError, read_landing_table
-from lascopf_assets.lib.ingest.raw_rows import rows_in_window
-from lascopf_assets.lib.ingest.landing_index import READ_THREADS, days_of_table, files_for_days
+from lascopf_assets.lib.ingest.landing import LandingFileError
+from lascopf_assets.lib.ingest.raw_rows import UnreadableLandingFiles, landing_tables_for_days, rows_in_window
 from lascopf_assets.lib.ingest.schemas import VOLTAGE_BAND_PU, VOLTAGE_MIN_SHARE_IN_BAND
 from lascopf_assets.lib.ingest.validation import ValidationResult, validate_readings, voltage_share_in_band
 from lascopf_assets.lib.zone.topology import TopologyError
@@ -51,32 +49,15 @@ def raw_measurements(context: dg.AssetExecutionContext, zone: LandingZone) -> dg
     days = set(context.partition_keys)
     zone.prepare(days)
     ingested_at = pd.Timestamp.now(tz="UTC").as_unit("us")
-    already_read: dict[str, object] = {}  # rows of files the index had to read, kept when this run needs them
-
-    def read_rows(f):
-        table = read_landing_table(f.path, ingested_at)
-        if days.intersection(days_of_table(table)):
-            already_read[f.identity] = table
-        return table
-
-    wanted = files_for_days(zone.index(read_rows), days)
-    unreadable = [f for f in wanted if f.error]
-    if unreadable:
-        raise dg.Failure(
-            description="; ".join(f"{f.file.path}: {f.error}" for f in unreadable),
-            metadata={"unreadable_files": [f.file.name for f in unreadable]},
-        )
-    if not wanted:
-        raise dg.Failure(description=f"no landing file in {zone.landing_dir} has rows for {min(days)}..{max(days)}")
-    def rows_of(f):
-        kept = already_read.get(f.file.identity)
-        return kept if kept is not None else read_landing_table(f.file.path, ingested_at)
-
+    files, _refused = zone.scan()
     try:
-        with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
-            tables = list(pool.map(rows_of, wanted))
+        wanted, tables = landing_tables_for_days(zone.landing_index(), files, days, ingested_at)
+    except UnreadableLandingFiles as exc:
+        raise dg.Failure(description=str(exc), metadata={"unreadable_files": [f.file.name for f in exc.files]}) from exc
     except LandingFileError as exc:
         raise dg.Failure(description=str(exc), metadata={"file": exc.path, "reason": exc.reason}) from exc
+    if not wanted:
+        raise dg.Failure(description=f"no landing file in {zone.landing_dir} has rows for {min(days)}..{max(days)}")
     rows, stats = rows_in_window(tables, pd.Timestamp(window.start), pd.Timestamp(window.end))
     days_without_rows = sorted(days - set(stats.days))
     # the same file versions give the same data: reruns do not look like new data downstream

@@ -15,7 +15,7 @@ from lascopf_assets.defs.io_managers_production import (
 )
 from lascopf_assets.defs.profile import PROJECT_ROOT, current_profile
 from lascopf_assets.lib.ingest.landing import LandingFile, scan_landing
-from lascopf_assets.lib.ingest.landing_index import IndexedFile, LandingIndex
+from lascopf_assets.lib.ingest.landing_index import LandingIndex
 
 DATA_DIR_ENV = "LASCOPF_DATA_DIR"
 
@@ -32,11 +32,6 @@ class LandingZone(dg.ConfigurableResource):
 
     def landing_index(self) -> LandingIndex:
         return LandingIndex(Path(self.state_dir) / "landing_index.json")
-
-    def index(self, read_rows=None) -> list[IndexedFile]:
-        """Every accepted landing file with the days it covers (see ``LandingIndex.refresh``)."""
-        files, _refused = self.scan()
-        return self.landing_index().refresh(files, read_rows)
 
     def prepare(self, days: set[str]) -> None:
         """Make the landing files of ``days`` available in ``landing_dir`` (already there locally)."""

@@ -135,3 +135,34 @@ def test_index_reads_only_new_or_rewritten_files(tmp_path):
     got = {i.file.name: (i.days, i.error) for i in index.refresh(files)}
     assert got["b.csv"][1] and got["b.csv"][0] == ()
     assert got["c_2023-01-05.csv"] == (("2023-01-05",), "missing required column(s) timestamp")
+
+
+def test_tables_for_days_read_each_file_once_and_refuse_unreadable(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from lascopf_assets.lib.ingest import raw_rows
+    from lascopf_assets.lib.ingest.raw_rows import UnreadableLandingFiles, landing_tables_for_days
+
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    for day in ("01", "02", "03"):
+        write(landing / f"d_2023-01-{day}.csv", f"meter_id,timestamp,kwh\nm1,2023-01-{day}T00:00:00Z,1\n")
+    reads = []
+    real = raw_rows.read_landing_table
+    monkeypatch.setattr(raw_rows, "read_landing_table", lambda path, at: reads.append(path) or real(path, at))
+    index = LandingIndex(tmp_path / "state" / "index.json")
+    now = pd.Timestamp.now(tz="UTC")
+    files, _ = scan_landing(landing)
+    wanted, tables = landing_tables_for_days(index, files, {"2023-01-02"}, now)
+    # a fresh index reads all three files once; the one for the day is not read again
+    assert sorted(reads) == sorted(f.path for f in files)
+    assert [w.file.name for w in wanted] == ["d_2023-01-02.csv"] and tables[0].num_rows == 1
+    reads.clear()
+    wanted, _ = landing_tables_for_days(index, files, {"2023-01-03"}, now)  # indexed: only the wanted file
+    assert [p.rsplit("/", 1)[1] for p in reads] == ["d_2023-01-03.csv"]
+    write(landing / "bad_2023-01-03.csv", "no,columns\n")
+    files, _ = scan_landing(landing)
+    import pytest
+
+    with pytest.raises(UnreadableLandingFiles, match="bad_2023-01-03.csv: missing required column"):
+        landing_tables_for_days(index, files, {"2023-01-03"}, now)
