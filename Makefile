@@ -9,16 +9,26 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export LASCOPF_DATA_DIR ?= $(CURDIR)/data
 export LASCOPF_PROFILE ?= local
 
-.PHONY: install dev-install dagster-home demo test dev bench bench-backfill bench-phase bench-lascopf bench-lascopf-pypsa bench-storage phase-balance-lv clean
+.PHONY: install dev-install lock lock-check test-latest dagster-home demo test dev bench bench-backfill bench-phase bench-lascopf bench-lascopf-pypsa bench-storage phase-balance-lv clean
 
-$(VENV)/.installed: pyproject.toml
+## installs come from the hashed locks in requirements/ (see scripts/lock.py), never from a fresh resolve
+LOCK_MAIN := requirements/main.txt
+LOCK_DEV := requirements/dev.txt
+UV_VERSION := 0.13.8
+LOCK_TOOLS := $(CURDIR)/.venv-lock
+LATEST_VENV := $(CURDIR)/.venv-latest
+
+$(VENV)/.installed: $(LOCK_MAIN) pyproject.toml
+	$(PYTHON) scripts/lock.py check
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --upgrade pip
-	$(PIP) install -e .
+	$(PIP) install --require-hashes --no-deps -r $(LOCK_MAIN)
+	$(PIP) install --no-deps --no-build-isolation -e .
+	$(PIP) check
 	touch $@
 
-$(VENV)/.dev-installed: $(VENV)/.installed pyproject.toml
-	$(PIP) install -e ".[dev]"
+$(VENV)/.dev-installed: $(VENV)/.installed $(LOCK_DEV)
+	$(PIP) install --require-hashes --no-deps -r $(LOCK_DEV)
+	$(PIP) check
 	touch $@
 
 install: $(VENV)/.installed
@@ -32,9 +42,29 @@ dagster-home:
 demo: install dagster-home
 	$(VENV)/bin/lascopf demo
 
-## make test: set up (dev extras), start what the tests need (fixtures do), run pytest
-test: dev-install
+## make test: lock matches pyproject, set up (dev extras), start what the tests need (fixtures do), run pytest
+test: lock-check dev-install
 	$(PY) -m pytest -q -p no:cacheprovider
+
+lock-check:
+	$(PYTHON) scripts/lock.py check
+
+## make lock: re-resolve requirements/ after a change to pyproject.toml (keeps existing pins;
+## UPGRADE=1 takes the newest versions the ranges allow). Commit requirements/ with the change.
+lock:
+	test -x $(LOCK_TOOLS)/bin/uv || ($(PYTHON) -m venv $(LOCK_TOOLS) && $(LOCK_TOOLS)/bin/pip install -q uv==$(UV_VERSION))
+	$(PYTHON) scripts/lock.py compile --uv $(LOCK_TOOLS)/bin/uv $(if $(UPGRADE),--upgrade,)
+
+## make test-latest (not in CI): the test suite in a throwaway venv with the newest versions the
+## ranges allow, to see drift before it reaches users
+test-latest:
+	rm -rf $(LATEST_VENV)
+	$(PYTHON) -m venv $(LATEST_VENV)
+	$(LATEST_VENV)/bin/pip install -q --upgrade pip
+	$(LATEST_VENV)/bin/pip install -q --upgrade --upgrade-strategy eager -e ".[dev]"
+	$(LATEST_VENV)/bin/pip freeze --exclude-editable > $(LATEST_VENV)/freeze.txt
+	$(LATEST_VENV)/bin/python scripts/lock.py drift $(LATEST_VENV)/freeze.txt || true
+	$(LATEST_VENV)/bin/python -m pytest -q -p no:cacheprovider
 
 ## make dev: the Dagster UI with the daemon (sensors, automation) on http://127.0.0.1:3000
 dev: install dagster-home
@@ -58,4 +88,4 @@ bench-storage: dev-install
 bench: bench-backfill bench-phase bench-lascopf bench-storage
 
 clean:
-	rm -rf $(DAGSTER_HOME) data
+	rm -rf $(DAGSTER_HOME) data $(LATEST_VENV) $(LOCK_TOOLS)
