@@ -107,6 +107,7 @@ def _json_default(value):
 def _print_text(name: str, result) -> None:
     lines = [
         f"{name}: {result.status}" + (f" ({result.cause})" if result.cause else ""),
+        *([f"  solver: {result.reason}"] if result.reason else []),
         f"  intervals {result.intervals}, contingencies modeled {len(result.contingencies_modeled)}, "
         f"skipped {len(result.contingencies_skipped)}, iterations {result.iterations}, "
         f"{result.solve_seconds:.2f} s",

@@ -37,6 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="interval length when LOADS is an OpenDSS feeder folder (default hourly)")
     parser.add_argument("--report", default=None, metavar="HTML", help="write a self-contained HTML report here")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.epilog = ("Exit status: 0 when every solve is optimal or stopped at the time limit (with its gap), "
+                     "1 when a solver failed (status error, its words in reason), 2 for bad input.")
     parser.set_defaults(func=run)
 
 
@@ -75,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--gap must be in [0, 1), got {args.gap}")
     from lascopf_assets.lib.phase_balance.exact import ExactPhaseBalancer
     from lascopf_assets.lib.phase_balance.reference import solve_reference
+    from lascopf_assets.lib.solver_status import ERROR
 
     problem = _load_problem(args)
     began = time.perf_counter()
@@ -104,9 +107,10 @@ def run(args: argparse.Namespace) -> int:
     if curve is not None:
         out["curve"] = [
             {"max_changes": r.max_changes, "imbalance": r.imbalance, "bound": r.bound, "gap": r.gap,
-             "status": r.status, "changes": len(r.changes)}
+             "status": r.status, "reason": r.reason, "changes": len(r.changes)}
             for r in curve
         ]
+    failed = any(r.status == ERROR for r in [result, *(curve or [])])
     if args.report:
         from lascopf_assets.lib.phase_balance.report import write_report
 
@@ -117,11 +121,13 @@ def run(args: argparse.Namespace) -> int:
         out["report"] = str(args.report)
     if args.json:
         print(json.dumps(out))
-        return 0
+        return 1 if failed else 0
     print(f"{problem.n_junctions} junctions x {problem.n_hours} intervals, K = {args.max_changes}, "
           f"{result.method} method with {result.solver}")
     print(f"status {result.status}: imbalance {result.initial_imbalance:.6g} -> {result.imbalance:.6g} "
           f"(bound {result.bound:.6g}, gap {result.gap:.2e}) in {result.solve_seconds:.2f} s")
+    if result.reason:
+        print(f"  {result.solver}: {result.reason}")
     if result.skipped_hours:
         print(f"skipped {len(result.skipped_hours)} interval(s) with zero total load")
     for c in result.changes:
@@ -131,7 +137,8 @@ def run(args: argparse.Namespace) -> int:
     if curve is not None:
         print("trade-off curve:")
         for r in curve:
-            print(f"  K={r.max_changes:3d}  imbalance {r.imbalance:.6g}  gap {r.gap:.1e}  {r.status}")
+            print(f"  K={r.max_changes:3d}  imbalance {r.imbalance:.6g}  gap {r.gap:.1e}  {r.status}"
+                  + (f" ({r.reason})" if r.status == ERROR else ""))
     if args.report:
         print(f"report: {args.report}")
-    return 0
+    return 1 if failed else 0

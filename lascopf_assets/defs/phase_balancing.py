@@ -19,6 +19,7 @@ from lascopf_assets.defs.resources import ExportsFolder
 from lascopf_assets.lib.phase_balance.exact import SOLVERS, ExactPhaseBalancer
 from lascopf_assets.lib.phase_balance.problem import LoadTableError, problem_from_long_table
 from lascopf_assets.lib.phase_balance.report import figure_tradeoff, write_report
+from lascopf_assets.lib.solver_status import ERROR
 
 PHASE_BALANCING_CODE_VERSION = "1"
 
@@ -62,6 +63,8 @@ def _summary_lines(result, first: str, last: str, solver: str) -> list[str]:
         f"imbalance {result.initial_imbalance:,.2f} -> {result.imbalance:,.2f} "
         f"(bound {result.bound:,.2f}, gap {result.gap:.1e}, {result.solve_seconds:.1f} s)"
     ]
+    if result.reason:
+        lines.append(f"  {solver}: {result.reason}")
     lines += [f"  move {c.junction}: {c.from_phase} -> {c.to_phase}" for c in result.changes] or ["  no change"]
     return lines
 
@@ -106,9 +109,12 @@ def phase_assignment(
                           problem, result, curve, title=f"Phase balancing {first} .. {last}")
     changes = result.changes_frame().astype({"junction": "string", "from_phase": "string", "to_phase": "string"})
     curve_table = pd.DataFrame(
-        [(r.max_changes, round(r.imbalance, 6), round(r.bound, 6), f"{r.gap:.1e}", r.status) for r in curve],
-        columns=["K", "imbalance", "bound", "gap", "status"],
+        [(r.max_changes, round(r.imbalance, 6), round(r.bound, 6), f"{r.gap:.1e}", r.status, r.reason or "")
+         for r in curve],
+        columns=["K", "imbalance", "bound", "gap", "status", "reason"],
     )
+    for r in (r for r in [*curve, result] if r.status == ERROR):
+        context.log.error(f"phase balancing K = {r.max_changes}: {config.solver} failed: {r.reason}")
     context.log.info(
         f"phase balancing {first}..{last}: {result.status}, imbalance {result.initial_imbalance:.6g} -> "
         f"{result.imbalance:.6g} (gap {result.gap:.1e}), {len(result.changes)} change(s)"
@@ -119,6 +125,7 @@ def phase_assignment(
             "changes": dg.MetadataValue.md(markdown_table(changes, limit=None, empty="_no change_")),
             "n_changes": dg.MetadataValue.int(len(changes)),
             "status": result.status,
+            "reason": dg.MetadataValue.text(result.reason or ""),
             "imbalance_before": dg.MetadataValue.float(float(result.initial_imbalance)),
             "imbalance_after": dg.MetadataValue.float(float(result.imbalance)),
             "bound": dg.MetadataValue.float(float(result.bound)),

@@ -222,6 +222,8 @@ def lascopf_dispatch(
         f"  N-1: {len(result.contingencies_modeled)} outages modeled, {len(result.contingencies_skipped)} skipped; "
         f"{_ratings_text(config)}, ramp {_ramp_text(config)}; {result.solve_seconds:.2f} s, {result.iterations} iterations",
     ]
+    if result.reason:
+        lines.insert(1, f"  solver: {result.reason}")
     meta = {
         "status": result.status,
         "objective": dg.MetadataValue.float(float(result.objective)) if result.objective is not None else dg.MetadataValue.text("none"),
@@ -233,6 +235,8 @@ def lascopf_dispatch(
     }
     if result.cause:
         meta["cause"] = result.cause
+    if result.reason:
+        meta["reason"] = result.reason
     if result.status != "optimal":
         context.log.warning(head)
     yield dg.Output(summary, output_name="lascopf_dispatch", metadata=meta)

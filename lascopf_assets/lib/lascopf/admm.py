@@ -28,7 +28,8 @@ import pandas as pd
 from ..network.dc_model import build_dc_model
 from ..network.model import Network
 from ..network.sensitivities import OutageSensitivities, lodf
-from .central import INFEASIBLE, OPTIMAL, _as_loads, _fill_tables, all_rows, default_solver, solve_problem, violated_rows
+from ..solver_status import ERROR, OPTIMAL, SolverOutcome
+from .central import _as_loads, _fill_tables, all_rows, default_solver, solve_problem, violated_rows
 from .contingency_set import ContingencySet, resolve_contingencies
 from .formulation import LascopfData, RowSet, build_problem, make_data
 from .result import LascopfResult
@@ -79,8 +80,8 @@ def _scenario_problem(data: LascopfData) -> _ScenarioProblem:
 
 def _solve_scenario(sp: _ScenarioProblem, target: np.ndarray, solver: str) -> tuple[str, np.ndarray | None]:
     sp.target.value = target
-    status = solve_problem(sp.problem, solver)
-    return status, (sp.p.value if status in OPTIMAL else None)
+    outcome = solve_problem(sp.problem, solver)
+    return outcome, (sp.p.value if outcome.ok else None)
 
 
 def _worker(conn, network: Network, loads: np.ndarray, groups: list[np.ndarray], solver: str) -> None:
@@ -191,20 +192,20 @@ def solve_lascopf_admm(
         rho_c.value = r * c
 
     result = LascopfResult(
-        status="not_converged", objective=None, method="admm", solve_seconds=0.0, iterations=0, intervals=T,
+        status=ERROR, reason="not run", objective=None, method="admm", solve_seconds=0.0, iterations=0, intervals=T,
         contingencies_modeled=cset.modeled, contingencies_skipped=cset.skipped,
     )
     # start from the dispatch without contingencies
     set_center(np.zeros((network.n_gen, T)), 0.0)
-    status = _solve_base(base_problem, solver)
-    if status not in OPTIMAL:
-        result.status = "infeasible" if status in INFEASIBLE else status
+    outcome = _solve_base(base_problem, solver)
+    if not outcome.ok:
+        result.status, result.reason = outcome.status, outcome.reason
         result.cause = "base case (cost, ramp and base flow limits) is infeasible without contingencies"
         result.solve_seconds = time.perf_counter() - t0
         return result
     z = built.p.value.copy()
     if not group_list:  # nothing to decompose
-        result.status, result.iterations = "optimal", 1
+        result.status, result.reason, result.iterations = OPTIMAL, None, 1
         _finish(result, base_data, built, cset, network, loads)
         result.solve_seconds = time.perf_counter() - t0
         return result
@@ -214,21 +215,22 @@ def solve_lascopf_admm(
     u = np.zeros((n_blocks, network.n_gen, T))
     x = np.repeat(z[None], n_blocks, axis=0)
     history = []
+    primal = dual = float("nan")
     try:
         for it in range(1, max_iterations + 1):
             set_center(z - u[0], rho)
-            status = _solve_base(base_problem, solver)
-            if status not in OPTIMAL:
-                result.status, result.cause = "solver_error", f"base block: {status}"
+            outcome = _solve_base(base_problem, solver)
+            if not outcome.ok:
+                result.status, result.reason = outcome.status, f"base block: {outcome.reason}"
                 break
             x[0] = built.p.value
             outs = pool.solve([z - u[g + 1] for g in range(len(group_list))])
-            bad = [(i, st) for i, (st, _) in enumerate(outs) if st not in OPTIMAL]
+            bad = [(i, st) for i, (st, _) in enumerate(outs) if not st.ok]
             if bad:
                 i, st = bad[0]
                 names = ", ".join(network.branch["branch"].to_numpy()[group_list[i]][:10])
-                result.status = "infeasible" if st in INFEASIBLE else "solver_error"
-                result.cause = f"scenario group with the outage(s) of {names}: {st}"
+                result.status, result.reason = st.status, st.reason
+                result.cause = f"scenario group with the outage(s) of {names}: {st.status}"
                 break
             for g, (_, xg) in enumerate(outs):
                 x[g + 1] = xg
@@ -239,7 +241,7 @@ def solve_lascopf_admm(
             dual = float(rho * np.abs(z - z_prev).max())
             history.append((it, primal, dual, rho, generation_cost(network, x[0])))
             if primal < tol_mw and dual < tol_mw:
-                result.status = "optimal"
+                result.status, result.reason = OPTIMAL, None
                 break
             # residual balancing (Boyd et al. 3.4.1); the scaled duals follow rho
             if primal > 10 * dual:
@@ -248,6 +250,11 @@ def solve_lascopf_admm(
             elif dual > 10 * primal:
                 rho /= 2.0
                 u *= 2.0
+        else:
+            result.reason = (
+                f"ADMM stopped at its iteration limit ({max_iterations}): primal residual {primal:.3g} MW, "
+                f"dual residual {dual:.3g} MW, tolerance {tol_mw:g} MW"
+            )
     finally:
         pool.close()
     result.iterations = len(history)
@@ -258,7 +265,7 @@ def solve_lascopf_admm(
     return result
 
 
-def _solve_base(problem: cp.Problem, solver: str) -> str:
+def _solve_base(problem: cp.Problem, solver: str) -> SolverOutcome:
     return solve_problem(problem, solver)
 
 

@@ -19,9 +19,9 @@ from ..network.dc_model import DcModel, build_dc_model
 from ..network.model import Network, NetworkDataError
 from .contingency_set import ContingencySet, resolve_contingencies
 from .formulation import BuiltProblem, LascopfData, RowSet, build_problem, make_data, row_limits
+from ..solver_status import ERROR, INFEASIBLE, OPTIMAL, SolverOutcome, cvxpy_outcome
 from .result import LascopfResult
 
-OPTIMAL = ("optimal", "optimal_inaccurate")
 HISTORY_COLUMNS = [
     "iteration", "rows", "new_rows", "objective", "build_seconds", "solve_seconds", "compile_seconds", "solver_seconds",
 ]
@@ -33,7 +33,6 @@ def _timings(built: BuiltProblem) -> tuple[float, float]:
     stats = getattr(built.problem, "solver_stats", None)
     solver_s = getattr(stats, "solve_time", None) if stats is not None else None
     return (float(compile_s) if compile_s is not None else np.nan, float(solver_s) if solver_s is not None else np.nan)
-INFEASIBLE = ("infeasible", "infeasible_inaccurate")
 
 
 def default_solver(network: Network) -> str:
@@ -145,26 +144,26 @@ CLARABEL_FALLBACKS = (
 )
 
 
-def _solve(built: BuiltProblem, solver: str, solver_options: dict | None) -> str:
+def _solve(built: BuiltProblem, solver: str, solver_options: dict | None) -> SolverOutcome:
     return solve_problem(built.problem, solver, solver_options)
 
 
-def solve_problem(problem: cp.Problem, solver: str, solver_options: dict | None = None) -> str:
-    """Solve with the Clarabel fallback ladder; returns the cvxpy status or ``solver_error: ...``."""
+def solve_problem(problem: cp.Problem, solver: str, solver_options: dict | None = None) -> SolverOutcome:
+    """Solve with the Clarabel fallback ladder; the last attempt's outcome unless one is optimal or infeasible."""
     attempts = [dict(solver_options or {})]
     if solver == cp.CLARABEL:
         attempts += [{**(solver_options or {}), **fb} for fb in CLARABEL_FALLBACKS]
-    message = ""
+    outcome = SolverOutcome(ERROR, f"{solver}: not run")
     for opts in attempts:
+        error = None
         try:
             problem.solve(solver=solver, **opts)
         except cp.error.SolverError as exc:
-            message = f"solver_error: {exc}".replace("\n", " ")
-            continue
-        if problem.status in OPTIMAL or problem.status in INFEASIBLE:
-            return problem.status
-        message = problem.status
-    return message
+            error = exc
+        outcome = cvxpy_outcome(problem, solver, error)
+        if outcome.status in (OPTIMAL, INFEASIBLE):
+            return outcome
+    return outcome
 
 
 def _objective(built: BuiltProblem) -> float:
@@ -214,14 +213,14 @@ def solve_lascopf(
 
     history = []
     rows = all_rows(data) if method == "extensive" else RowSet.empty()
-    status, built = "not_converged", None
+    outcome, built = SolverOutcome(ERROR, "not run"), None
     for it in range(1, max_iterations + 1):
         tb = time.perf_counter()
         built = build_problem(data, rows)
         ts = time.perf_counter()
-        status = _solve(built, solver, solver_options)
+        outcome = _solve(built, solver, solver_options)
         te = time.perf_counter()
-        if status not in OPTIMAL:
+        if not outcome.ok:
             history.append((it, len(rows), 0, np.nan, ts - tb, te - ts, *_timings(built)))
             break
         flows = flows_from_angles(model, built.theta.value)
@@ -230,16 +229,16 @@ def solve_lascopf(
         if on_iteration is not None:
             on_iteration(dict(zip(HISTORY_COLUMNS, history[-1])))
         if not len(new):
-            status = "optimal"
             break
         rows = rows.extend(new)
     else:
-        status = "not_converged"
+        outcome = SolverOutcome(
+            ERROR, f"screening stopped at its iteration limit ({max_iterations}) with {len(new)} violated rows left"
+        )
     hist = pd.DataFrame(history, columns=HISTORY_COLUMNS)
     result = LascopfResult(
-        status=status if status in ("optimal", "not_converged") or status.startswith("solver_error") else (
-            "infeasible" if status in INFEASIBLE else status
-        ),
+        status=outcome.status,
+        reason=outcome.reason,
         objective=None,
         method=method,
         solve_seconds=0.0,
@@ -359,7 +358,7 @@ def _binding_rows(data: LascopfData, built: BuiltProblem, rows: RowSet, flows: n
 
 
 def _feasible(data: LascopfData, rows: RowSet, solver, solver_options) -> bool:
-    return _solve(build_problem(data, rows), solver, solver_options) in OPTIMAL
+    return _solve(build_problem(data, rows), solver, solver_options).ok
 
 
 def diagnose_infeasibility(data: LascopfData, rows: RowSet, solver, solver_options, max_checks: int = 20) -> str:

@@ -22,13 +22,13 @@ import pandas as pd
 
 SUMMARY_COLUMNS = [
     "status", "objective", "method", "solve_seconds", "iterations", "intervals", "contingencies_modeled",
-    "contingencies_skipped", "max_base_loading", "max_post_contingency_loading", "total_slack_mw", "cause",
+    "contingencies_skipped", "max_base_loading", "max_post_contingency_loading", "total_slack_mw", "cause", "reason",
 ]
 
 
 @dataclass
 class LascopfResult:
-    status: str  # "optimal" | "infeasible" | "solver_error" | "not_converged"
+    status: str  # one of lib.solver_status.STATUSES: "optimal" | "time_limit" | "infeasible" | "error"
     objective: float | None
     method: str
     solve_seconds: float
@@ -44,7 +44,8 @@ class LascopfResult:
     max_base_loading: float | None = None
     max_post_contingency_loading: float | None = None
     total_slack_mw: float = 0.0
-    cause: str | None = None
+    cause: str | None = None  # our diagnosis (which constraint family is infeasible, ...)
+    reason: str | None = None  # the solver's own words behind a non-optimal status
 
     def dispatch_matrix(self) -> pd.DataFrame:
         """Generators x intervals (MW)."""
@@ -57,7 +58,7 @@ class LascopfResult:
             [[
                 self.status, self.objective, self.method, self.solve_seconds, self.iterations, self.intervals,
                 len(self.contingencies_modeled), len(self.contingencies_skipped), self.max_base_loading,
-                self.max_post_contingency_loading, self.total_slack_mw, self.cause,
+                self.max_post_contingency_loading, self.total_slack_mw, self.cause, self.reason,
             ]],
             columns=SUMMARY_COLUMNS,
         )
@@ -86,6 +87,8 @@ class LascopfResult:
         }
         if self.cause:
             out["cause"] = self.cause
+        if self.reason:
+            out["reason"] = self.reason
         if self.method == "admm" and not self.history.empty:
             out["residual_history"] = {
                 "primal": [float(v) for v in self.history["primal_residual"]],

@@ -19,10 +19,12 @@ import numpy as np
 import pyscipopt
 from pyscipopt import SCIP_RESULT, Conshdlr
 
+from lascopf_assets.lib.solver_status import SolverOutcome, from_raw
+
 
 @dataclass
 class BranchAndCutOutcome:
-    status: str  # "optimal" or "time_limit"
+    outcome: SolverOutcome  # SCIP's status, mapped (optimal, time_limit, or error with SCIP's words)
     bound: float
     best_y: np.ndarray | None
     n_cuts: int
@@ -141,7 +143,7 @@ def branch_and_cut(oracle, max_changes: int, initial_cuts, start_y, start_theta,
             m.setSolVal(sol, v, float(val))
         m.addSol(sol, free=True)
     m.optimize()
-    status = "optimal" if m.getStatus() in ("optimal", "gaplimit") else "time_limit"
+    outcome = from_raw("SCIP", m.getStatus())
     best_y = None
     if m.getNSols() > 0:
         best = m.getBestSol()
@@ -151,4 +153,4 @@ def branch_and_cut(oracle, max_changes: int, initial_cuts, start_y, start_theta,
     # may undershoot f_g by tol_rel; the caller reports true objective values, not SCIP's.)
     bound = m.getDualbound()
     bound = max(0.0, bound if math.isfinite(bound) else 0.0)
-    return BranchAndCutOutcome(status, bound, best_y, handler.n_cuts, int(m.getNNodes()))
+    return BranchAndCutOutcome(outcome, bound, best_y, handler.n_cuts, int(m.getNNodes()))

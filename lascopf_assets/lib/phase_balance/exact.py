@@ -51,6 +51,7 @@ from lascopf_assets.lib.phase_balance.master import make_master
 from lascopf_assets.lib.phase_balance.metric import NormalizedLoads
 from lascopf_assets.lib.phase_balance.problem import PhaseBalanceProblem
 from lascopf_assets.lib.phase_balance.result import PhaseBalanceResult, changes_between
+from lascopf_assets.lib.solver_status import ERROR, OPTIMAL, TIME_LIMIT, SolverOutcome
 
 
 SOLVERS = ("scip", "highs")
@@ -178,7 +179,7 @@ class ExactPhaseBalancer:
         if np.count_nonzero(self.best_x != p0) > max_changes:
             self.best_x, self.best_value = p0.copy(), self.initial_imbalance
         if self.n_groups == 0:  # every hour has zero load
-            return self._result("optimal", max_changes, 0.0, t0)
+            return self._result(SolverOutcome(OPTIMAL), max_changes, 0.0, t0)
         if local_search:
             x_ls, _ = improve(self.norm, self.best_x, max_changes, deadline=deadline)
             self.offer(x_ls)
@@ -187,17 +188,15 @@ class ExactPhaseBalancer:
         coef, const, _ = self.cuts_at(self.best_x)
         self._add_cuts(np.arange(self.n_groups), coef, const)
         if self.solver == "scip":
-            status, lower = self._solve_branch_and_cut(max_changes, deadline, gap_tolerance)
+            outcome, lower = self._solve_branch_and_cut(max_changes, deadline, gap_tolerance)
         else:
-            status, lower = self._solve_iterative(max_changes, deadline, gap_tolerance, t0)
-        res = self._result(status, max_changes, lower, t0)
-        return res
+            outcome, lower = self._solve_iterative(max_changes, deadline, gap_tolerance, t0)
+        return self._result(outcome, max_changes, lower, t0)
 
-    def _solve_branch_and_cut(self, max_changes, deadline, gap_tolerance):
+    def _solve_branch_and_cut(self, max_changes, deadline, gap_tolerance) -> tuple[SolverOutcome, float]:
         remaining = deadline - time.perf_counter()
         if remaining <= 0:
-            return "time_limit", 0.0
-        n_pool = len(self.pool)
+            return SolverOutcome(TIME_LIMIT, "no time left for SCIP after the local search"), 0.0
         outcome = branch_and_cut(
             self, max_changes, list(self.pool), self.to_moves(self.best_x),
             self.group_values(self.best_x) * (1 + 1e-9) + 1e-12, min(remaining, 1e9), gap_tolerance * 0.5,
@@ -207,11 +206,24 @@ class ExactPhaseBalancer:
         if outcome.best_y is not None:
             self.offer(self.to_assignment(outcome.best_y))
         lower = min(outcome.bound, self.best_value)
-        if self.best_value - lower <= gap_tolerance * self.best_value + 1e-12:
-            return "optimal", lower
-        return ("time_limit" if outcome.status == "time_limit" else "not_converged"), lower
+        if self._proven(lower, gap_tolerance):
+            return SolverOutcome(OPTIMAL), lower
+        if outcome.outcome.status == OPTIMAL:  # SCIP's optimum is not within the gap of the true values
+            return self._gap_left(outcome.outcome.reason or "SCIP status 'optimal'", lower), lower
+        return outcome.outcome, lower
 
-    def _solve_iterative(self, max_changes, deadline, gap_tolerance, t0):
+    def _proven(self, lower: float, gap_tolerance: float) -> bool:
+        return self.best_value - lower <= gap_tolerance * self.best_value + 1e-12
+
+    def _gap_left(self, said: str, lower: float) -> SolverOutcome:
+        """The master has nothing left to cut but its bound is below the incumbent: numerical trouble."""
+        return SolverOutcome(
+            ERROR,
+            f"{said}, yet its bound {lower:.9g} is below the best imbalance {self.best_value:.9g} "
+            f"and no group cut is violated (numerical tolerance)",
+        )
+
+    def _solve_iterative(self, max_changes, deadline, gap_tolerance, t0) -> tuple[SolverOutcome, float]:
         if self.master is None:
             self.master = make_master(self.solver, self.move_junction, self.n_groups, max_changes)
             for groups, coef, const in self.pool:
@@ -219,7 +231,7 @@ class ExactPhaseBalancer:
         else:
             self.master.set_max_changes(max_changes)
         lower = 0.0
-        status = "time_limit"
+        outcome = SolverOutcome(TIME_LIMIT, "no time left for HiGHS after the local search")
         while True:
             remaining = deadline - time.perf_counter()
             if remaining <= 0:
@@ -228,6 +240,9 @@ class ExactPhaseBalancer:
             start_theta = self.group_values(self.best_x) * (1 + 1e-9) + 1e-12
             sol = self.master.solve(min(remaining, 1e9), gap_tolerance * 0.5, start_y, start_theta)
             self.iterations += 1
+            outcome = sol.outcome
+            if outcome.status not in (OPTIMAL, TIME_LIMIT):
+                break  # HiGHS failed: its bound and solution mean nothing
             lower = max(lower, min(sol.bound, self.best_value))
             new_cuts = 0
             if sol.has_solution:
@@ -237,21 +252,23 @@ class ExactPhaseBalancer:
                 violated = np.flatnonzero(values > sol.theta + 1e-9 * np.maximum(1.0, values))
                 self._add_cuts(violated, coef[violated], const[violated])
                 new_cuts = len(violated)
-            if self.best_value - lower <= gap_tolerance * self.best_value + 1e-12:
-                status = "optimal"
+            if self._proven(lower, gap_tolerance):
+                outcome = SolverOutcome(OPTIMAL)
                 break
-            if not sol.solved:
-                break  # time limit inside the master
+            if outcome.status == TIME_LIMIT:
+                break
             if new_cuts == 0:
-                status = "not_converged"
+                outcome = self._gap_left(outcome.reason or "HiGHS status 'Optimal'", lower)
                 break
-        return status, lower
+        return outcome, lower
 
-    def _result(self, status: str, max_changes: int, lower: float, t0: float) -> PhaseBalanceResult:
+    def _result(self, outcome: SolverOutcome, max_changes: int, lower: float, t0: float) -> PhaseBalanceResult:
+        """The incumbent with its bound; after a solver error the bound is only what was proven before."""
         x = self.best_x.copy()
         value = self.best_value
         return PhaseBalanceResult(
-            status=status,
+            status=outcome.status,
+            reason=outcome.reason,
             max_changes=max_changes,
             initial_imbalance=self.initial_imbalance,
             imbalance=value,

@@ -7,6 +7,12 @@ Rows: at most one move per junction, at most ``K`` moves, and cuts
 ``sum_g theta[g]``. Built through ``highspy`` with rows passed as CSR arrays and
 re-solved after each round of cuts (HiGHS has no lazy-constraint callback; the
 SCIP path is the single-tree :mod:`~lascopf_assets.lib.phase_balance.branch_and_cut`).
+
+Threads: the master leaves HiGHS's ``threads`` option alone. HiGHS keeps one global task
+scheduler per process, sized by the first model that runs; a later model that asks for another
+thread count does not solve at all (model status ``Not Set``, "the scheduler has already been
+initialized"). Whatever ran first in the process (cvxpy's HiGHS, another master) decides, and
+HiGHS's warnings and errors are kept as the outcome's reason.
 """
 
 from __future__ import annotations
@@ -16,16 +22,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lascopf_assets.lib.solver_status import OPTIMAL, SolverOutcome, highs_outcome
 
 
 @dataclass
 class MasterSolution:
-    solved: bool  # proven optimal within the requested gap
+    outcome: SolverOutcome  # what HiGHS said (optimal within the requested gap, time limit, error)
     has_solution: bool
     objective: float
     bound: float  # valid lower bound on the master (and so on the true problem)
     y: np.ndarray | None
     theta: np.ndarray | None = None
+
+    @property
+    def solved(self) -> bool:
+        return self.outcome.status == OPTIMAL
 
 
 class _Master:
@@ -47,14 +58,17 @@ class _Master:
 
 
 class HighsMaster(_Master):
-    def __init__(self, move_junction, n_groups, max_changes, threads: int = 1) -> None:
+    def __init__(self, move_junction, n_groups, max_changes) -> None:
         import highspy
 
         super().__init__(move_junction, n_groups, max_changes)
         self._hs = highspy
         h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("threads", threads)
+        # log through the callback only: HiGHS's warnings and errors become the outcome's reason
+        h.setOptionValue("log_to_console", False)
+        self._messages: list[str] = []
+        serious = (highspy.HighsLogType.kWarning, highspy.HighsLogType.kError)
+        h.cbLogging += lambda e: self._messages.append(e.message) if e.data_out.log_type in serious else None
         inf = highspy.kHighsInf
         n = self.n_moves + n_groups
         h.addVars(n, np.zeros(n), np.concatenate([np.ones(self.n_moves), np.full(n_groups, inf)]))
@@ -107,10 +121,11 @@ class HighsMaster(_Master):
         if start is not None:
             vals = np.concatenate([start, start_theta]).astype(np.float64)
             h.setSolution(len(vals), np.arange(len(vals), dtype=np.int32), vals)
+        self._messages.clear()
         h.run()
-        status = h.getModelStatus()
+        outcome = highs_outcome(h, self._messages)
         info = h.getInfo()
-        has = info.primal_solution_status == 2 or status == self._hs.HighsModelStatus.kOptimal
+        has = info.primal_solution_status == 2 or outcome.status == OPTIMAL
         col = np.asarray(h.getSolution().col_value) if has else None
         y = np.round(col[: self.n_moves]).astype(np.int64) if has else None
         theta = col[self.n_moves:] if has else None
@@ -118,7 +133,7 @@ class HighsMaster(_Master):
         if not math.isfinite(bound):
             bound = 0.0
         return MasterSolution(
-            solved=status == self._hs.HighsModelStatus.kOptimal,
+            outcome=outcome,
             has_solution=bool(has),
             objective=info.objective_function_value if has else math.inf,
             bound=max(bound, 0.0),

@@ -10,7 +10,8 @@ Epigraph: the same binaries and ``z[t] >= s * d[t, p]`` for the 6 pieces of
 per hour, no aggregates).
 
 Both are solved through cvxpy with HiGHS or SCIP. The objective reported is the
-metric recomputed at the returned assignment, never the solver's number.
+metric recomputed at the returned assignment, never the solver's number; the status is
+the solver's own, read back past cvxpy's folding (:mod:`~lascopf_assets.lib.solver_status`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 from lascopf_assets.lib.phase_balance.metric import NormalizedLoads
 from lascopf_assets.lib.phase_balance.problem import PhaseBalanceProblem
 from lascopf_assets.lib.phase_balance.result import PhaseBalanceResult, changes_between
+from lascopf_assets.lib.solver_status import ERROR, INFEASIBLE, OPTIMAL, TIME_LIMIT, cvxpy_outcome
 
 FORMULATIONS = ("study", "epigraph")
 _CVXPY_SOLVER = {"highs": cp.HIGHS, "scip": cp.SCIP}
@@ -101,32 +103,34 @@ def solve_reference(problem: PhaseBalanceProblem, max_changes: int, solver: str 
         if time_limit is not None:
             params["limits/time"] = float(max(time_limit - (time.perf_counter() - t0), 1.0))
         kwargs = {"scip_params": params}
+    error = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "solution may be inaccurate" on time limits
             prob.solve(solver=_CVXPY_SOLVER[solver], **kwargs)
-        solver_status = prob.status
     except cp.error.SolverError as exc:
-        solver_status = f"solver_error: {exc}"
+        error = exc
+    outcome = cvxpy_outcome(prob, _CVXPY_SOLVER[solver], error)
     elapsed = time.perf_counter() - t0
-    assignment = _feasible_assignment(x.value, problem, max_changes)
+    assignment = _feasible_assignment(x.value, problem, max_changes) if error is None else None
     # The current assignment is always feasible: keep it when the solver has nothing better.
     if assignment is None or norm.objective(assignment) > initial:
         assignment = problem.initial_phase.copy()
     value = norm.objective(assignment)
-    bound = _dual_bound(prob, solver)
+    bound = _dual_bound(prob, solver) if outcome.status in (OPTIMAL, TIME_LIMIT) else math.nan
     if not math.isfinite(bound):
         bound = 0.0
     bound = max(0.0, min(bound, value))
     gap = 0.0 if value <= 0 else (value - bound) / value
-    if solver_status == cp.OPTIMAL and gap <= 2 * gap_tolerance + 1e-9:
-        status = "optimal"
-    elif time_limit is not None and elapsed >= 0.98 * time_limit:
-        status = "time_limit"
-    else:
-        status = "not_converged"
+    status, reason = outcome.status, outcome.reason
+    if status == OPTIMAL and gap > 2 * gap_tolerance + 1e-9:
+        status = ERROR
+        reason = (f"{reason or solver + ' reported optimal'}, yet the imbalance at its assignment "
+                  f"{value:.9g} is above its bound {bound:.9g} (gap {gap:.2e})")
+    elif status == INFEASIBLE:  # the current assignment is feasible: the solver is wrong
+        status, reason = ERROR, f"{reason}, but keeping the current phases is always feasible"
     return PhaseBalanceResult(
-        status=status, max_changes=max_changes, initial_imbalance=initial, imbalance=value, bound=bound,
+        status=status, reason=reason, max_changes=max_changes, initial_imbalance=initial, imbalance=value, bound=bound,
         assignment=assignment, changes=changes_between(problem, assignment), solve_seconds=elapsed,
         method=f"reference-{formulation}", solver=solver,
         skipped_hours=list(problem.timestamps[norm.skipped_hours]),

@@ -21,8 +21,11 @@ class PhaseChange:
 class PhaseBalanceResult:
     """Status, objective, proven bound, gap, changes and seconds of one solve.
 
-    ``status`` is ``"optimal"`` (gap within the tolerance), ``"time_limit"``
-    (best incumbent returned with its gap) or ``"no_solution"``.
+    ``status`` is one of :data:`~lascopf_assets.lib.solver_status.STATUSES`: ``"optimal"`` (gap
+    within the tolerance), ``"time_limit"`` (the best assignment found, with its proven gap) or
+    ``"error"`` (the solver failed; ``reason`` holds its own words; the assignment is the best one
+    evaluated before the failure, never worse than the current one). ``reason`` may also explain
+    an optimal or time-limited solve (e.g. SCIP's ``gaplimit``).
     ``gap = (imbalance - bound) / imbalance`` (0 when both are 0).
     """
 
@@ -39,6 +42,7 @@ class PhaseBalanceResult:
     skipped_hours: list = field(default_factory=list)
     iterations: int = 0
     n_cuts: int = 0
+    reason: str | None = None
 
     @property
     def gap(self) -> float:
@@ -56,6 +60,7 @@ class PhaseBalanceResult:
         """The CLI's JSON object (plain Python types)."""
         return {
             "status": self.status,
+            "reason": self.reason,
             "initial_imbalance": float(self.initial_imbalance),
             "imbalance": float(self.imbalance),
             "bound": float(self.bound),

@@ -1,0 +1,121 @@
+"""One status vocabulary for every solve, mapped explicitly from each solver's own status.
+
+| status | when |
+|---|---|
+| ``optimal`` | the solver proved optimality (within the gap we asked for) |
+| ``time_limit`` | the solver says it stopped at the time limit we set; the caller reports its incumbent and proven bound |
+| ``infeasible`` | the solver proved there is no feasible point |
+| ``error`` | anything else: ``reason`` carries the solver's own status text and, where it logged them, its messages |
+
+A status is never inferred from elapsed time: a solve that fails in 3 ms is an ``error``, not a time limit.
+Every mapping below is a table; a status a solver adds later falls into ``error`` with its name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+OPTIMAL = "optimal"
+TIME_LIMIT = "time_limit"
+INFEASIBLE = "infeasible"
+ERROR = "error"
+STATUSES = (OPTIMAL, TIME_LIMIT, INFEASIBLE, ERROR)
+
+
+@dataclass(frozen=True)
+class SolverOutcome:
+    """What a solver said, in our vocabulary (``status``) and in its own words (``reason``)."""
+
+    status: str
+    reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OPTIMAL
+
+
+# HiGHS ``HighsModelStatus`` names (without the leading ``k``); all others are errors.
+HIGHS_STATUS = {"Optimal": OPTIMAL, "TimeLimit": TIME_LIMIT, "Infeasible": INFEASIBLE}
+
+# SCIP ``Model.getStatus()``; ``gaplimit`` is the relative gap we set reached, i.e. optimal within it.
+SCIP_STATUS = {"optimal": OPTIMAL, "gaplimit": OPTIMAL, "timelimit": TIME_LIMIT, "infeasible": INFEASIBLE}
+
+# Clarabel ``SolverStatus``; the "Almost" states are Clarabel's reduced-accuracy verdicts.
+CLARABEL_STATUS = {
+    "Solved": OPTIMAL,
+    "AlmostSolved": OPTIMAL,
+    "PrimalInfeasible": INFEASIBLE,
+    "AlmostPrimalInfeasible": INFEASIBLE,
+    "MaxTime": TIME_LIMIT,
+}
+
+_RAW_TABLES = {"HIGHS": HIGHS_STATUS, "SCIP": SCIP_STATUS, "CLARABEL": CLARABEL_STATUS}
+_SOLVER_NAMES = {"HIGHS": "HiGHS", "SCIP": "SCIP", "CLARABEL": "Clarabel"}
+
+
+def _name(solver: str) -> str:
+    return _SOLVER_NAMES.get(solver.upper(), solver)
+
+
+def _words(solver: str, raw: str, messages: list[str] | tuple[str, ...] = ()) -> str:
+    text = f"{_name(solver)} status {raw!r}"
+    if messages:
+        text += ": " + " ".join(m.strip() for m in messages if m.strip())
+    return text
+
+
+def from_raw(solver: str, raw: str, messages: list[str] | tuple[str, ...] = ()) -> SolverOutcome:
+    """Map a solver's own status name (``"TimeLimit"``, ``"timelimit"``, ``"MaxIterations"``, ...)."""
+    table = _RAW_TABLES.get(solver.upper(), {})
+    status = table.get(raw, ERROR)
+    if status == OPTIMAL and not messages and raw in ("Optimal", "optimal", "Solved"):
+        return SolverOutcome(OPTIMAL)
+    return SolverOutcome(status, _words(solver, raw, messages))
+
+
+def highs_outcome(highs, messages: list[str] | tuple[str, ...] = ()) -> SolverOutcome:
+    """The outcome of ``highs.run()`` on a ``highspy.Highs`` (``messages``: its logged errors/warnings)."""
+    name = highs.getModelStatus().name
+    return from_raw("HIGHS", name[1:] if name.startswith("k") else name, messages)
+
+
+def raw_cvxpy_status(problem, solver: str) -> str | None:
+    """The solver's own status behind a cvxpy solve, or None where cvxpy does not keep it.
+
+    cvxpy folds solver statuses together (HiGHS's time and iteration limits both become
+    ``user_limit``; SCIP's ``timelimit`` becomes ``optimal_inaccurate``), so the raw one is read
+    back: SCIP's model from ``solver_stats.extra_stats``; HiGHS's results and the Clarabel solver
+    object from the problem's solver cache (the same objects cvxpy's own warm start reuses).
+    """
+    key = solver.upper()
+    try:
+        if key == "SCIP":
+            extra = problem.solver_stats.extra_stats
+            return str(extra["model"].getStatus())
+        cached = problem._solver_cache.get(key)
+        if key == "HIGHS" and cached is not None:
+            name = str(cached[2]["model_status"])
+            return name[1:] if name.startswith("k") else name
+        if key == "CLARABEL" and cached is not None:
+            return str(cached.get_solution().status)
+    except (AttributeError, KeyError, IndexError, TypeError):
+        return None
+    return None
+
+
+# cvxpy statuses, used only where the raw status cannot be read back
+CVXPY_STATUS = {"optimal": OPTIMAL, "infeasible": INFEASIBLE, "infeasible_inaccurate": INFEASIBLE}
+
+
+def cvxpy_outcome(problem, solver: str, error: Exception | None = None) -> SolverOutcome:
+    """The outcome of ``problem.solve(solver=...)``; ``error``: the SolverError it raised, if any."""
+    if error is not None:
+        return SolverOutcome(ERROR, f"{_name(solver)} failed: {' '.join(str(error).split())}")
+    raw = raw_cvxpy_status(problem, solver)
+    if raw is not None:
+        outcome = from_raw(solver, raw)
+        if outcome.status != ERROR:
+            return outcome
+        return SolverOutcome(ERROR, f"{outcome.reason} (cvxpy status {problem.status!r})")
+    status = CVXPY_STATUS.get(problem.status, ERROR)
+    return SolverOutcome(status, None if status == OPTIMAL else f"{_name(solver)}: cvxpy status {problem.status!r}")
