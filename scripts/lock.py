@@ -39,28 +39,30 @@ PYTHON_VERSION = "3.11"  # the oldest Python pyproject.toml allows; the universa
 LOCKS: dict[str, tuple[str, ...]] = {"main.txt": (), "dev.txt": ("dev",), "julia.txt": ("julia",)}
 
 
-def lock_inputs_digest() -> str:
+def lock_inputs_digest(root: Path = ROOT) -> str:
     """sha256 of what the locks are resolved from: pyproject's dependency lists and build.in."""
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    project = tomllib.loads((root / "pyproject.toml").read_text())
     inputs = {
         "requires-python": project["project"].get("requires-python"),
         "dependencies": project["project"].get("dependencies", []),
         "optional-dependencies": project["project"].get("optional-dependencies", {}),
         "build-system": project.get("build-system", {}).get("requires", []),
-        "build.in": BUILD_IN.read_text(),
+        "build.in": (root / "requirements" / BUILD_IN.name).read_text(),
         "locks": {name: list(extras) for name, extras in LOCKS.items()},
     }
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
 
-def check() -> int:
+def check(root: Path = ROOT) -> int:
     """0 when every lock exists and was resolved from today's pyproject.toml; else 1 with the reason."""
-    missing = [name for name in LOCKS if not (REQUIREMENTS / name).is_file()]
-    if missing or not DIGEST_FILE.is_file():
-        print(f"lock check: missing {', '.join(missing) or DIGEST_FILE.name} under requirements/; run `make lock`")
+    requirements = root / "requirements"
+    digest_file = requirements / DIGEST_FILE.name
+    missing = [name for name in LOCKS if not (requirements / name).is_file()]
+    if missing or not digest_file.is_file():
+        print(f"lock check: missing {', '.join(missing) or digest_file.name} under requirements/; run `make lock`")
         return 1
-    recorded = DIGEST_FILE.read_text().split()[0]
-    if recorded != lock_inputs_digest():
+    recorded = digest_file.read_text().split()[0]
+    if recorded != lock_inputs_digest(root):
         print(
             "lock check: pyproject.toml's dependencies (or requirements/build.in) changed since the lock "
             "was made; run `make lock` and commit requirements/"

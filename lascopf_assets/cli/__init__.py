@@ -24,6 +24,27 @@ class CliError(Exception):
     """A user-facing error: printed as one line, exit code 2."""
 
 
+def add_solver_option_argument(parser: argparse.ArgumentParser, solvers: str) -> None:
+    """``--solver-option NAME=VALUE`` (repeatable), handed to the solver as it is."""
+    parser.add_argument(
+        "--solver-option", action="append", default=[], metavar="NAME=VALUE", dest="solver_option",
+        help=f"a {solvers} option, e.g. limits/nodes=1000 or mip_heuristic_effort=0.2 (repeatable)",
+    )
+
+
+def solver_options(pairs: list[str]) -> dict:
+    """``["limits/nodes=10", "presolve=off"]`` -> ``{"limits/nodes": 10, "presolve": "off"}`` (int, float, bool, str)."""
+    from lascopf_assets.lib.solver_status import parse_options
+
+    named = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not name.strip() or not text.strip():
+            raise CliError(f"--solver-option takes NAME=VALUE, got {pair!r}")
+        named[name] = text
+    return parse_options(named)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lascopf", description=__doc__.splitlines()[0])
     subparsers = parser.add_subparsers(dest="command", required=True)

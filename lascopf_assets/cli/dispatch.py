@@ -1,7 +1,7 @@
 """``lascopf dispatch``: solve the look-ahead preventive SCOPF for a case and print the result.
 
 Exit code 0 when optimal, 1 when the problem is infeasible or the solver fails
-(the status and cause are still printed), 2 for bad input.
+(the status, cause and the solver's own words are still printed), 2 for bad input.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import argparse
 import json
 import math
 
-from lascopf_assets.cli import CliError
+from lascopf_assets.cli import CliError, add_solver_option_argument, solver_options
 
 METHODS = ("central", "admm")
 
@@ -52,6 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="admm: processes solving the contingency-scenario subproblems in parallel (default 1)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_solver_option_argument(parser, "central method: Clarabel or HiGHS")
     parser.set_defaults(func=run)
 
 
@@ -67,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--intervals must be >= 1, got {args.intervals}")
     if args.soft_limits is not None and not (math.isfinite(args.soft_limits) and args.soft_limits > 0):
         raise CliError(f"--soft-limits must be a positive penalty in $/MWh, got {args.soft_limits}")
+    options = solver_options(args.solver_option)
+    if options and args.method == "admm":
+        raise CliError("--solver-option is only available with --method central")
     try:
         network = read_case(args.case)
         multipliers = None
@@ -87,9 +91,9 @@ def run(args: argparse.Namespace) -> int:
         else:
             result = solve_lascopf(
                 network, loads, contingencies=args.contingencies, method=args.formulation,
-                soft_limit_penalty=args.soft_limits, soft_slack=args.soft_slack,
+                soft_limit_penalty=args.soft_limits, soft_slack=args.soft_slack, solver_options=options or None,
             )
-    except NetworkDataError as exc:
+    except (NetworkDataError, ValueError) as exc:
         raise CliError(str(exc)) from None
     if args.json:
         print(json.dumps(result.to_json_dict(), default=_json_default))

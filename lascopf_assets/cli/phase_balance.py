@@ -8,7 +8,7 @@ import math
 import time
 from pathlib import Path
 
-from lascopf_assets.cli import CliError
+from lascopf_assets.cli import CliError, add_solver_option_argument, solver_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="interval length when LOADS is an OpenDSS feeder folder (default hourly)")
     parser.add_argument("--report", default=None, metavar="HTML", help="write a self-contained HTML report here")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_solver_option_argument(parser, "SCIP parameter or HiGHS")
     parser.epilog = ("Exit status: 0 when every solve is optimal or stopped at the time limit (with its gap), "
                      "1 when a solver failed (status error, its words in reason), 2 for bad input.")
     parser.set_defaults(func=run)
@@ -79,14 +80,16 @@ def run(args: argparse.Namespace) -> int:
     from lascopf_assets.lib.phase_balance.reference import solve_reference
     from lascopf_assets.lib.solver_status import ERROR
 
+    options = solver_options(args.solver_option)
     problem = _load_problem(args)
     began = time.perf_counter()
     curve = None
     try:
         if args.method == "reference":
-            result = solve_reference(problem, args.max_changes, args.solver, args.time_limit, "study", args.gap)
+            result = solve_reference(problem, args.max_changes, args.solver, args.time_limit, "study", args.gap,
+                                     solver_options=options)
         else:
-            balancer = ExactPhaseBalancer(problem, args.solver, args.groups)
+            balancer = ExactPhaseBalancer(problem, args.solver, args.groups, solver_options=options)
             deadline = None if args.time_limit is None else began + args.time_limit
 
             def left() -> float | None:

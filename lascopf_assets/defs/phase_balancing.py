@@ -19,7 +19,7 @@ from lascopf_assets.defs.resources import ExportsFolder
 from lascopf_assets.lib.phase_balance.exact import SOLVERS, ExactPhaseBalancer
 from lascopf_assets.lib.phase_balance.problem import LoadTableError, problem_from_long_table
 from lascopf_assets.lib.phase_balance.report import figure_tradeoff, write_report
-from lascopf_assets.lib.solver_status import ERROR
+from lascopf_assets.lib.solver_status import ERROR, parse_options
 
 PHASE_BALANCING_CODE_VERSION = "1"
 
@@ -37,6 +37,8 @@ class PhaseBalancingConfig(dg.Config):
     """Days of data to balance over, ending at ``end_date``."""
     end_date: Optional[str] = None
     """Last day (YYYY-MM-DD, UTC) of the window; default: the last day with data."""
+    solver_options: dict[str, str] = {}
+    """SCIP parameters or HiGHS options handed to the solver, e.g. ``{"limits/nodes": "100000"}``."""
 
 
 def select_window(aggregates: pd.DataFrame, window_days: int, end_date: Optional[str]) -> tuple[pd.DataFrame, str, str]:
@@ -94,7 +96,10 @@ def phase_assignment(
     except (LoadTableError, ValueError) as exc:
         raise dg.Failure(description=str(exc)) from exc
 
-    balancer = ExactPhaseBalancer(problem, config.solver)
+    try:
+        balancer = ExactPhaseBalancer(problem, config.solver, solver_options=parse_options(config.solver_options))
+    except ValueError as exc:
+        raise dg.Failure(description=str(exc)) from exc
     deadline = time.perf_counter() + float(config.time_limit_seconds)
     ks = list(range(config.curve_max_changes + 1))
     if config.max_changes > config.curve_max_changes:

@@ -22,6 +22,7 @@ from lascopf_assets.lib.powersystems import (
     read_export,
 )
 from lascopf_assets.lib.powersystems.export import case_source_path
+from lascopf_assets.lib.solver_status import parse_options
 
 GROUP = "transmission"
 DAILY = dict(partitions_def=daily_partitions, backfill_policy=dg.BackfillPolicy.multi_run(1))
@@ -107,6 +108,10 @@ class DispatchConfig(dg.Config):
     """Ramp limit per hour as a fraction of Pmax, up and down, for generators without one (case14 has none); null: no ramp limit."""
     soft_limit_penalty: Optional[float] = None
     """$/MWh on post-contingency overloads; null (default) keeps N-1 limits hard."""
+    max_iterations: int = 50
+    """Screening rounds (solve, add the violated N-1 rows) before the solve is given up as an error."""
+    solver_options: dict[str, str] = {}
+    """Clarabel (quadratic costs) or HiGHS settings handed to the solver, e.g. ``{"max_iter": "400"}``."""
 
 
 DISPATCH_TABLES = {
@@ -159,7 +164,8 @@ def solve_day(network, loads_frame: pd.DataFrame, config: DispatchConfig) -> tup
         rated, notes["rating_note"] = network, str(exc)
     result = solve_lascopf(
         rated, loads_frame, contingencies=config.contingencies, method=config.method,
-        soft_limit_penalty=config.soft_limit_penalty,
+        soft_limit_penalty=config.soft_limit_penalty, max_iterations=config.max_iterations,
+        solver_options=parse_options(config.solver_options) or None,
     )
     return result, notes
 
@@ -216,13 +222,13 @@ def lascopf_dispatch(
     if result.status == "optimal":
         head = f"dispatch {day}: optimal, objective {result.objective:,.1f} $, {result.intervals} intervals, {outages} binding contingencies"
     else:
-        head = f"dispatch {day}: {result.status}, {result.cause or 'no cause known'}"
+        head = f"dispatch {day}: {result.status}, {result.cause or result.reason or 'no cause known'}"
     lines = [
         head,
         f"  N-1: {len(result.contingencies_modeled)} outages modeled, {len(result.contingencies_skipped)} skipped; "
         f"{_ratings_text(config)}, ramp {_ramp_text(config)}; {result.solve_seconds:.2f} s, {result.iterations} iterations",
     ]
-    if result.reason:
+    if result.reason and result.cause:
         lines.insert(1, f"  solver: {result.reason}")
     meta = {
         "status": result.status,

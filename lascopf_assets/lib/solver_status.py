@@ -13,7 +13,13 @@ Every mapping below is a table; a status a solver adds later falls into ``error`
 
 from __future__ import annotations
 
+import functools
+import os
+import sys
+import warnings
 from dataclasses import dataclass
+
+from cvxpy.error import SolverError
 
 OPTIMAL = "optimal"
 TIME_LIMIT = "time_limit"
@@ -79,6 +85,44 @@ def highs_outcome(highs, messages: list[str] | tuple[str, ...] = ()) -> SolverOu
     return from_raw("HIGHS", name[1:] if name.startswith("k") else name, messages)
 
 
+def option_value(text: str) -> bool | int | float | str:
+    """A solver option's value from text: ``true``/``false``, an int, a float, else the string."""
+    text = text.strip()
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text
+
+
+def parse_options(options: dict[str, str]) -> dict:
+    """``{"limits/nodes": "10"}`` -> ``{"limits/nodes": 10}`` (values through :func:`option_value`)."""
+    return {str(name).strip(): option_value(str(value)) for name, value in options.items()}
+
+
+@functools.cache
+def quiet_highs_banner() -> None:
+    """Print HiGHS's once-per-process banner on stderr instead of stdout.
+
+    The first ``Highs()`` of a process writes "Running HiGHS ..." to file descriptor 1 from C++,
+    whatever its options, which would break ``--json`` output on stdout. Creating that first
+    instance here, with descriptor 1 pointed at stderr, spends the banner where it harms nothing.
+    """
+    import highspy
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def raw_cvxpy_status(problem, solver: str) -> str | None:
     """The solver's own status behind a cvxpy solve, or None where cvxpy does not keep it.
 
@@ -107,11 +151,14 @@ def raw_cvxpy_status(problem, solver: str) -> str | None:
 CVXPY_STATUS = {"optimal": OPTIMAL, "infeasible": INFEASIBLE, "infeasible_inaccurate": INFEASIBLE}
 
 
-def cvxpy_outcome(problem, solver: str, error: Exception | None = None) -> SolverOutcome:
-    """The outcome of ``problem.solve(solver=...)``; ``error``: the SolverError it raised, if any."""
+def cvxpy_outcome(problem, solver: str, error: Exception | None = None, raw: str | None = None) -> SolverOutcome:
+    """The outcome of ``problem.solve(solver=...)``; ``error``: the SolverError it raised, if any;
+    ``raw``: the solver's own status when known (default: read back from ``problem``)."""
+    if error is None and raw is None:
+        raw = raw_cvxpy_status(problem, solver)
     if error is not None:
-        return SolverOutcome(ERROR, f"{_name(solver)} failed: {' '.join(str(error).split())}")
-    raw = raw_cvxpy_status(problem, solver)
+        said = f"{_name(solver)} failed: {' '.join(str(error).split())}"
+        return SolverOutcome(ERROR, said if raw is None else f"{_words(solver, raw)}; {said}")
     if raw is not None:
         outcome = from_raw(solver, raw)
         if outcome.status != ERROR:
@@ -119,3 +166,28 @@ def cvxpy_outcome(problem, solver: str, error: Exception | None = None) -> Solve
         return SolverOutcome(ERROR, f"{outcome.reason} (cvxpy status {problem.status!r})")
     status = CVXPY_STATUS.get(problem.status, ERROR)
     return SolverOutcome(status, None if status == OPTIMAL else f"{_name(solver)}: cvxpy status {problem.status!r}")
+
+
+def solve_cvxpy(problem, solver: str, **options) -> SolverOutcome:
+    """``problem.solve(solver=solver, **options)`` and its outcome; a SolverError becomes an ``error``.
+
+    When cvxpy raises (it does for a HiGHS model status ``Not Set``), HiGHS's raw status is still
+    read back, but only if this solve wrote it (the cache entry is new), never a stale one.
+    An option the solver does not know or a value of the wrong type is a ValueError naming it.
+    """
+    key = solver.upper()
+    if key == "HIGHS":
+        quiet_highs_banner()
+    before = getattr(problem, "_solver_cache", {}).get(key)
+    try:
+        with warnings.catch_warnings():
+            # cvxpy's "Solution may be inaccurate": the status below says what the solver said
+            warnings.filterwarnings("ignore", message="Solution may be inaccurate", category=UserWarning)
+            problem.solve(solver=solver, **options)
+    except (TypeError, KeyError) as exc:  # how cvxpy's interfaces refuse a setting
+        raise ValueError(f"{_name(solver)} refuses the options {options}: {exc}") from exc
+    except SolverError as exc:
+        after = getattr(problem, "_solver_cache", {}).get(key)  # cvxpy may have replaced the dict
+        fresh = key == "HIGHS" and after is not None and after is not before
+        return cvxpy_outcome(problem, solver, exc, raw_cvxpy_status(problem, solver) if fresh else None)
+    return cvxpy_outcome(problem, solver)

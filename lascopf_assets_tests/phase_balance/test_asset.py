@@ -77,6 +77,33 @@ def test_phase_assignment_matches_a_direct_solve(zone):
     assert report.exists() and report.read_text().count("data:image/png;base64,") == 4
 
 
+def test_a_solver_failure_is_status_error_with_the_solvers_words(zone):
+    import cvxpy as cp
+
+    _, run = zone
+    x = cp.Variable(2)
+    cp.Problem(cp.Minimize(cp.sum(x)), [x >= 1]).solve(solver=cp.HIGHS)  # sizes HiGHS's scheduler first
+    config = {"max_changes": 2, "curve_max_changes": 2, "solver": "highs", "solver_options": {"threads": "64"}}
+    result = run(["phase_assignment"], run_config={"ops": {"phase_assignment": {"config": config}}})
+    assert result.success  # recorded, not raised: the incumbent (never worse than today) is still reported
+    meta = _meta(result)
+    assert meta["status"] == "error"
+    assert meta["reason"].startswith("HiGHS status 'Notset': ") and "scheduler" in meta["reason"]
+    assert meta["summary_lines"][1] == f"  highs: {meta['reason']}"
+    assert meta["tradeoff_curve"].count("| error |") == 3  # K = 0..2, each with its reason
+
+
+def test_a_bad_solver_option_fails_the_run_with_its_name(zone):
+    _, run = zone
+    config = {"max_changes": 1, "curve_max_changes": 1, "solver_options": {"limits/bogus": "1"}}
+    result = run(["phase_assignment"], run_config={"ops": {"phase_assignment": {"config": config}}},
+                 raise_on_error=False)
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    assert "SCIP refuses parameter limits/bogus" in str(failure.event_specific_data.error.message) + str(
+        failure.event_specific_data.user_failure_data.description)
+
+
 def test_window_keeps_the_last_days_available(zone):
     data, run = zone
     config = {"max_changes": 1, "curve_max_changes": 1, "window_days": 1}

@@ -94,6 +94,7 @@ def test_an_infeasible_day_is_recorded_with_its_cause(zone):
     assert dispatch_meta["status"] == "infeasible"
     assert dispatch_meta["cause"] == "base-case flow limits cannot be met (with the generation and ramp limits)"
     assert dispatch_meta["summary_lines"][0] == f"dispatch {DAY}: infeasible, {dispatch_meta['cause']}"
+    assert dispatch_meta["summary_lines"][1] == "  solver: Clarabel status 'PrimalInfeasible'"
     lake = ParquetLake.local(data / "lake")
     summary = lake.read(["lascopf_dispatch"], DAY)
     assert summary["status"].item() == "infeasible" and summary["cause"].item() == dispatch_meta["cause"]
@@ -101,3 +102,26 @@ def test_an_infeasible_day_is_recorded_with_its_cause(zone):
         table = lake.read([asset], DAY)
         assert table.empty and "timestamp" in table.columns, asset
     assert "status infeasible" in open(dispatch_meta["report_path"], encoding="utf-8").read()
+
+
+def test_a_solver_failure_is_recorded_as_error_with_the_solvers_words(zone):
+    data, run = zone
+    config = {"ops": {"lascopf_dispatch": {"config": {"solver_options": {"max_iter": "1"}}}}}
+    result = run(TRANSMISSION, partition_key=DAY, run_config=config)
+    assert result.success
+    dispatch_meta = meta(result, "lascopf_dispatch")
+    said = "Clarabel status 'MaxIterations' (cvxpy status 'user_limit')"
+    assert dispatch_meta["status"] == "error" and dispatch_meta["reason"] == said
+    assert dispatch_meta["summary_lines"][0] == f"dispatch {DAY}: error, {said}"
+    summary = ParquetLake.local(data / "lake").read(["lascopf_dispatch"], DAY)
+    assert summary["status"].item() == "error" and summary["reason"].item() == said
+
+
+def test_screening_iteration_limit_is_an_error_not_a_silent_stop(zone):
+    _, run = zone
+    config = {"ops": {"lascopf_dispatch": {"config": {"max_iterations": 1}}}}
+    result = run(TRANSMISSION, partition_key=DAY, run_config=config)
+    assert result.success
+    dispatch_meta = meta(result, "lascopf_dispatch")
+    assert dispatch_meta["status"] == "error"
+    assert dispatch_meta["reason"].startswith("screening stopped at its iteration limit (1) with ")

@@ -19,7 +19,7 @@ from ..network.dc_model import DcModel, build_dc_model
 from ..network.model import Network, NetworkDataError
 from .contingency_set import ContingencySet, resolve_contingencies
 from .formulation import BuiltProblem, LascopfData, RowSet, build_problem, make_data, row_limits
-from ..solver_status import ERROR, INFEASIBLE, OPTIMAL, SolverOutcome, cvxpy_outcome
+from ..solver_status import ERROR, INFEASIBLE, OPTIMAL, SolverOutcome, solve_cvxpy
 from .result import LascopfResult
 
 HISTORY_COLUMNS = [
@@ -155,12 +155,7 @@ def solve_problem(problem: cp.Problem, solver: str, solver_options: dict | None 
         attempts += [{**(solver_options or {}), **fb} for fb in CLARABEL_FALLBACKS]
     outcome = SolverOutcome(ERROR, f"{solver}: not run")
     for opts in attempts:
-        error = None
-        try:
-            problem.solve(solver=solver, **opts)
-        except cp.error.SolverError as exc:
-            error = exc
-        outcome = cvxpy_outcome(problem, solver, error)
+        outcome = solve_cvxpy(problem, solver, **opts)
         if outcome.status in (OPTIMAL, INFEASIBLE):
             return outcome
     return outcome

@@ -41,13 +41,14 @@ import math
 import time
 
 import numpy as np
+import pyscipopt
 import scipy.sparse as sp
 from scipy.cluster.vq import kmeans2
 
 from lascopf_assets.lib.phase_balance.linearization import PIECE_PHASE, PIECE_SIGN
-from lascopf_assets.lib.phase_balance.branch_and_cut import branch_and_cut
+from lascopf_assets.lib.phase_balance.branch_and_cut import branch_and_cut, set_scip_params
 from lascopf_assets.lib.phase_balance.local_search import improve
-from lascopf_assets.lib.phase_balance.master import make_master
+from lascopf_assets.lib.phase_balance.master import check_highs_options, make_master
 from lascopf_assets.lib.phase_balance.metric import NormalizedLoads
 from lascopf_assets.lib.phase_balance.problem import PhaseBalanceProblem
 from lascopf_assets.lib.phase_balance.result import PhaseBalanceResult, changes_between
@@ -87,11 +88,17 @@ class ExactPhaseBalancer:
     """Holds the normalized data, the hour groups, the master and the cut pool across solves."""
 
     def __init__(self, problem: PhaseBalanceProblem, solver: str = "scip", n_groups: int | None = None,
-                 seed: int = 0) -> None:
+                 seed: int = 0, solver_options: dict | None = None) -> None:
+        """``solver_options``: SCIP parameters or HiGHS options, passed to the solver as they are."""
         if solver not in SOLVERS:
             raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
         self.problem = problem
         self.solver = solver
+        self.solver_options = dict(solver_options or {})
+        if solver == "scip" and self.solver_options:  # refuse bad names now, not at the first solve
+            set_scip_params(pyscipopt.Model(), self.solver_options)
+        elif solver == "highs":
+            check_highs_options(self.solver_options)
         self.norm = NormalizedLoads.from_problem(problem)
         J = problem.n_junctions
         p0 = problem.initial_phase
@@ -200,6 +207,7 @@ class ExactPhaseBalancer:
         outcome = branch_and_cut(
             self, max_changes, list(self.pool), self.to_moves(self.best_x),
             self.group_values(self.best_x) * (1 + 1e-9) + 1e-12, min(remaining, 1e9), gap_tolerance * 0.5,
+            params=self.solver_options,
         )
         self.iterations += 1
         self.n_lazy_cuts += outcome.n_cuts
@@ -225,7 +233,8 @@ class ExactPhaseBalancer:
 
     def _solve_iterative(self, max_changes, deadline, gap_tolerance, t0) -> tuple[SolverOutcome, float]:
         if self.master is None:
-            self.master = make_master(self.solver, self.move_junction, self.n_groups, max_changes)
+            self.master = make_master(self.solver, self.move_junction, self.n_groups, max_changes,
+                                      self.solver_options)
             for groups, coef, const in self.pool:
                 self.master.add_cuts(groups, coef, const)
         else:
@@ -286,18 +295,19 @@ class ExactPhaseBalancer:
 
 def solve_fast(problem: PhaseBalanceProblem, max_changes: int, solver: str = "scip",
                time_limit: float | None = None, gap_tolerance: float = 1e-6,
-               n_groups: int | None = None) -> PhaseBalanceResult:
+               n_groups: int | None = None, solver_options: dict | None = None) -> PhaseBalanceResult:
     """Minimize the imbalance with at most ``max_changes`` changes, exactly (up to ``gap_tolerance``)."""
-    return ExactPhaseBalancer(problem, solver, n_groups).solve(max_changes, time_limit, gap_tolerance)
+    balancer = ExactPhaseBalancer(problem, solver, n_groups, solver_options=solver_options)
+    return balancer.solve(max_changes, time_limit, gap_tolerance)
 
 
 def tradeoff_curve(problem: PhaseBalanceProblem, k_max: int, solver: str = "scip",
                    time_limit: float | None = None, gap_tolerance: float = 1e-6,
-                   n_groups: int | None = None) -> list[PhaseBalanceResult]:
+                   n_groups: int | None = None, solver_options: dict | None = None) -> list[PhaseBalanceResult]:
     """Optimal imbalance for K = 0..k_max, sharing the cut pool and incumbents between K."""
     if k_max < 0:
         raise ValueError(f"k_max must be >= 0, got {k_max}")
-    balancer = ExactPhaseBalancer(problem, solver, n_groups)
+    balancer = ExactPhaseBalancer(problem, solver, n_groups, solver_options=solver_options)
     t0 = time.perf_counter()
     out = []
     for K in range(k_max + 1):

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lascopf_assets.lib.solver_status import OPTIMAL, SolverOutcome, highs_outcome
+from lascopf_assets.lib.solver_status import OPTIMAL, SolverOutcome, highs_outcome, quiet_highs_banner
 
 
 @dataclass
@@ -37,6 +37,29 @@ class MasterSolution:
     @property
     def solved(self) -> bool:
         return self.outcome.status == OPTIMAL
+
+
+def set_highs_options(h, options: dict | None, messages: list[str]) -> None:
+    """Set HiGHS options by name (``messages``: where ``h`` logs); a refused one is a ValueError with HiGHS's words."""
+    import highspy
+
+    for name, value in (options or {}).items():
+        if h.setOptionValue(name, value) != highspy.HighsStatus.kOk:
+            raise ValueError(f"HiGHS refuses option {name}={value!r}: {' '.join(messages).strip()}")
+
+
+def check_highs_options(options: dict | None) -> None:
+    """Raise ValueError now, not at the first solve, if HiGHS refuses any of ``options``."""
+    if not options:
+        return
+    import highspy
+
+    quiet_highs_banner()
+    h = highspy.Highs()
+    h.setOptionValue("log_to_console", False)
+    messages: list[str] = []
+    h.cbLogging += lambda e: messages.append(e.message)
+    set_highs_options(h, options, messages)
 
 
 class _Master:
@@ -58,17 +81,19 @@ class _Master:
 
 
 class HighsMaster(_Master):
-    def __init__(self, move_junction, n_groups, max_changes) -> None:
+    def __init__(self, move_junction, n_groups, max_changes, options: dict | None = None) -> None:
         import highspy
 
         super().__init__(move_junction, n_groups, max_changes)
         self._hs = highspy
+        quiet_highs_banner()
         h = highspy.Highs()
         # log through the callback only: HiGHS's warnings and errors become the outcome's reason
         h.setOptionValue("log_to_console", False)
         self._messages: list[str] = []
         serious = (highspy.HighsLogType.kWarning, highspy.HighsLogType.kError)
         h.cbLogging += lambda e: self._messages.append(e.message) if e.data_out.log_type in serious else None
+        set_highs_options(h, options, self._messages)
         inf = highspy.kHighsInf
         n = self.n_moves + n_groups
         h.addVars(n, np.zeros(n), np.concatenate([np.ones(self.n_moves), np.full(n_groups, inf)]))
@@ -142,7 +167,8 @@ class HighsMaster(_Master):
         )
 
 
-def make_master(solver: str, move_junction: np.ndarray, n_groups: int, max_changes: int) -> _Master:
+def make_master(solver: str, move_junction: np.ndarray, n_groups: int, max_changes: int,
+                options: dict | None = None) -> _Master:
     if solver == "highs":
-        return HighsMaster(move_junction, n_groups, max_changes)
+        return HighsMaster(move_junction, n_groups, max_changes, options)
     raise ValueError(f"the iterative master is built with HiGHS only, got {solver!r}")

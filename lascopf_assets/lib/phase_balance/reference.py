@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 
 import cvxpy as cp
 import numpy as np
@@ -26,7 +25,7 @@ import numpy as np
 from lascopf_assets.lib.phase_balance.metric import NormalizedLoads
 from lascopf_assets.lib.phase_balance.problem import PhaseBalanceProblem
 from lascopf_assets.lib.phase_balance.result import PhaseBalanceResult, changes_between
-from lascopf_assets.lib.solver_status import ERROR, INFEASIBLE, OPTIMAL, TIME_LIMIT, cvxpy_outcome
+from lascopf_assets.lib.solver_status import ERROR, INFEASIBLE, OPTIMAL, TIME_LIMIT, solve_cvxpy
 
 FORMULATIONS = ("study", "epigraph")
 _CVXPY_SOLVER = {"highs": cp.HIGHS, "scip": cp.SCIP}
@@ -84,8 +83,11 @@ def _feasible_assignment(value, problem: PhaseBalanceProblem, max_changes: int) 
 
 def solve_reference(problem: PhaseBalanceProblem, max_changes: int, solver: str = "highs",
                     time_limit: float | None = None, formulation: str = "study",
-                    gap_tolerance: float = 1e-6) -> PhaseBalanceResult:
-    """Solve a cvxpy formulation; on a time limit return the best assignment found and its gap."""
+                    gap_tolerance: float = 1e-6, solver_options: dict | None = None) -> PhaseBalanceResult:
+    """Solve a cvxpy formulation; on a time limit return the best assignment found and its gap.
+
+    ``solver_options``: HiGHS options or SCIP parameters, handed to the solver through cvxpy.
+    """
     if max_changes < 0:
         raise ValueError(f"max_changes must be >= 0, got {max_changes}")
     if solver not in _CVXPY_SOLVER:
@@ -98,21 +100,15 @@ def solve_reference(problem: PhaseBalanceProblem, max_changes: int, solver: str 
         kwargs = {"mip_rel_gap": gap_tolerance}
         if time_limit is not None:
             kwargs["time_limit"] = float(max(time_limit - (time.perf_counter() - t0), 1.0))
+        kwargs.update(solver_options or {})
     else:
         params = {"limits/gap": gap_tolerance}
         if time_limit is not None:
             params["limits/time"] = float(max(time_limit - (time.perf_counter() - t0), 1.0))
-        kwargs = {"scip_params": params}
-    error = None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "solution may be inaccurate" on time limits
-            prob.solve(solver=_CVXPY_SOLVER[solver], **kwargs)
-    except cp.error.SolverError as exc:
-        error = exc
-    outcome = cvxpy_outcome(prob, _CVXPY_SOLVER[solver], error)
+        kwargs = {"scip_params": {**params, **(solver_options or {})}}
+    outcome = solve_cvxpy(prob, _CVXPY_SOLVER[solver], **kwargs)
     elapsed = time.perf_counter() - t0
-    assignment = _feasible_assignment(x.value, problem, max_changes) if error is None else None
+    assignment = _feasible_assignment(x.value, problem, max_changes)  # None unless a feasible 0/1 point
     # The current assignment is always feasible: keep it when the solver has nothing better.
     if assignment is None or norm.objective(assignment) > initial:
         assignment = problem.initial_phase.copy()
