@@ -42,6 +42,13 @@ def meta(result, asset):
     return {k: v.value for k, v in event.materialization.metadata.items()}
 
 
+def dispatch_with(run, **config) -> dict:
+    """Materialize the transmission assets for DAY with this dispatch config; the dispatch metadata."""
+    result = run(TRANSMISSION, partition_key=DAY, run_config={"ops": {"lascopf_dispatch": {"config": config}}})
+    assert result.success  # a non-optimal day is recorded, not raised
+    return meta(result, "lascopf_dispatch")
+
+
 def test_dispatch_of_a_demo_day(zone):
     data, run = zone
     result = run(TRANSMISSION, partition_key=DAY)
@@ -87,10 +94,7 @@ def test_dispatch_of_a_demo_day(zone):
 
 def test_an_infeasible_day_is_recorded_with_its_cause(zone):
     data, run = zone
-    config = {"ops": {"lascopf_dispatch": {"config": {"rating_mw": 20.0}}}}
-    result = run(TRANSMISSION, partition_key=DAY, run_config=config)
-    assert result.success
-    dispatch_meta = meta(result, "lascopf_dispatch")
+    dispatch_meta = dispatch_with(run, rating_mw=20.0)
     assert dispatch_meta["status"] == "infeasible"
     assert dispatch_meta["cause"] == "base-case flow limits cannot be met (with the generation and ramp limits)"
     assert dispatch_meta["summary_lines"][0] == f"dispatch {DAY}: infeasible, {dispatch_meta['cause']}"
@@ -106,10 +110,7 @@ def test_an_infeasible_day_is_recorded_with_its_cause(zone):
 
 def test_a_solver_failure_is_recorded_as_error_with_the_solvers_words(zone):
     data, run = zone
-    config = {"ops": {"lascopf_dispatch": {"config": {"solver_options": {"max_iter": "1"}}}}}
-    result = run(TRANSMISSION, partition_key=DAY, run_config=config)
-    assert result.success
-    dispatch_meta = meta(result, "lascopf_dispatch")
+    dispatch_meta = dispatch_with(run, solver_options={"max_iter": "1"})
     said = "Clarabel status 'MaxIterations' (cvxpy status 'user_limit')"
     assert dispatch_meta["status"] == "error" and dispatch_meta["reason"] == said
     assert dispatch_meta["summary_lines"][0] == f"dispatch {DAY}: error, {said}"
@@ -119,9 +120,6 @@ def test_a_solver_failure_is_recorded_as_error_with_the_solvers_words(zone):
 
 def test_screening_iteration_limit_is_an_error_not_a_silent_stop(zone):
     _, run = zone
-    config = {"ops": {"lascopf_dispatch": {"config": {"max_iterations": 1}}}}
-    result = run(TRANSMISSION, partition_key=DAY, run_config=config)
-    assert result.success
-    dispatch_meta = meta(result, "lascopf_dispatch")
+    dispatch_meta = dispatch_with(run, max_iterations=1)
     assert dispatch_meta["status"] == "error"
     assert dispatch_meta["reason"].startswith("screening stopped at its iteration limit (1) with ")
