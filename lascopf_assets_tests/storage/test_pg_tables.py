@@ -11,12 +11,8 @@ import psycopg
 import pytest
 
 from lascopf_assets.lib.storage import pg_binary
-from lascopf_assets.lib.storage.pg_tables import (
-    PgTableStore,
-    SchemaChangeError,
-    TableStoreError,
-    _to_arrow,
-)
+from lascopf_assets.lib.storage.pg_tables import PgTableStore, SchemaChangeError, TableStoreError
+from lascopf_assets.lib.storage.pg_types import to_arrow
 from lascopf_assets.lib.storage.results_schema import REFERENCE_TABLES, create_reference_tables
 
 DAY = pd.Timedelta(days=1)
@@ -229,7 +225,7 @@ def test_binary_encoder_fast_and_general_paths_agree(monkeypatch):
     df = readings(D0, meters=3)
     types = {"timestamp": "timestamp with time zone", "meter_id": "text", "kwh": "double precision",
              "source_file": "text", "source_row": "bigint"}
-    arrow = _to_arrow(df, list(df.columns), types)
+    arrow = to_arrow(df, list(df.columns), types)
     assert pg_binary._uniform_layout(arrow, list(types.values())) is not None
     fast = pg_binary.encode(arrow, list(types.values()))
     with monkeypatch.context() as m:
@@ -240,7 +236,7 @@ def test_binary_encoder_fast_and_general_paths_agree(monkeypatch):
     # force the general path: one row has a longer string
     df2 = df.copy()
     df2.loc[0, "meter_id"] = "LONGER-ID"
-    arrow2 = _to_arrow(df2, list(df2.columns), types)
+    arrow2 = to_arrow(df2, list(df2.columns), types)
     assert pg_binary._uniform_layout(arrow2, list(types.values())) is None
     assert len(pg_binary.encode(arrow2, list(types.values()))) == len(fast) + len("LONGER-ID") - len("M000")
 

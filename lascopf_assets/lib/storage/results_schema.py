@@ -8,15 +8,8 @@ asset starts producing them, so these are starting points, not a cage.
 
 from __future__ import annotations
 
-from lascopf_assets.lib.storage.pg_tables import (
-    BIGINT,
-    FLOAT,
-    JSONB,
-    TEXT,
-    TIMESTAMPTZ,
-    PgTableStore,
-    TableSpec,
-)
+from lascopf_assets.lib.storage.pg_tables import PgTableStore
+from lascopf_assets.lib.storage.pg_types import BIGINT, FLOAT, JSONB, TEXT, TIMESTAMPTZ, TableSpec
 
 POWER_MEASUREMENTS = TableSpec(
     "power_measurements",

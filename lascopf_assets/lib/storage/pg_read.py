@@ -1,0 +1,66 @@
+"""Rows out of the store's tables as DataFrames (no dagster here).
+
+Loads use ``COPY (SELECT ...) TO STDOUT (FORMAT csv)`` parsed by pyarrow, with
+the column types of the table (:mod:`pg_types`) so a loaded frame has the
+project's dtypes whatever the row count.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import psycopg
+from psycopg import sql
+
+from lascopf_assets.lib.storage.pg_types import arrow_read_type, to_pandas_column
+
+
+def window_filter(time_column: str, start: pd.Timestamp, end: pd.Timestamp) -> sql.Composed:
+    """``WHERE start <= time_column < end ORDER BY time_column``."""
+    return sql.SQL("WHERE {} >= {} AND {} < {} ORDER BY {}").format(
+        sql.Identifier(time_column),
+        sql.Literal(start.isoformat()),
+        sql.Identifier(time_column),
+        sql.Literal(end.isoformat()),
+        sql.Identifier(time_column),
+    )
+
+
+def copy_out(
+    conn: psycopg.Connection, schema: str, table: str, names: Sequence[str], where: sql.Composable
+) -> bytes:
+    """The CSV text of ``SELECT names FROM schema.table where``."""
+    statement = sql.SQL("COPY (SELECT {} FROM {} {}) TO STDOUT (FORMAT csv)").format(
+        sql.SQL(", ").join(map(sql.Identifier, names)), sql.Identifier(schema, table), where
+    )
+    buf = io.BytesIO()
+    with conn.cursor().copy(statement) as copy:
+        for block in copy:
+            buf.write(block)
+    return buf.getvalue()
+
+
+def csv_to_frame(data: bytes, names: Sequence[str], types: Mapping[str, str]) -> pd.DataFrame:
+    """The frame of a :func:`copy_out` result; ``types`` are the table's column types."""
+    arrow_types = {c: arrow_read_type(types[c]) for c in names}
+    if data:
+        table = pacsv.read_csv(
+            io.BytesIO(data),
+            read_options=pacsv.ReadOptions(column_names=list(names), block_size=16 << 20),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types=arrow_types,
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=False,
+                null_values=[""],
+                true_values=["t"],
+                false_values=["f"],
+            ),
+        )
+    else:
+        table = pa.table({c: pa.array([], type=t) for c, t in arrow_types.items()})
+    return pd.DataFrame({c: to_pandas_column(table.column(c), types[c]) for c in names})
