@@ -23,14 +23,19 @@ from __future__ import annotations
 
 import argparse
 import resource
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from lascopf_assets.lib.storage import dev_servers
 from lascopf_assets.lib.storage.parquet_lake import PartitionWindow
 from lascopf_assets.lib.storage.pg_tables import PgTableStore
+
+# the server harness is test support (lascopf_assets_tests is not installed): import it from the repo root
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from lascopf_assets_tests import dev_servers  # noqa: E402
 
 DAY = pd.Timedelta(days=1)
 START = pd.Timestamp("2023-01-01", tz="UTC")

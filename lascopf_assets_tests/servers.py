@@ -20,7 +20,7 @@ import uuid
 
 import pytest
 
-from lascopf_assets.lib.storage import dev_servers
+from lascopf_assets_tests import dev_servers
 
 # moto accepts any credentials; these are placeholders, not secrets.
 TEST_ACCESS_KEY = "testing"

@@ -1,9 +1,9 @@
-"""How tests and benchmarks find or start their servers (lib/storage/dev_servers.py)."""
+"""How tests and benchmarks find or start their servers (lascopf_assets_tests/dev_servers.py)."""
 
 import psycopg
 import pytest
 
-from lascopf_assets.lib.storage import dev_servers
+from lascopf_assets_tests import dev_servers
 
 
 def test_configured_dsn_wins_and_a_dead_one_is_an_error(embedded_postgres_dsn, monkeypatch):

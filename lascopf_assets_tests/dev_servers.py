@@ -1,5 +1,7 @@
 """Real servers for tests and benchmarks: a PostgreSQL and an S3-compatible endpoint.
 
+Test support, not shipped: the package ``lascopf_assets`` never imports it.
+
 Used by the pytest plugin ``lascopf_assets_tests.servers`` and by
 ``benchmarks/storage.py`` so both find or start servers the same way.
 
