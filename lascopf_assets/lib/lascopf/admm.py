@@ -27,19 +27,22 @@ import pandas as pd
 
 from ..network.dc_model import build_dc_model
 from ..network.model import Network
-from ..network.sensitivities import OutageSensitivities, lodf
+from ..network.sensitivities import lodf
 from ..solver_status import ERROR, OPTIMAL, SolverOutcome
-from .central import _as_loads, _fill_tables, all_rows, default_solver, solve_problem, violated_rows
-from .contingency_set import ContingencySet, resolve_contingencies
-from .formulation import LascopfData, RowSet, build_problem, make_data
+from .contingency_set import ContingencySet, resolve_contingencies, without_outages
+from .data import LascopfData, flows_from_angles, load_matrix, make_data
+from .formulation import BuiltProblem, build_problem
 from .result import LascopfResult
+from .rows import RowSet, all_rows, violated_rows
+from .solution import fill_tables
+from .solve import default_solver, solve_problem
 
 
 def _group_data(network: Network, loads: np.ndarray, outaged: np.ndarray) -> LascopfData:
     model = build_dc_model(network)
     sens = lodf(model, outaged)
-    cset = ContingencySet(sens, network.branch["branch"].to_numpy()[sens.outaged].tolist(), pd.DataFrame())
-    return make_data(model, loads, cset, None)
+    group = ContingencySet(sens, network.branch["branch"].to_numpy()[sens.outaged].tolist(), pd.DataFrame())
+    return make_data(model, loads, group, None)
 
 
 @dataclass
@@ -71,17 +74,16 @@ class _ScenarioProblem:
 def _scenario_problem(data: LascopfData) -> _ScenarioProblem:
     """Projection of a target dispatch onto one scenario group's feasible set."""
     full = all_rows(data)
-    rows = RowSet(full.l[full.k >= 0], full.k[full.k >= 0], full.t[full.k >= 0])
-    built = build_problem(data, rows)
+    built = build_problem(data, full.select(full.k >= 0))
     target = cp.Parameter(built.p.shape, name="target")
     problem = cp.Problem(cp.Minimize(cp.sum_squares(built.p - target)), built.problem.constraints)
     return _ScenarioProblem(problem, built.p, target)
 
 
-def _solve_scenario(sp: _ScenarioProblem, target: np.ndarray, solver: str) -> tuple[str, np.ndarray | None]:
-    sp.target.value = target
-    outcome = solve_problem(sp.problem, solver)
-    return outcome, (sp.p.value if outcome.ok else None)
+def _solve_scenario(scenario: _ScenarioProblem, target: np.ndarray, solver: str) -> tuple[SolverOutcome, np.ndarray | None]:
+    scenario.target.value = target
+    outcome = solve_problem(scenario.problem, solver)
+    return outcome, (scenario.p.value if outcome.ok else None)
 
 
 def _worker(conn, network: Network, loads: np.ndarray, groups: list[np.ndarray], solver: str) -> None:
@@ -91,7 +93,7 @@ def _worker(conn, network: Network, loads: np.ndarray, groups: list[np.ndarray],
         msg = conn.recv()
         if msg is None:
             break
-        conn.send([_solve_scenario(sp, tgt, solver) for sp, tgt in zip(problems, msg)])
+        conn.send([_solve_scenario(scenario, target, solver) for scenario, target in zip(problems, msg)])
     conn.close()
 
 
@@ -120,9 +122,9 @@ class _ScenarioPool:
         for c in self.conns:
             c.recv()
 
-    def solve(self, targets: list[np.ndarray]) -> list[tuple[str, np.ndarray | None]]:
+    def solve(self, targets: list[np.ndarray]) -> list[tuple[SolverOutcome, np.ndarray | None]]:
         if self.workers == 1:
-            return [_solve_scenario(sp, t, self.solver) for sp, t in zip(self.local, targets)]
+            return [_solve_scenario(scenario, target, self.solver) for scenario, target in zip(self.local, targets)]
         for c, own in zip(self.conns, self.owned):
             c.send([targets[i] for i in own])
         out: list = [None] * self.n
@@ -162,20 +164,19 @@ def solve_lascopf_admm(
     holds ``iteration, primal_residual, dual_residual, rho, objective``.
     """
     t0 = time.perf_counter()
-    loads = _as_loads(network, loads_by_interval)
+    loads = load_matrix(network, loads_by_interval)
     model = build_dc_model(network)
-    cset = contingencies if isinstance(contingencies, ContingencySet) else resolve_contingencies(model, contingencies)
+    contingency_set = (
+        contingencies if isinstance(contingencies, ContingencySet) else resolve_contingencies(model, contingencies)
+    )
     solver = solver or default_solver(network)
-    outaged = cset.sensitivities.outaged
+    outaged = contingency_set.sensitivities.outaged
     n_groups = max(1, min(len(outaged), groups or 8))
     group_list = [g for g in np.array_split(outaged, n_groups) if len(g)]
     T = loads.shape[1]
 
     # base block: cost + ramps + base flow limits, proximal term with parameters
-    no_cont = ContingencySet(
-        OutageSensitivities(np.zeros(0, dtype=int), np.zeros((network.n_branch, 0)), np.zeros(0, dtype=int)), [], cset.skipped
-    )
-    base_data = make_data(model, loads, no_cont, None)
+    base_data = make_data(model, loads, without_outages(contingency_set), None)
     built = build_problem(base_data, all_rows(base_data))
     # rho/2 |p - c|^2 = rho/2 |p|^2 - <rho c, p> + const, written so that cvxpy can reuse the compiled problem (DPP)
     center = _Center(np.zeros((network.n_gen, T)))
@@ -193,11 +194,11 @@ def solve_lascopf_admm(
 
     result = LascopfResult(
         status=ERROR, reason="not run", objective=None, method="admm", solve_seconds=0.0, iterations=0, intervals=T,
-        contingencies_modeled=cset.modeled, contingencies_skipped=cset.skipped,
+        contingencies_modeled=contingency_set.modeled, contingencies_skipped=contingency_set.skipped,
     )
     # start from the dispatch without contingencies
     set_center(np.zeros((network.n_gen, T)), 0.0)
-    outcome = _solve_base(base_problem, solver)
+    outcome = solve_problem(base_problem, solver)
     if not outcome.ok:
         result.status, result.reason = outcome.status, outcome.reason
         result.cause = "base case (cost, ramp and base flow limits) is infeasible without contingencies"
@@ -206,7 +207,7 @@ def solve_lascopf_admm(
     z = built.p.value.copy()
     if not group_list:  # nothing to decompose
         result.status, result.reason, result.iterations = OPTIMAL, None, 1
-        _finish(result, base_data, built, cset, network, loads)
+        _finish(result, base_data, built, contingency_set)
         result.solve_seconds = time.perf_counter() - t0
         return result
 
@@ -219,21 +220,21 @@ def solve_lascopf_admm(
     try:
         for it in range(1, max_iterations + 1):
             set_center(z - u[0], rho)
-            outcome = _solve_base(base_problem, solver)
+            outcome = solve_problem(base_problem, solver)
             if not outcome.ok:
                 result.status, result.reason = outcome.status, f"base block: {outcome.reason}"
                 break
             x[0] = built.p.value
             outs = pool.solve([z - u[g + 1] for g in range(len(group_list))])
-            bad = [(i, st) for i, (st, _) in enumerate(outs) if not st.ok]
-            if bad:
-                i, st = bad[0]
+            failed = [(i, outcome) for i, (outcome, _) in enumerate(outs) if not outcome.ok]
+            if failed:
+                i, outcome = failed[0]
                 names = ", ".join(network.branch["branch"].to_numpy()[group_list[i]][:10])
-                result.status, result.reason = st.status, st.reason
-                result.cause = f"scenario group with the outage(s) of {names}: {st.status}"
+                result.status, result.reason = outcome.status, outcome.reason
+                result.cause = f"scenario group with the outage(s) of {names}: {outcome.status}"
                 break
-            for g, (_, xg) in enumerate(outs):
-                x[g + 1] = xg
+            for g, (_, x_group) in enumerate(outs):
+                x[g + 1] = x_group
             z_prev = z
             z = (x + u).mean(axis=0)
             u += x - z[None]
@@ -260,19 +261,14 @@ def solve_lascopf_admm(
     result.iterations = len(history)
     result.history = pd.DataFrame(history, columns=["iteration", "primal_residual", "dual_residual", "rho", "objective"])
     if result.status == "optimal":
-        _finish(result, base_data, built, cset, network, loads)
+        _finish(result, base_data, built, contingency_set)
     result.solve_seconds = time.perf_counter() - t0
     return result
 
 
-def _solve_base(problem: cp.Problem, solver: str) -> SolverOutcome:
-    return solve_problem(problem, solver)
-
-
-def _finish(result: LascopfResult, base_data: LascopfData, built, cset: ContingencySet, network: Network, loads) -> None:
+def _finish(result: LascopfResult, base_data: LascopfData, built: BuiltProblem, contingency_set: ContingencySet) -> None:
     """Tables from the base block's dispatch, with post-contingency loadings over all modeled outages."""
-    data = make_data(base_data.model, loads, cset, None)
-    _fill_tables(result, data, built, RowSet.empty(), objective=generation_cost(network, built.p.value))
-    flows = base_data.model.base_mva * (base_data.model.bf @ built.theta.value) + base_data.model.pfinj_mw[:, None]
-    viol = violated_rows(data, flows, 1e-6)
-    result.cause = None if not len(viol) else f"{len(viol)} post-contingency rows exceed limits within the ADMM tolerance"
+    data = base_data.replace(contingencies=contingency_set)
+    fill_tables(result, data, built, RowSet.empty(), objective=generation_cost(data.model.network, built.p.value))
+    violated = violated_rows(data, flows_from_angles(data.model, built.theta.value), 1e-6)
+    result.cause = None if not len(violated) else f"{len(violated)} post-contingency rows exceed limits within the ADMM tolerance"

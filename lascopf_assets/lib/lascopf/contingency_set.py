@@ -75,3 +75,10 @@ def resolve_contingencies(model: DcModel, spec) -> ContingencySet:
             skipped_rows.append((lab, names[c], "islanding outage (disconnects the network)"))
     skipped = pd.DataFrame(skipped_rows, columns=SKIPPED_COLUMNS)
     return ContingencySet(sensitivities=sens, modeled=names[sens.outaged].tolist(), skipped=skipped)
+
+
+def without_outages(contingencies: ContingencySet) -> ContingencySet:
+    """The same set with no modeled outage (no LODF columns); the skipped list is kept."""
+    sensitivities = contingencies.sensitivities
+    none = OutageSensitivities(np.zeros(0, dtype=int), np.zeros((sensitivities.lodf.shape[0], 0)), sensitivities.skipped)
+    return ContingencySet(none, [], contingencies.skipped)

@@ -1,125 +1,32 @@
 """The LASCOPF as a cvxpy problem over a chosen set of flow-limit rows.
 
-Variables ``P`` (n_gen x T, MW) and ``theta`` (n_bus x T, rad). Constraints:
-``Pmin <= P <= Pmax``; ramp ``-RampDown <= P[:, t] - P[:, t-1] <= RampUp``
-(t >= 2, and t = 1 against ``PgPrev`` where known); per bus and interval
-``Cg P - base Bbus theta = Pd + Gs + Pbusinj`` (its dual is the LMP);
-``theta_ref = 0``; and one row per selected triple ``(l, k, t)``: the flow on
-branch ``l`` in interval ``t`` after outage ``k`` (``k = -1``: base case),
-``F[l,t] + LODF[l,k] F[k,t]``, within its limit (base: rating and angle
-limits; post-contingency: rating). Optional soft contingency limits add a
-slack ``s >= 0`` per post-contingency row at ``penalty`` $/MWh.
+Variables ``P`` (n_gen x T, MW) and ``theta`` (n_bus x T, rad), one function per
+constraint family (each with its maths):
+
+- :func:`define_generator_limits`: ``Pmin <= P <= Pmax``
+- :func:`define_ramp_limits`: between intervals and from ``PgPrev`` into the first one
+- :func:`define_reference_angle`: ``theta_ref = 0``
+- :func:`define_power_balance`: per bus and interval; its dual is the LMP
+- :func:`define_generation_cost`: polynomial and piecewise-linear costs
+- :func:`define_soft_limit_slacks`: optional penalized slacks on post-contingency rows
+- :func:`define_flow_limits`: one row per selected triple ``(l, k, t)``, with the limits of
+  :func:`base_flow_limits` (``k = -1``) or :func:`post_contingency_flow_limits`
+- :func:`define_objective`
+
+:func:`build_problem` calls them in this order. Solving is :mod:`.solve`; reading
+the solution and the duals back is :mod:`.solution`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cvxpy as cp
 import numpy as np
 import scipy.sparse as sp
 
-from ..network.dc_model import DcModel
-from .contingency_set import ContingencySet
-
-
-@dataclass
-class RowSet:
-    """Flow-limit rows: monitored branch ``l``, outage column ``k`` (-1 = base case), interval ``t``."""
-
-    l: np.ndarray
-    k: np.ndarray
-    t: np.ndarray
-
-    @classmethod
-    def empty(cls) -> "RowSet":
-        z = np.zeros(0, dtype=np.int64)
-        return cls(z, z.copy(), z.copy())
-
-    def __len__(self) -> int:
-        return len(self.l)
-
-    def keys(self, n_outages: int, n_intervals: int) -> np.ndarray:
-        return (self.l * (n_outages + 1) + (self.k + 1)) * n_intervals + self.t
-
-    def extend(self, other: "RowSet") -> "RowSet":
-        return RowSet(np.concatenate([self.l, other.l]), np.concatenate([self.k, other.k]), np.concatenate([self.t, other.t]))
-
-
-@dataclass
-class LascopfData:
-    """Everything fixed across screening iterations: network matrices, loads, limits, LODFs."""
-
-    model: DcModel
-    loads_mw: np.ndarray  # n_bus x T
-    contingencies: ContingencySet
-    soft_penalty: float | None
-    base_lo: np.ndarray  # n_branch, MW (may be -inf)
-    base_hi: np.ndarray
-    rate: np.ndarray  # n_branch, MW (inf = unlimited)
-    soft_slack: str = "row"  # "row": slack per post-contingency row; "branch": per monitored branch and interval
-    _lodf_mon: np.ndarray | None = field(default=None, repr=False)
-
-    @property
-    def n_intervals(self) -> int:
-        return self.loads_mw.shape[1]
-
-    @property
-    def lodf(self) -> np.ndarray:
-        return self.contingencies.sensitivities.lodf
-
-    @property
-    def outaged(self) -> np.ndarray:
-        return self.contingencies.sensitivities.outaged
-
-    def monitored_lodf(self) -> np.ndarray:
-        """LODF rows of the rated (monitored) branches, C-contiguous, cached."""
-        if self._lodf_mon is None:
-            mon = np.flatnonzero(np.isfinite(self.rate))
-            self._lodf_mon = np.ascontiguousarray(self.lodf[mon])
-        return self._lodf_mon
-
-
-def make_data(
-    model: DcModel, loads_mw: np.ndarray, contingencies: ContingencySet, soft_penalty: float | None, soft_slack: str = "row"
-) -> LascopfData:
-    br = model.network.branch
-    base = model.base_mva
-    rate = br["rate_mw"].to_numpy(float)
-    shift = np.deg2rad(br["shift_deg"].to_numpy(float))
-    with np.errstate(invalid="ignore"):
-        a1 = base * model.b_pu * (np.deg2rad(br["angmin_deg"].to_numpy(float)) - shift)
-        a2 = base * model.b_pu * (np.deg2rad(br["angmax_deg"].to_numpy(float)) - shift)
-    a1 = np.where(np.isnan(a1), -np.inf, a1)  # inf - inf: no angle limit
-    a2 = np.where(np.isnan(a2), np.inf, a2)
-    lo = np.maximum(-rate, np.minimum(a1, a2))
-    hi = np.minimum(rate, np.maximum(a1, a2))
-    if soft_slack not in ("row", "branch"):
-        raise ValueError(f"soft_slack must be 'row' or 'branch', got {soft_slack!r}")
-    return LascopfData(model, np.asarray(loads_mw, float), contingencies, soft_penalty, lo, hi, rate, soft_slack)
-
-
-def row_limits(data: LascopfData, rows: RowSet) -> tuple[np.ndarray, np.ndarray]:
-    base = rows.k < 0
-    lo = np.where(base, data.base_lo[rows.l], -data.rate[rows.l])
-    hi = np.where(base, data.base_hi[rows.l], data.rate[rows.l])
-    return lo, hi
-
-
-def row_matrix(data: LascopfData, rows: RowSet) -> tuple[sp.csr_matrix, np.ndarray]:
-    """Rows as ``A @ vec(theta) + offset`` (vec in column order: bus + n_bus * t)."""
-    m = data.model
-    nl, nb, T = m.network.n_branch, m.network.n_bus, data.n_intervals
-    n = len(rows)
-    cont = rows.k >= 0
-    r_idx = np.concatenate([np.arange(n), np.flatnonzero(cont)])
-    f_idx = np.concatenate([rows.l + nl * rows.t, data.outaged[rows.k[cont]] + nl * rows.t[cont]])
-    vals = np.concatenate([np.ones(n), data.lodf[rows.l[cont], rows.k[cont]]])
-    mf = sp.csr_matrix((vals, (r_idx, f_idx)), shape=(n, nl * T))
-    bf_t = sp.kron(sp.identity(T, format="csr"), m.base_mva * m.bf, format="csc")
-    a = (mf @ bf_t).tocsr()
-    offset = mf @ np.tile(m.pfinj_mw, T)
-    return a, offset
+from .data import LascopfData
+from .rows import RowSet
 
 
 @dataclass
@@ -136,39 +43,102 @@ class BuiltProblem:
     slack_of_row: np.ndarray  # per RowSet row: index into ``slack`` (-1: hard row)
     objective_constant: float
 
+    def objective_value(self) -> float:
+        """The solved objective, with the constant cost terms cvxpy does not see."""
+        return float(self.problem.value) + self.objective_constant
+
 
 def build_problem(data: LascopfData, rows: RowSet) -> BuiltProblem:
-    m = data.model
-    net = m.network
-    gen = net.gen
-    ng, nb, T = net.n_gen, net.n_bus, data.n_intervals
-    p = cp.Variable((ng, T), name="P")
-    theta = cp.Variable((nb, T), name="theta")
+    """The LASCOPF with the flow-limit ``rows``; the constraint families in a fixed order."""
+    p, theta = define_dispatch_variables(data)
+    constraints = [*define_generator_limits(data, p), *define_ramp_limits(data, p), define_reference_angle(data, theta)]
+    balance = define_power_balance(data, p, theta)
+    constraints.append(balance)
+    cost = define_generation_cost(data, p)
+    constraints += cost.constraints
+    slacks = define_soft_limit_slacks(data, rows)
+    flow_limits = define_flow_limits(data, rows, theta, slacks)
+    constraints += flow_limits.constraints
+    objective = define_objective(data, cost, slacks)
+    return BuiltProblem(
+        cp.Problem(objective, constraints), p, theta, balance, flow_limits.upper, flow_limits.lower,
+        flow_limits.upper_rows, flow_limits.lower_rows, slacks.variable, slacks.slack_of_row, cost.constant,
+    )
+
+
+def define_dispatch_variables(data: LascopfData) -> tuple[cp.Variable, cp.Variable]:
+    """``P`` (n_gen x T, MW) and ``theta`` (n_bus x T, rad)."""
+    net = data.model.network
+    T = data.n_intervals
+    return cp.Variable((net.n_gen, T), name="P"), cp.Variable((net.n_bus, T), name="theta")
+
+
+def define_generator_limits(data: LascopfData, p: cp.Variable) -> list[cp.Constraint]:
+    """``Pmin[g] <= P[g, t] <= Pmax[g]`` for every generator and interval."""
+    gen = data.model.network.gen
+    T = data.n_intervals
     pmin = gen["pmin_mw"].to_numpy(float)
     pmax = gen["pmax_mw"].to_numpy(float)
-    cons: list[cp.Constraint] = [p >= np.repeat(pmin[:, None], T, 1), p <= np.repeat(pmax[:, None], T, 1)]
-    ru = gen["ramp_up_mw"].to_numpy(float)
-    rd = gen["ramp_down_mw"].to_numpy(float)
-    if T > 1:
-        up = np.flatnonzero(np.isfinite(ru))
-        dn = np.flatnonzero(np.isfinite(rd))
-        if up.size:
-            cons.append(p[up, 1:] - p[up, :-1] <= np.repeat(ru[up, None], T - 1, 1))
-        if dn.size:
-            cons.append(p[dn, 1:] - p[dn, :-1] >= -np.repeat(rd[dn, None], T - 1, 1))
-    prev = gen["p_prev_mw"].to_numpy(float)
-    up0 = np.flatnonzero(np.isfinite(prev) & np.isfinite(ru))
-    dn0 = np.flatnonzero(np.isfinite(prev) & np.isfinite(rd))
-    if up0.size:
-        cons.append(p[up0, 0] - prev[up0] <= ru[up0])
-    if dn0.size:
-        cons.append(p[dn0, 0] - prev[dn0] >= -rd[dn0])
-    cons.append(theta[m.ref, :] == 0)
-    rhs = data.loads_mw + m.gs_mw[:, None] + m.pbusinj_mw[:, None]
-    balance = m.cg @ p - (m.base_mva * m.bbus) @ theta == rhs
-    cons.append(balance)
+    return [p >= np.repeat(pmin[:, None], T, 1), p <= np.repeat(pmax[:, None], T, 1)]
 
-    # objective
+
+def define_ramp_limits(data: LascopfData, p: cp.Variable) -> list[cp.Constraint]:
+    """``-RampDown[g] <= P[g, t] - P[g, t-1] <= RampUp[g]`` for t >= 2, and for t = 1 with ``P[g, 0] = PgPrev[g]``.
+
+    Only generators with a finite ramp limit get the rows; the first interval only
+    where ``PgPrev`` is known.
+    """
+    gen = data.model.network.gen
+    T = data.n_intervals
+    ramp_up = gen["ramp_up_mw"].to_numpy(float)
+    ramp_down = gen["ramp_down_mw"].to_numpy(float)
+    constraints: list[cp.Constraint] = []
+    if T > 1:
+        up = np.flatnonzero(np.isfinite(ramp_up))
+        down = np.flatnonzero(np.isfinite(ramp_down))
+        if up.size:
+            constraints.append(p[up, 1:] - p[up, :-1] <= np.repeat(ramp_up[up, None], T - 1, 1))
+        if down.size:
+            constraints.append(p[down, 1:] - p[down, :-1] >= -np.repeat(ramp_down[down, None], T - 1, 1))
+    prev = gen["p_prev_mw"].to_numpy(float)
+    up_from_prev = np.flatnonzero(np.isfinite(prev) & np.isfinite(ramp_up))
+    down_from_prev = np.flatnonzero(np.isfinite(prev) & np.isfinite(ramp_down))
+    if up_from_prev.size:
+        constraints.append(p[up_from_prev, 0] - prev[up_from_prev] <= ramp_up[up_from_prev])
+    if down_from_prev.size:
+        constraints.append(p[down_from_prev, 0] - prev[down_from_prev] >= -ramp_down[down_from_prev])
+    return constraints
+
+
+def define_reference_angle(data: LascopfData, theta: cp.Variable) -> cp.Constraint:
+    """``theta[ref, t] = 0`` in every interval."""
+    return theta[data.model.ref, :] == 0
+
+
+def define_power_balance(data: LascopfData, p: cp.Variable, theta: cp.Variable) -> cp.Constraint:
+    """``Cg P - base Bbus theta = Pd + Gs + Pbusinj`` per bus and interval; minus its dual is the LMP."""
+    m = data.model
+    rhs = data.loads_mw + m.gs_mw[:, None] + m.pbusinj_mw[:, None]
+    return m.cg @ p - (m.base_mva * m.bbus) @ theta == rhs
+
+
+@dataclass
+class GenerationCost:
+    terms: list  # cvxpy expressions summed into the objective
+    constraints: list[cp.Constraint]  # piecewise-linear epigraph rows
+    constant: float  # sum of c0 over polynomial generators and intervals (not given to cvxpy)
+
+
+def define_generation_cost(data: LascopfData, p: cp.Variable) -> GenerationCost:
+    """``sum_t sum_g c2 P^2 + c1 P + c0`` (polynomial) plus ``sum_t sum_g z[g, t]`` (piecewise-linear).
+
+    A piecewise-linear cost through points ``(x_i, y_i)`` is the epigraph
+    ``z[g, t] >= s_i P[g, t] + (y_i - s_i x_i)`` of each segment ``i`` with slope
+    ``s_i = (y_{i+1} - y_i) / (x_{i+1} - x_i)`` (convex costs: the max of the segments).
+    """
+    net = data.model.network
+    gen = net.gen
+    T = data.n_intervals
     c2 = gen["c2"].to_numpy(float)
     c1 = gen["c1"].to_numpy(float)
     c0 = gen["c0"].to_numpy(float)
@@ -181,61 +151,140 @@ def build_problem(data: LascopfData, rows: RowSet) -> BuiltProblem:
     if lin.size:
         terms.append(cp.sum(c1[lin] @ p[lin, :]))
     constant = float(T * c0[poly].sum())
+    constraints: list[cp.Constraint] = []
     pwl_gens = np.flatnonzero(~poly)
     if pwl_gens.size:
         z = cp.Variable((pwl_gens.size, T), name="pwl_cost")
-        pts = net.pwl_points
-        name_to_z = {name: i for i, name in enumerate(gen["gen"].to_numpy()[pwl_gens])}
-        seg_z, seg_g, slope, icpt = [], [], [], []
-        name_to_pos = {n: i for i, n in enumerate(gen["gen"].to_numpy())}
-        for name, grp in pts.groupby("gen", sort=False):  # one group per PWL generator
-            x = grp["mw"].to_numpy(float)
-            y = grp["cost"].to_numpy(float)
+        gen_names = gen["gen"].to_numpy()
+        z_of_gen = {name: i for i, name in enumerate(gen_names[pwl_gens])}
+        position_of_gen = {name: i for i, name in enumerate(gen_names)}
+        seg_z, seg_gen, slope, intercept = [], [], [], []
+        for name, points in net.pwl_points.groupby("gen", sort=False):  # one group per PWL generator
+            x = points["mw"].to_numpy(float)
+            y = points["cost"].to_numpy(float)
             s = np.diff(y) / np.diff(x)
-            seg_z += [name_to_z[name]] * len(s)
-            seg_g += [name_to_pos[name]] * len(s)
+            seg_z += [z_of_gen[name]] * len(s)
+            seg_gen += [position_of_gen[name]] * len(s)
             slope += s.tolist()
-            icpt += (y[:-1] - s * x[:-1]).tolist()
+            intercept += (y[:-1] - s * x[:-1]).tolist()
         slope_m = np.repeat(np.asarray(slope)[:, None], T, 1)
-        icpt_m = np.repeat(np.asarray(icpt)[:, None], T, 1)
-        cons.append(z[np.asarray(seg_z), :] >= cp.multiply(slope_m, p[np.asarray(seg_g), :]) + icpt_m)
+        intercept_m = np.repeat(np.asarray(intercept)[:, None], T, 1)
+        constraints.append(z[np.asarray(seg_z), :] >= cp.multiply(slope_m, p[np.asarray(seg_gen), :]) + intercept_m)
         terms.append(cp.sum(z))
+    return GenerationCost(terms, constraints, constant)
 
-    lo, hi = row_limits(data, rows)
-    upper = lower = slack = None
-    up_rows = np.flatnonzero(np.isfinite(hi))
-    lo_rows = np.flatnonzero(np.isfinite(lo))
+
+def base_flow_limits(data: LascopfData, branches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Base case: ``max(-rate, angle lo) <= F[l, t] <= min(rate, angle hi)`` (see :func:`.data.make_data`)."""
+    return data.base_lo[branches], data.base_hi[branches]
+
+
+def post_contingency_flow_limits(data: LascopfData, branches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """After outage ``k``: ``-rate[l] <= F[l, t] + LODF[l, k] F[k, t] <= rate[l]`` (rating only)."""
+    return -data.rate[branches], data.rate[branches]
+
+
+def row_limits(data: LascopfData, rows: RowSet) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper limit (MW, may be infinite) of each row: base or post-contingency by ``k``."""
+    base = rows.k < 0
+    base_lo, base_hi = base_flow_limits(data, rows.l)
+    post_lo, post_hi = post_contingency_flow_limits(data, rows.l)
+    return np.where(base, base_lo, post_lo), np.where(base, base_hi, post_hi)
+
+
+def row_matrix(data: LascopfData, rows: RowSet) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Rows as ``A @ vec(theta) + offset`` (vec in column order: bus + n_bus * t).
+
+    Row ``(l, k, t)`` is ``F[l, t] + LODF[l, k] F[k, t]`` (no LODF term for ``k = -1``),
+    with ``F = base Bf theta + Pfinj``.
+    """
+    m = data.model
+    nl, T = m.network.n_branch, data.n_intervals
+    n = len(rows)
+    cont = rows.k >= 0
+    row_index = np.concatenate([np.arange(n), np.flatnonzero(cont)])
+    flow_index = np.concatenate([rows.l + nl * rows.t, data.outaged[rows.k[cont]] + nl * rows.t[cont]])
+    coefficients = np.concatenate([np.ones(n), data.lodf[rows.l[cont], rows.k[cont]]])
+    rows_of_flows = sp.csr_matrix((coefficients, (row_index, flow_index)), shape=(n, nl * T))
+    flows_of_theta = sp.kron(sp.identity(T, format="csr"), m.base_mva * m.bf, format="csc")
+    matrix = (rows_of_flows @ flows_of_theta).tocsr()
+    offset = rows_of_flows @ np.tile(m.pfinj_mw, T)
+    return matrix, offset
+
+
+@dataclass
+class SoftLimitSlacks:
+    variable: cp.Variable | None  # nonnegative MW, None with hard limits
+    slack_of_row: np.ndarray  # per RowSet row: index into ``variable`` (-1: hard row)
+    matrix: sp.csr_matrix | None  # rows x slacks, 1 where a row is relaxed by a slack
+    penalty: float | None  # $/MWh
+
+
+def define_soft_limit_slacks(data: LascopfData, rows: RowSet) -> SoftLimitSlacks:
+    """With a soft-limit penalty, slacks ``s >= 0`` (MW) on the post-contingency rows, costing ``penalty sum(s)``.
+
+    ``soft_slack="row"``: one slack per post-contingency row ``(l, k, t)``;
+    ``"branch"``: one per monitored branch and interval ``(l, t)``, shared by its
+    outages (so the worst overload is paid once). A relaxed row reads
+    ``lo - s <= flow <= hi + s``; base rows stay hard.
+    """
     slack_rows = np.flatnonzero(rows.k >= 0) if data.soft_penalty is not None else np.zeros(0, dtype=int)
     slack_of_row = np.full(len(rows), -1)
-    if slack_rows.size:
-        if data.soft_slack == "branch":  # one slack per monitored branch and interval
-            pair = rows.l[slack_rows] * data.n_intervals + rows.t[slack_rows]
-            _, slack_of_row[slack_rows] = np.unique(pair, return_inverse=True)
-        else:  # one slack per post-contingency row
-            slack_of_row[slack_rows] = np.arange(slack_rows.size)
+    if not slack_rows.size:
+        return SoftLimitSlacks(None, slack_of_row, None, data.soft_penalty)
+    if data.soft_slack == "branch":  # one slack per monitored branch and interval
+        pair = rows.l[slack_rows] * data.n_intervals + rows.t[slack_rows]
+        _, slack_of_row[slack_rows] = np.unique(pair, return_inverse=True)
+    else:  # one slack per post-contingency row
+        slack_of_row[slack_rows] = np.arange(slack_rows.size)
+    n_slack = int(slack_of_row.max()) + 1
+    variable = cp.Variable(n_slack, nonneg=True, name="slack")
+    matrix = sp.csr_matrix((np.ones(slack_rows.size), (slack_rows, slack_of_row[slack_rows])), shape=(len(rows), n_slack))
+    return SoftLimitSlacks(variable, slack_of_row, matrix, data.soft_penalty)
+
+
+@dataclass
+class FlowLimits:
+    upper: cp.Constraint | None
+    lower: cp.Constraint | None
+    upper_rows: np.ndarray  # positions in the RowSet of ``upper``'s rows (finite upper limit)
+    lower_rows: np.ndarray
+
+    @property
+    def constraints(self) -> list[cp.Constraint]:
+        return [c for c in (self.upper, self.lower) if c is not None]
+
+
+def define_flow_limits(data: LascopfData, rows: RowSet, theta: cp.Variable, slacks: SoftLimitSlacks) -> FlowLimits:
+    """``lo - s <= A vec(theta) + offset <= hi + s`` over the rows (:func:`row_matrix`, :func:`row_limits`).
+
+    Base and post-contingency rows share one upper and one lower constraint, in the
+    order of ``rows``, each side only where its limit is finite; ``s`` is the row's
+    soft-limit slack (0 for hard rows).
+    """
+    lo, hi = row_limits(data, rows)
+    upper_rows = np.flatnonzero(np.isfinite(hi))
+    lower_rows = np.flatnonzero(np.isfinite(lo))
+    upper = lower = None
     if len(rows):
-        a, offset = row_matrix(data, rows)
+        matrix, offset = row_matrix(data, rows)
         vec_theta = cp.vec(theta, order="F")
-        smap = None
-        if slack_rows.size:
-            n_slack = int(slack_of_row.max()) + 1
-            slack = cp.Variable(n_slack, nonneg=True, name="slack")
-            smap = sp.csr_matrix(
-                (np.ones(slack_rows.size), (slack_rows, slack_of_row[slack_rows])), shape=(len(rows), n_slack)
-            )
-            terms.append(data.soft_penalty * cp.sum(slack))
-        if up_rows.size:
-            e = a[up_rows] @ vec_theta
-            if slack is not None:
-                e = e - smap[up_rows] @ slack
-            upper = e <= hi[up_rows] - offset[up_rows]
-            cons.append(upper)
-        if lo_rows.size:
-            e = a[lo_rows] @ vec_theta
-            if slack is not None:
-                e = e + smap[lo_rows] @ slack
-            lower = e >= lo[lo_rows] - offset[lo_rows]
-            cons.append(lower)
-    objective = cp.Minimize(cp.sum(cp.hstack(terms)) if terms else cp.Constant(0.0))
-    problem = cp.Problem(objective, cons)
-    return BuiltProblem(problem, p, theta, balance, upper, lower, up_rows, lo_rows, slack, slack_of_row, constant)
+        if upper_rows.size:
+            flow = matrix[upper_rows] @ vec_theta
+            if slacks.variable is not None:
+                flow = flow - slacks.matrix[upper_rows] @ slacks.variable
+            upper = flow <= hi[upper_rows] - offset[upper_rows]
+        if lower_rows.size:
+            flow = matrix[lower_rows] @ vec_theta
+            if slacks.variable is not None:
+                flow = flow + slacks.matrix[lower_rows] @ slacks.variable
+            lower = flow >= lo[lower_rows] - offset[lower_rows]
+    return FlowLimits(upper, lower, upper_rows, lower_rows)
+
+
+def define_objective(data: LascopfData, cost: GenerationCost, slacks: SoftLimitSlacks) -> cp.Minimize:
+    """Minimize generation cost (without its constant) ``+ penalty sum(s)``."""
+    terms = list(cost.terms)
+    if slacks.variable is not None:
+        terms.append(slacks.penalty * cp.sum(slacks.variable))
+    return cp.Minimize(cp.sum(cp.hstack(terms)) if terms else cp.Constant(0.0))

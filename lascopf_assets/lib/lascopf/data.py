@@ -1,0 +1,106 @@
+"""What a LASCOPF solve holds fixed: the bus loads per interval, the flow limits, the LODFs.
+
+``load_matrix`` turns the caller's loads into the n_bus x T matrix, ``make_data``
+derives the base-case flow limits (rating and angle limits) once, and
+``flows_from_angles`` gives the base-case branch flows of a solution's angles.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..network.dc_model import DcModel
+from ..network.model import Network, NetworkDataError
+from .contingency_set import ContingencySet
+
+
+@dataclass
+class LascopfData:
+    """Everything fixed across screening iterations: network matrices, loads, limits, LODFs."""
+
+    model: DcModel
+    loads_mw: np.ndarray  # n_bus x T
+    contingencies: ContingencySet
+    soft_penalty: float | None
+    base_lo: np.ndarray  # n_branch, MW (may be -inf)
+    base_hi: np.ndarray
+    rate: np.ndarray  # n_branch, MW (inf = unlimited)
+    soft_slack: str = "row"  # "row": slack per post-contingency row; "branch": per monitored branch and interval
+    _lodf_mon: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def n_intervals(self) -> int:
+        return self.loads_mw.shape[1]
+
+    @property
+    def lodf(self) -> np.ndarray:
+        return self.contingencies.sensitivities.lodf
+
+    @property
+    def outaged(self) -> np.ndarray:
+        return self.contingencies.sensitivities.outaged
+
+    def monitored_branches(self) -> np.ndarray:
+        """Positions of the rated branches: the ones whose post-contingency flow is limited."""
+        return np.flatnonzero(np.isfinite(self.rate))
+
+    def monitored_lodf(self) -> np.ndarray:
+        """LODF rows of the rated (monitored) branches, C-contiguous, cached."""
+        if self._lodf_mon is None:
+            self._lodf_mon = np.ascontiguousarray(self.lodf[self.monitored_branches()])
+        return self._lodf_mon
+
+    def replace(self, **changes) -> "LascopfData":
+        """A copy with ``changes`` applied (the cached monitored LODF rows are dropped)."""
+        return dataclasses.replace(self, _lodf_mon=None, **changes)
+
+
+def make_data(
+    model: DcModel, loads_mw: np.ndarray, contingencies: ContingencySet, soft_penalty: float | None, soft_slack: str = "row"
+) -> LascopfData:
+    """Base-case flow limits ``max(-rate, min(a1, a2)) .. min(rate, max(a1, a2))``, with ``a = base b (angle limit - shift)``."""
+    branch = model.network.branch
+    base = model.base_mva
+    rate = branch["rate_mw"].to_numpy(float)
+    shift = np.deg2rad(branch["shift_deg"].to_numpy(float))
+    with np.errstate(invalid="ignore"):
+        flow_at_angmin = base * model.b_pu * (np.deg2rad(branch["angmin_deg"].to_numpy(float)) - shift)
+        flow_at_angmax = base * model.b_pu * (np.deg2rad(branch["angmax_deg"].to_numpy(float)) - shift)
+    flow_at_angmin = np.where(np.isnan(flow_at_angmin), -np.inf, flow_at_angmin)  # inf - inf: no angle limit
+    flow_at_angmax = np.where(np.isnan(flow_at_angmax), np.inf, flow_at_angmax)
+    lo = np.maximum(-rate, np.minimum(flow_at_angmin, flow_at_angmax))
+    hi = np.minimum(rate, np.maximum(flow_at_angmin, flow_at_angmax))
+    if soft_slack not in ("row", "branch"):
+        raise ValueError(f"soft_slack must be 'row' or 'branch', got {soft_slack!r}")
+    return LascopfData(model, np.asarray(loads_mw, float), contingencies, soft_penalty, lo, hi, rate, soft_slack)
+
+
+def load_matrix(network: Network, loads_by_interval) -> np.ndarray:
+    """Bus loads as an n_bus x T MW matrix.
+
+    ``loads_by_interval``: ``None`` (the network's own profile, or its case loads for one
+    interval), an array (n_bus, or n_bus x T), or a DataFrame indexed by bus id with one
+    column per interval (missing buses load 0).
+    """
+    if loads_by_interval is None:
+        return network.case_loads(1 if network.load_profile_mw is None else network.load_profile_mw.shape[1])
+    if isinstance(loads_by_interval, pd.DataFrame):
+        loads = loads_by_interval.reindex(network.bus["bus"].to_numpy()).fillna(0.0).to_numpy(float)
+    else:
+        loads = np.asarray(loads_by_interval, dtype=float)
+    if loads.ndim == 1:
+        loads = loads[:, None]
+    if loads.shape[0] != network.n_bus:
+        raise NetworkDataError(f"{network.name}: loads have {loads.shape[0]} rows for {network.n_bus} buses")
+    if not np.all(np.isfinite(loads)):
+        raise NetworkDataError(f"{network.name}: loads contain non-finite values")
+    return loads
+
+
+def flows_from_angles(model: DcModel, theta: np.ndarray) -> np.ndarray:
+    """Base-case branch flows (n_branch x T, MW): ``F = base Bf theta + Pfinj``."""
+    return model.base_mva * (model.bf @ theta) + model.pfinj_mw[:, None]

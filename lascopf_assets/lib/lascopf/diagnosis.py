@@ -1,0 +1,63 @@
+"""Why a LASCOPF is infeasible: generation and ramps, base-case flows, or which outages.
+
+Each check re-solves a relaxation with hard limits: without flow-limit rows, with
+the base-case rows only, then with the base rows and one outage's rows at a time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .data import LascopfData
+from .formulation import build_problem
+from .rows import RowSet, all_rows
+from .solve import solve_problem
+
+
+def is_feasible(data: LascopfData, rows: RowSet, solver: str, solver_options: dict | None) -> bool:
+    """Whether the LASCOPF with ``rows`` solves to an optimum."""
+    return solve_problem(build_problem(data, rows).problem, solver, solver_options).ok
+
+
+def diagnose_infeasibility(data: LascopfData, rows: RowSet, solver, solver_options, max_checks: int = 20) -> str:
+    """Name the constraint family that makes the problem infeasible (generation/ramp, base flows, or which outages)."""
+    net = data.model.network
+    hard = data.replace(soft_penalty=None, soft_slack="row")
+    if not is_feasible(hard, RowSet.empty(), solver, solver_options):
+        return _generation_cause(data)
+    full = all_rows(data)
+    is_base = full.k == -1
+    if not is_feasible(hard, full.select(is_base), solver, solver_options):
+        return "base-case flow limits cannot be met (with the generation and ramp limits)"
+    outages = np.unique(rows.k[rows.k >= 0])[:max_checks]
+    names = net.branch["branch"].to_numpy()[data.outaged]
+    culprits = []
+    for k in outages:  # a handful of single-outage feasibility checks
+        if not is_feasible(data, full.select(is_base | (full.k == k)), solver, solver_options):
+            culprits.append(names[k])
+    if culprits:
+        return f"preventive N-1 limits cannot be met under the outage of {', '.join(culprits)}"
+    return "preventive N-1 limits cannot be met by any dispatch (several outages together)"
+
+
+def _generation_cause(data: LascopfData) -> str:
+    """Which demand the generators cannot meet: in reach of PgPrev, within Pmin..Pmax, or between intervals."""
+    gen = data.model.network.gen
+    pmin, pmax = gen["pmin_mw"].to_numpy(float), gen["pmax_mw"].to_numpy(float)
+    prev = gen["p_prev_mw"].to_numpy(float)
+    has_prev = np.isfinite(prev)
+    reachable_lo = np.where(has_prev, np.maximum(pmin, prev - gen["ramp_down_mw"].to_numpy(float)), pmin)
+    reachable_hi = np.where(has_prev, np.minimum(pmax, prev + gen["ramp_up_mw"].to_numpy(float)), pmax)
+    demand = data.loads_mw.sum(axis=0) + data.model.gs_mw.sum()
+    if has_prev.any() and (demand[0] > reachable_hi.sum() + 1e-9 or demand[0] < reachable_lo.sum() - 1e-9):
+        return (
+            f"interval 1: demand {demand[0]:.2f} MW outside the {reachable_lo.sum():.2f}..{reachable_hi.sum():.2f} MW "
+            "reachable from PgPrev within the ramp limits"
+        )
+    short = np.flatnonzero((demand > pmax.sum() + 1e-9) | (demand < pmin.sum() - 1e-9))
+    if short.size:
+        return (
+            f"interval {short[0] + 1}: demand {demand[short[0]]:.2f} MW outside generation limits "
+            f"{pmin.sum():.2f}..{pmax.sum():.2f} MW"
+        )
+    return "generation and ramp limits cannot follow the load between intervals"

@@ -1,0 +1,159 @@
+"""Reading a solved LASCOPF back into a :class:`LascopfResult`: the primal solution, then the duals.
+
+:func:`assign_solution`: generator dispatch, base and worst post-contingency branch
+flows and loadings, total slack. :func:`assign_duals`: LMPs (from the power
+balance) and the binding contingencies (with the flow-limit rows' shadow prices).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .data import LascopfData, flows_from_angles
+from .formulation import BuiltProblem, row_limits
+from .result import LascopfResult
+from .rows import RowSet
+
+BINDING_COLUMNS = ["interval", "outaged_branch", "monitored_branch", "post_flow_mw", "limit_mw", "shadow_price", "slack_mw"]
+
+
+def fill_tables(result: LascopfResult, data: LascopfData, built: BuiltProblem, rows: RowSet, objective: float | None = None) -> None:
+    """Objective (``built``'s own unless given), solution and dual tables of an optimal solve."""
+    flows = flows_from_angles(data.model, built.theta.value)
+    result.objective = built.objective_value() if objective is None else objective
+    assign_solution(result, data, built, flows)
+    assign_duals(result, data, built, rows, flows)
+
+
+def _by_interval(names: np.ndarray, intervals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row keys of an (element x interval) table in row-major order: each name repeated, the intervals tiled."""
+    return np.repeat(names, len(intervals)), np.tile(intervals, len(names))
+
+
+def assign_solution(result: LascopfResult, data: LascopfData, built: BuiltProblem, flows: np.ndarray) -> None:
+    """``generator_dispatch``, ``branch_flows``, the largest loadings and the total slack."""
+    net = data.model.network
+    intervals = np.arange(1, data.n_intervals + 1)
+    gen = net.gen
+    gen_names, gen_intervals = _by_interval(gen["gen"].to_numpy(), intervals)
+    result.generator_dispatch = pd.DataFrame(
+        {
+            "gen": gen_names,
+            "bus": np.repeat(gen["bus"].to_numpy(), data.n_intervals),
+            "interval": gen_intervals,
+            "p_mw": built.p.value.ravel(),
+        }
+    )
+    assign_branch_flows(result, data, flows)
+    if built.slack is not None:
+        result.total_slack_mw = float(np.sum(built.slack.value))
+
+
+def worst_post_contingency_flows(data: LascopfData, flows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per branch and interval: the post-contingency flow of largest magnitude over the modeled outages, and that outage's name.
+
+    NaN and ``""`` without modeled outages; a branch's own outage does not count.
+    """
+    sensitivities = data.contingencies.sensitivities
+    worst_flow = np.full(flows.shape, np.nan)
+    worst_outage = np.full(flows.shape, "", dtype=object)
+    if len(sensitivities.outaged):
+        names = data.model.network.branch["branch"].to_numpy()
+        for t in range(data.n_intervals):  # one (branches x outages) block per interval
+            post = sensitivities.post_contingency_flows(flows[:, t])
+            post[sensitivities.outaged, np.arange(len(sensitivities.outaged))] = 0.0
+            worst = np.argmax(np.abs(post), axis=1)
+            worst_flow[:, t] = post[np.arange(len(post)), worst]
+            worst_outage[:, t] = names[sensitivities.outaged[worst]]
+    return worst_flow, worst_outage
+
+
+def assign_branch_flows(result: LascopfResult, data: LascopfData, flows: np.ndarray) -> None:
+    """``branch_flows`` with base and worst post-contingency loadings, and their maxima over the rated branches."""
+    branch = data.model.network.branch
+    intervals = np.arange(1, data.n_intervals + 1)
+    rate = data.rate
+    with np.errstate(divide="ignore", invalid="ignore"):
+        loading = np.abs(flows) / rate[:, None]
+    has_outages = len(data.outaged) > 0
+    worst_flow, worst_outage = worst_post_contingency_flows(data, flows)
+    post_loading = np.full(flows.shape, np.nan)
+    if has_outages:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            post_loading = np.abs(worst_flow) / rate[:, None]
+    branch_names, branch_intervals = _by_interval(branch["branch"].to_numpy(), intervals)
+    result.branch_flows = pd.DataFrame(
+        {
+            "branch": branch_names,
+            "from_bus": np.repeat(branch["from_bus"].to_numpy(), data.n_intervals),
+            "to_bus": np.repeat(branch["to_bus"].to_numpy(), data.n_intervals),
+            "interval": branch_intervals,
+            "flow_mw": flows.ravel(),
+            "rate_mw": np.repeat(rate, data.n_intervals),
+            "loading": loading.ravel(),
+            "worst_post_flow_mw": worst_flow.ravel(),
+            "worst_outage": worst_outage.ravel(),
+            "post_loading": post_loading.ravel(),
+        }
+    )
+    rated = np.isfinite(rate)
+    result.max_base_loading = float(loading[rated].max()) if rated.any() else None
+    result.max_post_contingency_loading = float(np.nanmax(post_loading[rated])) if rated.any() and has_outages else None
+
+
+def assign_duals(result: LascopfResult, data: LascopfData, built: BuiltProblem, rows: RowSet, flows: np.ndarray) -> None:
+    """``lmps`` and ``binding_contingencies``."""
+    net = data.model.network
+    # LMP: the marginal cost of one more MW of load at a bus = -dual of the balance row
+    lmp = -np.asarray(built.balance.dual_value, dtype=float).reshape(net.n_bus, data.n_intervals)
+    buses, bus_intervals = _by_interval(net.bus["bus"].to_numpy(), np.arange(1, data.n_intervals + 1))
+    result.lmps = pd.DataFrame({"bus": buses, "interval": bus_intervals, "lmp": lmp.ravel()})
+    result.binding_contingencies = binding_contingencies(data, built, rows, flows)
+
+
+def row_shadow_prices(built: BuiltProblem, n_rows: int) -> np.ndarray:
+    """Per flow-limit row: the magnitude of its upper plus lower constraint's dual ($/MWh)."""
+    price = np.zeros(n_rows)
+    if built.upper is not None:
+        price[built.upper_rows] += np.abs(np.asarray(built.upper.dual_value).ravel())
+    if built.lower is not None:
+        price[built.lower_rows] += np.abs(np.asarray(built.lower.dual_value).ravel())
+    return price
+
+
+def row_slacks(built: BuiltProblem, n_rows: int) -> np.ndarray:
+    """Per flow-limit row: the value of its soft-limit slack (MW; 0 for hard rows)."""
+    slack = np.zeros(n_rows)
+    if built.slack is not None:
+        has = built.slack_of_row >= 0
+        slack[has] = np.asarray(built.slack.value).ravel()[built.slack_of_row[has]]
+    return slack
+
+
+def binding_contingencies(data: LascopfData, built: BuiltProblem, rows: RowSet, flows: np.ndarray) -> pd.DataFrame:
+    """Post-contingency rows with a shadow price, at their limit, or relaxed by a slack; sorted by interval and names."""
+    if not len(rows):
+        return pd.DataFrame(columns=BINDING_COLUMNS)
+    price = row_shadow_prices(built, len(rows))
+    slack = row_slacks(built, len(rows))
+    cont = rows.k >= 0
+    sensitivities = data.contingencies.sensitivities
+    post = flows[rows.l, rows.t].copy()
+    post[cont] += sensitivities.lodf[rows.l[cont], rows.k[cont]] * flows[sensitivities.outaged[rows.k[cont]], rows.t[cont]]
+    lo, hi = row_limits(data, rows)
+    at_limit = (post >= hi - 1e-6 * np.maximum(1, np.abs(hi))) | (post <= lo + 1e-6 * np.maximum(1, np.abs(lo)))
+    sel = cont & ((price > 1e-6) | at_limit | (slack > 1e-6))
+    names = data.model.network.branch["branch"].to_numpy()
+    limit = np.where(post[sel] >= 0, hi[sel], lo[sel])
+    return pd.DataFrame(
+        {
+            "interval": rows.t[sel] + 1,
+            "outaged_branch": names[sensitivities.outaged[rows.k[sel]]],
+            "monitored_branch": names[rows.l[sel]],
+            "post_flow_mw": post[sel],
+            "limit_mw": limit,
+            "shadow_price": price[sel],
+            "slack_mw": slack[sel],
+        }
+    ).sort_values(["interval", "outaged_branch", "monitored_branch"], ignore_index=True)
