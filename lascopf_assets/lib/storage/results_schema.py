@@ -2,14 +2,119 @@
 
 Grown from the reference design in ARCHITECTURE.md. Time-partitioned tables are
 hypertables or day-partitioned tables (see :mod:`pg_tables`); the others are
-plain tables. New nullable columns are added by the store's schema rule when an
-asset starts producing them, so these are starting points, not a cage.
+plain tables. Two kinds:
+
+* :data:`RESULTS_TABLES`: the tables the ``transmission`` assets write (through
+  ``timeseries_io_manager``, PostgreSQL in production), under the asset's name,
+  with exactly the asset's columns in its order (``timestamp`` first) and the
+  types its frames create. ``lascopf_dispatch`` is the architecture's
+  ``lascopf_results``: one row per solved day, ``timestamp, case`` and then
+  ``lib.lascopf.result.SUMMARY_COLUMNS``. The other four are the asset's
+  ``DISPATCH_TABLES`` (``defs/transmission``) with the interval start in front.
+  ``lascopf_assets_tests/storage/test_results_schema.py`` materializes the
+  assets and holds them to this schema: change both together.
+* ``power_measurements``, ``network_topology``, ``phase_change_recommendations``:
+  tables of the reference design that no asset writes yet.
+
+New nullable columns are added by the store's schema rule when an asset starts
+producing them, so a table created from here also takes later additions.
 """
 
 from __future__ import annotations
 
 from lascopf_assets.lib.storage.pg_tables import PgTableStore
 from lascopf_assets.lib.storage.pg_types import BIGINT, FLOAT, JSONB, TEXT, TIMESTAMPTZ, TableSpec
+
+# -- written by the transmission assets -------------------------------------------
+
+# one row per solved day (the day partition's first interval)
+LASCOPF_DISPATCH = TableSpec(
+    "lascopf_dispatch",
+    {
+        "timestamp": TIMESTAMPTZ,
+        "case": TEXT,
+        "status": TEXT,  # lib/solver_status.py: optimal, time_limit, infeasible, error
+        "objective": FLOAT,
+        "method": TEXT,
+        "solve_seconds": FLOAT,
+        "iterations": BIGINT,
+        "intervals": BIGINT,
+        "contingencies_modeled": BIGINT,
+        "contingencies_skipped": BIGINT,
+        "max_base_loading": FLOAT,
+        "max_post_contingency_loading": FLOAT,
+        "total_slack_mw": FLOAT,
+        "cause": TEXT,  # our diagnosis of a non-optimal day, else NULL
+        "reason": TEXT,  # the solver's words for a non-optimal status, else NULL
+    },
+    time_column="timestamp",
+)
+
+GENERATOR_DISPATCH = TableSpec(
+    "generator_dispatch",
+    {
+        "timestamp": TIMESTAMPTZ,
+        "gen": TEXT,
+        "bus": BIGINT,
+        "interval": BIGINT,
+        "p_mw": FLOAT,
+    },
+    time_column="timestamp",
+)
+
+BRANCH_FLOWS = TableSpec(
+    "branch_flows",
+    {
+        "timestamp": TIMESTAMPTZ,
+        "branch": TEXT,
+        "from_bus": BIGINT,
+        "to_bus": BIGINT,
+        "interval": BIGINT,
+        "flow_mw": FLOAT,  # base case
+        "rate_mw": FLOAT,
+        "loading": FLOAT,
+        "worst_post_flow_mw": FLOAT,
+        "worst_outage": TEXT,
+        "post_loading": FLOAT,
+    },
+    time_column="timestamp",
+)
+
+BUS_LMPS = TableSpec(
+    "bus_lmps",
+    {
+        "timestamp": TIMESTAMPTZ,
+        "bus": BIGINT,
+        "interval": BIGINT,
+        "lmp": FLOAT,
+    },
+    time_column="timestamp",
+)
+
+BINDING_CONTINGENCIES = TableSpec(
+    "binding_contingencies",
+    {
+        "timestamp": TIMESTAMPTZ,
+        "interval": BIGINT,
+        "outaged_branch": TEXT,
+        "monitored_branch": TEXT,
+        "post_flow_mw": FLOAT,
+        "limit_mw": FLOAT,
+        "shadow_price": FLOAT,
+        "slack_mw": FLOAT,
+    },
+    time_column="timestamp",
+)
+
+RESULTS_TABLES: tuple[TableSpec, ...] = (
+    LASCOPF_DISPATCH,
+    GENERATOR_DISPATCH,
+    BRANCH_FLOWS,
+    BUS_LMPS,
+    BINDING_CONTINGENCIES,
+)
+
+# -- reference design, not written by any asset yet ---------------------------------
 
 POWER_MEASUREMENTS = TableSpec(
     "power_measurements",
@@ -41,64 +146,6 @@ NETWORK_TOPOLOGY = TableSpec(
     primary_key=("valid_from", "grid_element_id"),
 )
 
-# one row per solve
-LASCOPF_RESULTS = TableSpec(
-    "lascopf_results",
-    {
-        "timestamp": TIMESTAMPTZ,  # start of the solved horizon (the day partition)
-        "run_id": TEXT,
-        "method": TEXT,
-        "status": TEXT,
-        "objective": FLOAT,
-        "solve_seconds": FLOAT,
-        "iterations": BIGINT,
-        "intervals": BIGINT,
-        "binding_contingencies": JSONB,
-    },
-    time_column="timestamp",
-)
-
-GENERATOR_DISPATCH = TableSpec(
-    "generator_dispatch",
-    {
-        "timestamp": TIMESTAMPTZ,
-        "run_id": TEXT,
-        "generator_id": TEXT,
-        "bus_id": BIGINT,
-        "active_power_mw": FLOAT,
-        "cost": FLOAT,
-    },
-    time_column="timestamp",
-)
-
-BRANCH_FLOWS = TableSpec(
-    "branch_flows",
-    {
-        "timestamp": TIMESTAMPTZ,
-        "run_id": TEXT,
-        "branch_id": TEXT,
-        "from_bus": BIGINT,
-        "to_bus": BIGINT,
-        "contingency": TEXT,  # NULL for the base case
-        "flow_mw": FLOAT,
-        "limit_mw": FLOAT,
-    },
-    time_column="timestamp",
-)
-
-BUS_LMPS = TableSpec(
-    "bus_lmps",
-    {
-        "timestamp": TIMESTAMPTZ,
-        "run_id": TEXT,
-        "bus_id": BIGINT,
-        "lmp": FLOAT,
-        "energy": FLOAT,
-        "congestion": FLOAT,
-    },
-    time_column="timestamp",
-)
-
 PHASE_CHANGE_RECOMMENDATIONS = TableSpec(
     "phase_change_recommendations",
     {
@@ -116,10 +163,7 @@ PHASE_CHANGE_RECOMMENDATIONS = TableSpec(
 REFERENCE_TABLES: tuple[TableSpec, ...] = (
     POWER_MEASUREMENTS,
     NETWORK_TOPOLOGY,
-    LASCOPF_RESULTS,
-    GENERATOR_DISPATCH,
-    BRANCH_FLOWS,
-    BUS_LMPS,
+    *RESULTS_TABLES,
     PHASE_CHANGE_RECOMMENDATIONS,
 )
 

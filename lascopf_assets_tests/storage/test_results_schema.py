@@ -1,0 +1,62 @@
+"""The results schema (lib/storage/results_schema.py) is what the transmission assets write."""
+
+import uuid
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from lascopf_assets.definitions import defs
+from lascopf_assets.lib.lascopf.result import SUMMARY_COLUMNS
+from lascopf_assets.lib.storage.parquet_lake import ParquetLake
+from lascopf_assets.lib.storage.pg_tables import PgTableStore
+from lascopf_assets.lib.storage.pg_types import pg_type_for
+from lascopf_assets.lib.storage.results_schema import LASCOPF_DISPATCH, RESULTS_TABLES, create_reference_tables
+from lascopf_assets.lib.zone.demo import DemoZoneParams, write_demo_zone
+
+DAY = "2023-01-02"
+
+
+def test_lascopf_dispatch_is_the_summary_with_its_day_and_case():
+    assert list(LASCOPF_DISPATCH.columns) == ["timestamp", "case", *SUMMARY_COLUMNS]
+
+
+@pytest.fixture
+def dispatched_day(tmp_path, monkeypatch):
+    """A demo zone's DAY through ingestion and the transmission assets (local profile); the defs and lake."""
+    data = tmp_path / "data"
+    write_demo_zone(data, DemoZoneParams(junctions=4, meters_per_junction=(3, 5), days=2))
+    monkeypatch.setenv("LASCOPF_DATA_DIR", str(data))
+    monkeypatch.setenv("LASCOPF_PROFILE", "local")
+    for name in ("LASCOPF_LANDING_DIR", "LASCOPF_TOPOLOGY_DIR", "LASCOPF_STATE_DIR", "LASCOPF_LAKE_DIR", "LASCOPF_EXPORTS_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    d = defs()
+    instance = dg.DagsterInstance.ephemeral()
+    for selection, partition in (
+        (["grid_topology"], None),
+        (["raw_measurements", "validated_loads", "quarantined_measurements", "junction_aggregates"], DAY),
+        (["powersystems_system", "lascopf_dispatch", "generator_dispatch", "branch_flows", "bus_lmps",
+          "binding_contingencies"], DAY),
+    ):
+        assert dg.materialize(list(d.assets), selection=selection, resources=d.resources, instance=instance,
+                              partition_key=partition).success
+    return d, ParquetLake.local(data / "lake")
+
+
+def test_results_tables_are_exactly_what_the_dispatch_asset_writes(dispatched_day, postgres_dsn):
+    d, lake = dispatched_day
+    [dispatch] = [a for a in d.assets if dg.AssetKey("lascopf_dispatch") in a.keys]
+    assert {k.to_user_string() for k in dispatch.keys} == {spec.name for spec in RESULTS_TABLES}
+
+    store = PgTableStore(postgres_dsn, schema=f"results_{uuid.uuid4().hex[:8]}")
+    create_reference_tables(store)
+    for spec in RESULTS_TABLES:
+        frame = lake.read([spec.name], DAY)
+        assert len(frame) > 0, spec.name
+        assert list(frame.columns) == list(spec.columns), spec.name
+        created = {c: pg_type_for(frame[c], spec.name, c) for c in frame.columns}  # None: all NULL
+        assert {c: t for c, t in created.items() if t not in (None, spec.columns[c])} == {}, spec.name
+        # written into the reference table: no column added, no type refused
+        store.write_window(spec.name, frame, pd.Timestamp(DAY, tz="UTC"), pd.Timestamp(DAY, tz="UTC") + pd.Timedelta(days=1))
+        assert store.table_columns(spec.name) == dict(spec.columns), spec.name
+    store.close()
