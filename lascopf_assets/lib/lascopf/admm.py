@@ -40,8 +40,8 @@ from .solve import default_solver, solve_problem
 
 def _group_data(network: Network, loads: np.ndarray, outaged: np.ndarray) -> LascopfData:
     model = build_dc_model(network)
-    sens = lodf(model, outaged)
-    group = ContingencySet(sens, network.branch["branch"].to_numpy()[sens.outaged].tolist(), pd.DataFrame())
+    sensitivities = lodf(model, outaged)
+    group = ContingencySet(sensitivities, network.branch["branch"].to_numpy()[sensitivities.outaged].tolist(), pd.DataFrame())
     return make_data(model, loads, group, None)
 
 
@@ -225,15 +225,15 @@ def solve_lascopf_admm(
                 result.status, result.reason = outcome.status, f"base block: {outcome.reason}"
                 break
             x[0] = built.p.value
-            outs = pool.solve([z - u[g + 1] for g in range(len(group_list))])
-            failed = [(i, outcome) for i, (outcome, _) in enumerate(outs) if not outcome.ok]
+            scenario_results = pool.solve([z - u[g + 1] for g in range(len(group_list))])
+            failed = [(i, outcome) for i, (outcome, _) in enumerate(scenario_results) if not outcome.ok]
             if failed:
                 i, outcome = failed[0]
                 names = ", ".join(network.branch["branch"].to_numpy()[group_list[i]][:10])
                 result.status, result.reason = outcome.status, outcome.reason
                 result.cause = f"scenario group with the outage(s) of {names}: {outcome.status}"
                 break
-            for g, (_, x_group) in enumerate(outs):
+            for g, (_, x_group) in enumerate(scenario_results):
                 x[g + 1] = x_group
             z_prev = z
             z = (x + u).mean(axis=0)

@@ -90,7 +90,8 @@ def violated_rows(
         out_t.append(np.full(base_violated.size, t))
         if monitored_lodf is None:
             continue
-        excess = monitored_lodf * flow[sensitivities.outaged][None, :]  # monitored branches x outages, MW over the bound
+        # monitored branches x outages: |post-contingency flow| - (rating + tolerance), MW
+        excess = monitored_lodf * flow[sensitivities.outaged][None, :]
         excess += flow[monitored][:, None]
         np.abs(excess, out=excess)
         excess -= post_bound[:, None]
