@@ -42,7 +42,7 @@ def main() -> None:
     import dagster as dg
 
     from lascopf_assets.definitions import defs
-    from lascopf_assets.defs import ingestion
+    from lascopf_assets.defs.ingestion import assets as ingestion
     from lascopf_assets.lib.zone.demo import DemoZoneParams, write_demo_zone
 
     started = time.perf_counter()

@@ -76,32 +76,22 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--groups must be >= 1, got {args.groups}")
     if not (0 <= args.gap < 1):
         raise CliError(f"--gap must be in [0, 1), got {args.gap}")
-    from lascopf_assets.lib.phase_balance.exact import ExactPhaseBalancer
+    from lascopf_assets.lib.phase_balance.exact import ExactPhaseBalancer, solve_with_curve
     from lascopf_assets.lib.phase_balance.reference import solve_reference
     from lascopf_assets.lib.solver_status import ERROR
 
     options = solver_options(args.solver_option)
     problem = _load_problem(args)
     began = time.perf_counter()
-    curve = None
     try:
         if args.method == "reference":
             result = solve_reference(problem, args.max_changes, args.solver, args.time_limit, "study", args.gap,
                                      solver_options=options)
+            curve = None
         else:
             balancer = ExactPhaseBalancer(problem, args.solver, args.groups, solver_options=options)
-            deadline = None if args.time_limit is None else began + args.time_limit
-
-            def left() -> float | None:
-                return None if deadline is None else max(0.0, deadline - time.perf_counter())
-
-            result = balancer.solve(args.max_changes, left(), args.gap)
-            if args.curve is not None:
-                curve = []
-                for k in range(args.curve + 1):
-                    remaining = left()
-                    limit = None if remaining is None else remaining / (args.curve + 1 - k)
-                    curve.append(result if k == args.max_changes else balancer.solve(k, limit, args.gap))
+            remaining = None if args.time_limit is None else max(0.0, args.time_limit - (time.perf_counter() - began))
+            result, curve = solve_with_curve(balancer, args.max_changes, args.curve, remaining, args.gap)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     out = result.to_dict()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import dagster as dg
+
 PROFILE_ENV = "LASCOPF_PROFILE"
 PROFILES = ("local", "production")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -20,3 +22,8 @@ def current_profile() -> str:
     if profile not in PROFILES:
         raise ValueError(f"{PROFILE_ENV}={profile!r}: expected one of {', '.join(PROFILES)}")
     return profile
+
+
+def sensors_start(profile: str) -> dg.DefaultSensorStatus:
+    """How the profile's sensors start: running on a laptop (``local``), stopped in production."""
+    return dg.DefaultSensorStatus.RUNNING if profile == "local" else dg.DefaultSensorStatus.STOPPED

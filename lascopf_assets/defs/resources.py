@@ -75,8 +75,9 @@ def local_data_dir() -> Path:
     return Path(os.environ.get(DATA_DIR_ENV, PROJECT_ROOT / "data"))
 
 
-def build_resources() -> dict[str, object]:
-    profile = current_profile()
+def build_resources(profile: str | None = None) -> dict[str, object]:
+    """The resources of ``profile`` (default: the current ``LASCOPF_PROFILE``)."""
+    profile = profile or current_profile()
     data_dir = local_data_dir()
     zone = LandingZone(
         landing_dir=_path_setting("LASCOPF_LANDING_DIR", data_dir / "landing"),

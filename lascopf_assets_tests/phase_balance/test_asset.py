@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from lascopf_assets.definitions import defs
-from lascopf_assets.defs.phase_balancing import select_window
+from lascopf_assets.lib.phase_balance.window import select_window
 from lascopf_assets.lib.phase_balance.exact import solve_fast
 from lascopf_assets.lib.phase_balance.metric import imbalance
 from lascopf_assets.lib.phase_balance.problem import problem_from_long_table
@@ -128,4 +128,6 @@ def test_select_window_bounds_and_errors():
 
 def test_asset_has_a_code_version():
     spec = defs().resolve_assets_def("phase_assignment")
-    assert spec.code_versions_by_key[dg.AssetKey("phase_assignment")] is not None
+    from lascopf_assets.defs.phase_balancing.assets import PHASE_BALANCING_CODE_VERSION
+
+    assert spec.code_versions_by_key[dg.AssetKey("phase_assignment")] == PHASE_BALANCING_CODE_VERSION

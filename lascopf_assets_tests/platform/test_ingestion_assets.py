@@ -6,7 +6,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from lascopf_assets.defs import ingestion
+from lascopf_assets.defs.ingestion import assets as ingestion
 from lascopf_assets.definitions import defs
 from lascopf_assets.lib.storage.parquet_lake import ParquetLake
 
@@ -35,7 +35,9 @@ def test_single_run_range_writes_one_file_per_day(zone_env):
     assert run(["grid_topology"], instance).success
     result = run(DAILY, instance, tags={"dagster/asset_partition_range_start": "2023-01-01", "dagster/asset_partition_range_end": "2023-01-03"})
     assert result.success
-    assert len({r.dagster_run.run_id for r in [result]}) == 1
+    # one run wrote all three days: the instance holds the topology run and this range run, nothing else
+    assert [r.dagster_run.run_id for r in instance.get_run_records()][0] == result.run_id
+    assert len(instance.get_run_records()) == 2
     assert sorted(m.partition for m in materializations(result, "junction_aggregates")) == ["2023-01-01", "2023-01-02", "2023-01-03"]
     meta = materializations(result, "validated_loads")[0].metadata
     assert meta["rows_in"].value == meta["rows_valid"].value + meta["rows_quarantined"].value == zone_env.rows
@@ -59,7 +61,7 @@ def test_bad_rows_are_quarantined_and_the_check_blocks(zone_env):
               f"{meter},2023-01-02T07:00:00+00:00,lots", f"{meter},2023-01-02T08:00:00,1", lines[1]]
     day.write_text("\n".join(lines) + "\n")
     instance = dg.DagsterInstance.ephemeral()
-    run(["grid_topology"], instance)
+    assert run(["grid_topology"], instance).success
     result = run(DAILY, instance, partition_key="2023-01-02")
     assert result.success
     q = lake(zone_env).read(["quarantined_measurements"], "2023-01-02")
@@ -79,7 +81,7 @@ def test_bad_rows_are_quarantined_and_the_check_blocks(zone_env):
 
 def test_unreadable_file_fails_the_run_naming_it_and_keeps_the_partition(zone_env):
     instance = dg.DagsterInstance.ephemeral()
-    run(["grid_topology"], instance)
+    assert run(["grid_topology"], instance).success
     assert run(DAILY, instance, partition_key="2023-01-01").success
     before = lake(zone_env).read(["raw_measurements"], "2023-01-01")
     (zone_env.out_dir / "landing" / "late_2023-01-01.csv").write_text("meter,when,value\nx,y,z\n")

@@ -4,11 +4,12 @@ import os
 
 import dagster as dg
 
-from lascopf_assets.defs import ingestion
-from lascopf_assets.defs.sensors import landing_file_sensor
+from lascopf_assets.defs.ingestion import assets as ingestion
+from lascopf_assets.defs.ingestion.sensors import ingestion_sensors
 from lascopf_assets.definitions import defs
 from lascopf_assets.lib.ingest.landing_runs import LandingCursor
 
+[landing_file_sensor] = [s for s in ingestion_sensors("local") if s.name == "landing_file_sensor"]
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
@@ -35,9 +36,10 @@ def test_ticks_request_each_file_version_once(zone_env):
     assert requests[0].run_key.startswith("landing:2023-01-01..2023-01-03:")
     assert len(LandingCursor.parse(cursor).seen) == 3
 
-    # nothing new: a skip, and the cursor is unchanged
-    requests2, _, skip = tick(instance, cursor)
-    assert requests2 == [] and skip is not None
+    # nothing new: a skip, and the cursor is unchanged (a SkipReason carries no new cursor)
+    requests2, cursor2, skip = tick(instance, cursor)
+    assert requests2 == [] and skip is not None and cursor2 == cursor
+    assert skip.skip_message == "no new landing files among 3"
 
     # a rewrite of one file (new size and mtime) requests its day again, as a single partition
     path = zone_env.out_dir / "landing" / "meter_readings_2023-01-02.csv"

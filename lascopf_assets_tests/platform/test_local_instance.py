@@ -6,6 +6,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
+
+from lascopf_assets.instance import sqlite_storage
 from lascopf_assets.instance.sqlite_storage import PooledSqliteEventLogStorage, PooledSqliteRunStorage
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,3 +57,34 @@ def test_missing_dagster_home_is_a_clear_error(monkeypatch):
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     with pytest.raises(ValueError, match="DAGSTER_HOME is not set"):
         PooledSqliteEventLogStorage.from_config_value(None, {})
+
+
+def test_the_private_dagster_surface_the_pooled_storages_replace_is_still_there():
+    problems = sqlite_storage.private_surface_problems()
+    assert not problems, (
+        f"dagster {dg.__version__} changed what lascopf_assets/instance/sqlite_storage.py relies on: {problems}. "
+        "Adapt that module to the new private surface (or run with LASCOPF_SQLITE_STORAGE=stock meanwhile)."
+    )
+
+
+def test_stock_switch_gives_dagsters_own_storages(home, monkeypatch):
+    monkeypatch.setenv("LASCOPF_SQLITE_STORAGE", "stock")
+    instance = dg.DagsterInstance.get()
+    assert type(instance.event_log_storage) is SqliteEventLogStorage
+    assert type(instance.run_storage) is SqliteRunStorage
+    assert dg.materialize([tiny], instance=instance, partition_key="2023-01-01").success
+    instance.dispose()
+
+
+def test_a_changed_private_surface_refuses_to_start_and_says_what_to_do(home, monkeypatch):
+    monkeypatch.setattr(sqlite_storage, "private_surface_problems", lambda: ["SqliteRunStorage.connect() is gone or changed"])
+    with pytest.raises(Exception, match="LASCOPF_SQLITE_STORAGE=stock"):
+        dg.DagsterInstance.get()
+    monkeypatch.setenv("LASCOPF_SQLITE_STORAGE", "stock")  # the way out the message names works
+    dg.DagsterInstance.get().dispose()
+
+
+def test_a_bad_switch_value_is_named(home, monkeypatch):
+    monkeypatch.setenv("LASCOPF_SQLITE_STORAGE", "fast")
+    with pytest.raises(Exception, match="LASCOPF_SQLITE_STORAGE='fast'"):
+        dg.DagsterInstance.get()

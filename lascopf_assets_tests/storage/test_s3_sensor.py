@@ -5,7 +5,8 @@ import json
 import pytest
 
 import dagster as dg
-from lascopf_assets.defs.sensors_s3 import LANDING_KEYS_TAG, S3LandingBucket, s3_landing_sensor
+from lascopf_assets.defs.ingestion.sensors import LANDING_KEYS_TAG, ingestion_sensors
+from lascopf_assets.defs.io_managers_production import S3LandingBucket
 from lascopf_assets.lib.storage.s3_landing import (
     S3LandingCursor,
     S3LandingError,
@@ -107,6 +108,9 @@ def test_bad_cursor_and_missing_bucket_are_one_line_errors(s3_bucket):
         S3LandingCursor.parse("{not json")
     with pytest.raises(S3LandingError, match="'nope-bucket' failed: the bucket does not exist"):
         plan_s3_landing(s3_bucket["client"], "nope-bucket", "landing", S3LandingCursor())
+
+
+[s3_landing_sensor] = [s for s in ingestion_sensors("production") if s.name == "s3_landing_sensor"]
 
 
 def _resource(b, **over) -> S3LandingBucket:

@@ -13,6 +13,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from lascopf_assets.lib.ingest.landing import SCADA_COLUMNS
+from lascopf_assets.lib.zone.versions import meters_in_force, split_by_version
 from lascopf_assets.lib.ingest.schemas import (
     RULE_ORDER,
     RULES,
@@ -122,6 +123,24 @@ def validate_readings(raw: pd.DataFrame, meters: pd.DataFrame) -> ValidationResu
         valid = valid.sort_values("timestamp", kind="stable", ignore_index=True)
     VALIDATED_LOADS_SCHEMA.validate(valid)  # the output contract (types; values are the rules' business)
     return ValidationResult(valid=valid, quarantine=quarantine.reset_index(drop=True), rows_in=len(raw))
+
+
+def validate_by_topology_version(raw: pd.DataFrame, topology: pd.DataFrame) -> ValidationResult:
+    """Validate each reading against the topology version in force at its timestamp.
+
+    ``topology`` is the versioned table of ``zone.versions.versioned_topology``; the readings of
+    each version's time span are checked against that version's meters, and the results joined
+    (valid rows in time order, every quarantined row kept, ``rows_in`` summed).
+    """
+    results = [
+        validate_readings(group, meters_in_force(topology, valid_from))
+        for valid_from, group in split_by_version(raw, topology)
+    ]
+    if len(results) == 1:
+        return results[0]
+    valid = pd.concat([r.valid for r in results], ignore_index=True).sort_values("timestamp", kind="stable", ignore_index=True)
+    quarantine = pd.concat([r.quarantine for r in results], ignore_index=True)
+    return ValidationResult(valid, quarantine, sum(r.rows_in for r in results))
 
 
 def voltage_share_in_band(valid: pd.DataFrame) -> float | None:

@@ -316,3 +316,23 @@ def tradeoff_curve(problem: PhaseBalanceProblem, k_max: int, solver: str = "scip
             limit = max(0.0, (time_limit - (time.perf_counter() - t0)) / (k_max + 1 - K))
         out.append(balancer.solve(K, limit, gap_tolerance))
     return out
+
+
+def solve_with_curve(balancer: ExactPhaseBalancer, max_changes: int, curve_max_changes: int | None,
+                     time_limit: float | None, gap_tolerance: float = 1e-6) -> tuple[PhaseBalanceResult, list[PhaseBalanceResult] | None]:
+    """The result for ``max_changes`` and the trade-off curve K = 0..``curve_max_changes`` (None: no curve).
+
+    One solver object serves every K, in increasing order (cuts and incumbents carry over; the K-1
+    optimum is feasible for K); ``max_changes`` past the curve is solved last. ``time_limit`` is one
+    budget for them all: each solve gets an equal share of the time still left.
+    """
+    ks = list(range(curve_max_changes + 1)) if curve_max_changes is not None else []
+    if max_changes not in ks:
+        ks.append(max_changes)
+    deadline = None if time_limit is None else time.perf_counter() + time_limit
+    solved = {}
+    for i, k in enumerate(ks):
+        share = None if deadline is None else max(0.0, deadline - time.perf_counter()) / (len(ks) - i)
+        solved[k] = balancer.solve(k, share, gap_tolerance)
+    curve = None if curve_max_changes is None else [solved[k] for k in range(curve_max_changes + 1)]
+    return solved[max_changes], curve

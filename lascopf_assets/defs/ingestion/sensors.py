@@ -1,21 +1,27 @@
-"""Sensors: landing files -> raw_measurements day runs; topology files -> grid_topology;
-declarative automation for everything downstream."""
+"""Ingestion sensors: landing files (a folder, or an S3 prefix) -> raw_measurements day runs;
+topology files -> grid_topology.
+
+The sensors are built by :func:`ingestion_sensors` for a profile, not at import time: on the
+local profile the folder sensors start running (a laptop reacts to dropped files without
+clicks); in production every sensor starts stopped and an operator turns on the ones wanted.
+Listing, cursors and run planning live in ``lib.ingest.landing_runs`` and ``lib.storage.s3_landing``;
+these are the Dagster wrappers.
+"""
 
 
 import hashlib
 
 import dagster as dg
 
-from lascopf_assets.defs.ingestion import grid_topology, raw_measurements
+from lascopf_assets.defs.ingestion.assets import grid_topology, raw_measurements
+from lascopf_assets.defs.io_managers_production import S3LandingBucket
 from lascopf_assets.defs.partitions import daily_partitions
-from lascopf_assets.defs.profile import current_profile
+from lascopf_assets.defs.profile import sensors_start
 from lascopf_assets.defs.resources import LandingZone
 from lascopf_assets.lib.ingest.landing_runs import LandingCursor, changed_files, plan_landing_runs
+from lascopf_assets.lib.storage.s3_landing import S3LandingCursor, S3LandingError, plan_s3_landing
 
-
-def _default_status() -> dg.DefaultSensorStatus:
-    # On a laptop the platform should react to dropped files without clicks.
-    return dg.DefaultSensorStatus.RUNNING if current_profile() == "local" else dg.DefaultSensorStatus.STOPPED
+LANDING_KEYS_TAG = "lascopf/s3_landing_keys"
 
 
 def _last_ingestions(instance: dg.DagsterInstance, days: list[str]) -> dict[str, float]:
@@ -41,12 +47,6 @@ def _run_request(request) -> dg.RunRequest:
     return dg.RunRequest(run_key=request.run_key, tags=tags)
 
 
-@dg.sensor(
-    target=[raw_measurements],
-    minimum_interval_seconds=30,
-    default_status=_default_status(),
-    description="New or rewritten landing files -> one raw_measurements run per day partition they cover.",
-)
 def landing_file_sensor(context: dg.SensorEvaluationContext, zone: LandingZone) -> dg.SensorResult | dg.SkipReason:
     cursor = LandingCursor.parse(context.cursor)
     files, refused = zone.scan()
@@ -73,12 +73,6 @@ def landing_file_sensor(context: dg.SensorEvaluationContext, zone: LandingZone) 
     return dg.SensorResult(run_requests=run_requests, cursor=new_cursor)
 
 
-@dg.sensor(
-    target=[grid_topology],
-    minimum_interval_seconds=60,
-    default_status=_default_status(),
-    description="A new or changed topology file -> rebuild grid_topology (a new version).",
-)
 def topology_file_sensor(context: dg.SensorEvaluationContext, zone: LandingZone) -> dg.SensorResult | dg.SkipReason:
     fingerprint = hashlib.sha256()
     for path in zone.topology_files():
@@ -90,10 +84,42 @@ def topology_file_sensor(context: dg.SensorEvaluationContext, zone: LandingZone)
     return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"topology:{digest}")], cursor=digest)
 
 
-automation_sensor = dg.AutomationConditionSensorDefinition(
-    "automation_sensor",
-    target=dg.AssetSelection.all(),
-    default_status=_default_status(),
-    minimum_interval_seconds=30,
-    description="Declarative automation: downstream assets follow upstream changes.",
-)
+def s3_landing_sensor(context: dg.SensorEvaluationContext, s3_landing: S3LandingBucket) -> dg.SensorResult | dg.SkipReason:
+    cursor = S3LandingCursor.parse(context.cursor)
+    try:
+        plan = plan_s3_landing(
+            s3_landing.client(), s3_landing.bucket, s3_landing.prefix, cursor,
+            lookback_days=s3_landing.lookback_days,
+            is_valid_day=daily_partitions.has_partition_key,
+        )
+    except S3LandingError as exc:
+        raise dg.Failure(description=str(exc)) from exc
+    for key, day in plan.out_of_range:
+        context.log.warning(f"landing object {key!r} is for {day}, outside the daily partitions; not requested")
+    run_requests = [
+        dg.RunRequest(run_key=r.run_key, partition_key=r.day, tags={LANDING_KEYS_TAG: ",".join(r.keys)[:1000]})
+        for r in plan.requests
+    ]
+    new_cursor = plan.cursor.dump()
+    if not run_requests and new_cursor == (context.cursor or S3LandingCursor().dump()):
+        return dg.SkipReason(f"nothing new in {len(plan.listed_days)} open day folder(s) ({plan.list_calls} list calls)")
+    return dg.SensorResult(run_requests=run_requests, cursor=new_cursor)
+
+
+def ingestion_sensors(profile: str) -> list[dg.SensorDefinition]:
+    """The ingestion sensors for ``profile`` (see the module docstring for how they start)."""
+    status = sensors_start(profile)
+    return [
+        dg.sensor(
+            target=[raw_measurements], minimum_interval_seconds=30, default_status=status,
+            description="New or rewritten landing files -> one raw_measurements run per day partition they cover.",
+        )(landing_file_sensor),
+        dg.sensor(
+            target=[grid_topology], minimum_interval_seconds=60, default_status=status,
+            description="A new or changed topology file -> rebuild grid_topology (a new version).",
+        )(topology_file_sensor),
+        dg.sensor(
+            target=[raw_measurements], minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.STOPPED,
+            description="New or rewritten objects under the landing prefix -> one raw_measurements run per day.",
+        )(s3_landing_sensor),
+    ]

@@ -11,22 +11,18 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from lascopf_assets.defs.io_managers import PARTITION_TIME_COLUMN
-from lascopf_assets.defs.partitions import daily_partitions
+from lascopf_assets.defs.partitions import DAILY_RUN_PER_DAY, TIMESTAMP_SPLITS_DAYS
 from lascopf_assets.defs.resources import ExportsFolder
-from lascopf_assets.lib.lascopf import LascopfResult, solve_lascopf
 from lascopf_assets.lib.lascopf.report import write_dispatch_report
 from lascopf_assets.lib.network import NetworkDataError, read_case
 from lascopf_assets.lib.powersystems import (
-    ExportError, MappingError, RatingSpec, apply_ramp_fraction, apply_ratings, export_system, map_feeders_to_buses,
-    read_export,
+    ExportError, MappingError, RatingSpec, export_system, map_feeders_to_buses, read_export,
 )
+from lascopf_assets.lib.powersystems.day_dispatch import DaySettings, check_export_matches, solve_day
 from lascopf_assets.lib.powersystems.export import case_source_path
 from lascopf_assets.lib.solver_status import parse_options
 
 GROUP = "transmission"
-DAILY = dict(partitions_def=daily_partitions, backfill_policy=dg.BackfillPolicy.multi_run(1))
-TIME_COLUMN = {PARTITION_TIME_COLUMN: "timestamp"}
 DISPATCH_CODE_VERSION = "1"
 
 
@@ -42,10 +38,10 @@ class PowerSystemsConfig(dg.Config):
 
 
 @dg.asset(
-    **DAILY,
+    **DAILY_RUN_PER_DAY,
     group_name=GROUP,
     kinds={"pandas", "parquet", "matpower"},
-    metadata=TIME_COLUMN,
+    metadata=TIMESTAMP_SPLITS_DAYS,
     io_manager_key="timeseries_io_manager",
     ins={"junction_aggregates": dg.AssetIn()},
     description=(
@@ -152,32 +148,23 @@ def _with_timestamps(frame: pd.DataFrame, columns: list[str], hours: pd.Datetime
     return pd.concat([pd.DataFrame({"timestamp": stamps}), frame], axis=1)
 
 
-def solve_day(network, loads_frame: pd.DataFrame, config: DispatchConfig) -> tuple[LascopfResult, dict]:
-    """Apply the configured ramps and ratings to the exported network and solve the day; returns the result and notes."""
-    network = apply_ramp_fraction(network, config.ramp_fraction)
-    spec = RatingSpec(config.rating_mode, config.rating_mw, config.rating_factor, config.rating_floor_mw)
-    notes = {"ramp_fraction_of_pmax": config.ramp_fraction, "rating_mode": config.rating_mode}
-    try:
-        rated, ratings = apply_ratings(network, loads_frame.to_numpy(float), spec)
-        notes["branches_rated"] = int(np.isfinite(ratings).sum())
-    except ValueError as exc:  # the day has no dispatch even without flow limits: the solve below says why
-        rated, notes["rating_note"] = network, str(exc)
-    result = solve_lascopf(
-        rated, loads_frame, contingencies=config.contingencies, method=config.method,
+def day_settings(config: DispatchConfig) -> DaySettings:
+    return DaySettings(
+        ratings=RatingSpec(config.rating_mode, config.rating_mw, config.rating_factor, config.rating_floor_mw),
+        ramp_fraction=config.ramp_fraction, contingencies=config.contingencies, method=config.method,
         soft_limit_penalty=config.soft_limit_penalty, max_iterations=config.max_iterations,
-        solver_options=parse_options(config.solver_options) or None,
+        solver_options=parse_options(config.solver_options),
     )
-    return result, notes
 
 
 @dg.multi_asset(
-    **DAILY,
+    **DAILY_RUN_PER_DAY,
     group_name=GROUP,
     code_version=DISPATCH_CODE_VERSION,
     ins={"powersystems_system": dg.AssetIn()},
     outs={
         name: dg.AssetOut(
-            metadata=TIME_COLUMN, kinds={"pandas", "parquet", "cvxpy"}, description=_DESCRIPTIONS[name],
+            metadata=TIMESTAMP_SPLITS_DAYS, kinds={"pandas", "parquet", "cvxpy"}, description=_DESCRIPTIONS[name],
             io_manager_key="timeseries_io_manager",  # results tables go to PostgreSQL in production
         )
         for name in ["lascopf_dispatch", *DISPATCH_TABLES]
@@ -192,14 +179,13 @@ def lascopf_dispatch(
         exported = read_export(export_folder(exports, day))
     except (ExportError, NetworkDataError) as exc:
         raise dg.Failure(description=f"{exc} (materialize powersystems_system for {day} first)") from exc
-    # the export on disk is what is solved; it must be the one the lake's table came from
-    expected = powersystems_system.pivot(index="bus", columns="timestamp", values="load_mw")
-    expected = expected.reindex(index=exported.loads.bus_ids, columns=exported.loads.timestamps)
-    if expected.isna().to_numpy().any() or not np.allclose(expected.to_numpy(float), exported.loads.matrix, rtol=1e-12, atol=1e-9):
-        raise dg.Failure(description=f"export {exported.folder} differs from powersystems_system {day}: rematerialize powersystems_system")
+    try:
+        check_export_matches(exported, powersystems_system)
+    except ExportError as exc:
+        raise dg.Failure(description=f"{exc} (powersystems_system {day}): rematerialize powersystems_system") from exc
     hours = exported.loads.timestamps
     try:
-        result, notes = solve_day(exported.network, exported.loads.frame(), config)
+        result, notes = solve_day(exported.network, exported.loads.frame(), day_settings(config))
     except (NetworkDataError, ValueError) as exc:
         raise dg.Failure(description=str(exc)) from exc
 

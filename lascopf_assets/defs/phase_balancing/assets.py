@@ -7,7 +7,6 @@ solves for K and the trade-off curve K = 0..Kmax with one solver object (cuts
 and incumbents reused), writes the HTML report and returns the changes table.
 """
 
-import time
 from typing import Optional
 
 import dagster as dg
@@ -16,9 +15,10 @@ import pandas as pd
 from lascopf_assets.defs.io_managers import ALLOW_MISSING_PARTITIONS
 from lascopf_assets.defs.metadata import markdown_table
 from lascopf_assets.defs.resources import ExportsFolder
-from lascopf_assets.lib.phase_balance.exact import SOLVERS, ExactPhaseBalancer
+from lascopf_assets.lib.phase_balance.exact import SOLVERS, ExactPhaseBalancer, solve_with_curve
 from lascopf_assets.lib.phase_balance.problem import LoadTableError, problem_from_long_table
 from lascopf_assets.lib.phase_balance.report import figure_tradeoff, write_report
+from lascopf_assets.lib.phase_balance.window import select_window
 from lascopf_assets.lib.solver_status import ERROR, parse_options
 
 PHASE_BALANCING_CODE_VERSION = "1"
@@ -39,23 +39,6 @@ class PhaseBalancingConfig(dg.Config):
     """Last day (YYYY-MM-DD, UTC) of the window; default: the last day with data."""
     solver_options: dict[str, str] = {}
     """SCIP parameters or HiGHS options handed to the solver, e.g. ``{"limits/nodes": "100000"}``."""
-
-
-def select_window(aggregates: pd.DataFrame, window_days: int, end_date: Optional[str]) -> tuple[pd.DataFrame, str, str]:
-    """Rows of the ``window_days`` days ending at ``end_date`` (or the last day present), with the first and last day."""
-    if window_days < 1:
-        raise ValueError(f"window_days must be >= 1, got {window_days}")
-    if aggregates.empty:
-        raise ValueError("junction_aggregates holds no rows")
-    stamps = pd.to_datetime(aggregates["timestamp"], utc=True)
-    days = stamps.dt.floor("D")
-    last = pd.Timestamp(end_date, tz="UTC") if end_date else days.max()
-    first = last - pd.Timedelta(days=window_days - 1)
-    keep = (days >= first) & (days <= last)
-    if not keep.any():
-        raise ValueError(f"no junction_aggregates rows between {first.date()} and {last.date()}")
-    kept = days[keep]  # report the days that have data, not just the configured window
-    return aggregates.loc[keep.to_numpy()], str(kept.min().date()), str(kept.max().date())
 
 
 def _summary_lines(result, first: str, last: str, solver: str) -> list[str]:
@@ -100,15 +83,8 @@ def phase_assignment(
         balancer = ExactPhaseBalancer(problem, config.solver, solver_options=parse_options(config.solver_options))
     except ValueError as exc:
         raise dg.Failure(description=str(exc)) from exc
-    deadline = time.perf_counter() + float(config.time_limit_seconds)
-    ks = list(range(config.curve_max_changes + 1))
-    if config.max_changes > config.curve_max_changes:
-        ks.append(config.max_changes)
-    solved = {}
-    for i, k in enumerate(ks):  # time left shared equally by the solves still to run
-        solved[k] = balancer.solve(k, max(0.0, deadline - time.perf_counter()) / (len(ks) - i))
-    curve = [solved[k] for k in range(config.curve_max_changes + 1)]
-    result = solved[config.max_changes]
+    result, curve = solve_with_curve(balancer, config.max_changes, config.curve_max_changes,
+                                     float(config.time_limit_seconds))
 
     report = write_report(exports.folder("phase_balancing") / f"phase_assignment_{context.run.run_id}.html",
                           problem, result, curve, title=f"Phase balancing {first} .. {last}")

@@ -11,25 +11,22 @@ import hashlib
 import dagster as dg
 import pandas as pd
 
-from lascopf_assets.defs.io_managers import PARTITION_TIME_COLUMN
 from lascopf_assets.defs.metadata import markdown_table
-from lascopf_assets.defs.partitions import DATA_START_DATE, daily_partitions
+from lascopf_assets.defs.partitions import DATA_START_DATE, DAILY_SINGLE_RUN_BACKFILL, TIMESTAMP_SPLITS_DAYS
 from lascopf_assets.defs.resources import LandingZone
 from lascopf_assets.lib.ingest.aggregation import aggregate_by_junction
 from lascopf_assets.lib.ingest.landing import LandingFileError
 from lascopf_assets.lib.ingest.raw_rows import UnreadableLandingFiles, landing_tables_for_days, rows_in_window
 from lascopf_assets.lib.ingest.schemas import VOLTAGE_BAND_PU, VOLTAGE_MIN_SHARE_IN_BAND
-from lascopf_assets.lib.ingest.validation import ValidationResult, validate_readings, voltage_share_in_band
+from lascopf_assets.lib.ingest.validation import validate_by_topology_version, voltage_share_in_band
 from lascopf_assets.lib.zone.topology import TopologyError
-from lascopf_assets.lib.zone.versions import meters_in_force, split_by_version, versioned_topology
+from lascopf_assets.lib.zone.versions import versioned_topology
 
 # Follow upstream changes on every partition, not only the latest day: late
 # landing files for past days are normal for meter data.
 FOLLOW_UPSTREAM = dg.AutomationCondition.eager().without(dg.AutomationCondition.in_latest_time_window())
-DAILY = dict(partitions_def=daily_partitions, backfill_policy=dg.BackfillPolicy.single_run())
 # time series go to PostgreSQL/TimescaleDB in production (the lake locally)
 TIMESERIES = "timeseries_io_manager"
-TIME_COLUMN = {PARTITION_TIME_COLUMN: "timestamp"}
 
 
 def _md_table(frame: pd.DataFrame, limit: int = 20) -> dg.MetadataValue:
@@ -37,10 +34,10 @@ def _md_table(frame: pd.DataFrame, limit: int = 20) -> dg.MetadataValue:
 
 
 @dg.asset(
-    **DAILY,
+    **DAILY_SINGLE_RUN_BACKFILL,
     group_name="ingestion",
     kinds={"pandas", "parquet"},
-    metadata=TIME_COLUMN,
+    metadata=TIMESTAMP_SPLITS_DAYS,
     io_manager_key=TIMESERIES,
     description="Every row of the day's landing files, typed, with provenance (file, line, ingest time) and parse errors.",
 )
@@ -112,25 +109,16 @@ class ValidationConfig(dg.Config):
     """A day whose share of quarantined rows exceeds this fails its blocking check."""
 
 
-def _validate_by_version(raw: pd.DataFrame, topology: pd.DataFrame) -> ValidationResult:
-    results = [validate_readings(group, meters_in_force(topology, valid_from)) for valid_from, group in split_by_version(raw, topology)]
-    if len(results) == 1:
-        return results[0]
-    valid = pd.concat([r.valid for r in results], ignore_index=True).sort_values("timestamp", kind="stable", ignore_index=True)
-    quarantine = pd.concat([r.quarantine for r in results], ignore_index=True)
-    return ValidationResult(valid, quarantine, sum(r.rows_in for r in results))
-
-
 @dg.multi_asset(
-    **DAILY,
+    **DAILY_SINGLE_RUN_BACKFILL,
     group_name="ingestion",
     outs={
         "validated_loads": dg.AssetOut(
-            metadata=TIME_COLUMN, kinds={"pandas", "parquet"}, automation_condition=FOLLOW_UPSTREAM, io_manager_key=TIMESERIES,
+            metadata=TIMESTAMP_SPLITS_DAYS, kinds={"pandas", "parquet"}, automation_condition=FOLLOW_UPSTREAM, io_manager_key=TIMESERIES,
             description="Readings that pass every rule, with the meter's junction and phase.",
         ),
         "quarantined_measurements": dg.AssetOut(
-            metadata=TIME_COLUMN, kinds={"pandas", "parquet"}, automation_condition=FOLLOW_UPSTREAM, io_manager_key=TIMESERIES,
+            metadata=TIMESTAMP_SPLITS_DAYS, kinds={"pandas", "parquet"}, automation_condition=FOLLOW_UPSTREAM, io_manager_key=TIMESERIES,
             description="Rejected readings with the rule they broke and a reason; never dropped.",
         ),
     },
@@ -146,7 +134,7 @@ def _validate_by_version(raw: pd.DataFrame, topology: pd.DataFrame) -> Validatio
     can_subset=False,
 )
 def validated_loads(context: dg.AssetExecutionContext, config: ValidationConfig, raw_measurements: pd.DataFrame, grid_topology: pd.DataFrame):
-    result = _validate_by_version(raw_measurements, grid_topology)
+    result = validate_by_topology_version(raw_measurements, grid_topology)
     by_rule = result.counts_by_rule()
     yield dg.Output(
         result.valid,
@@ -187,10 +175,10 @@ def validated_loads(context: dg.AssetExecutionContext, config: ValidationConfig,
 
 
 @dg.asset(
-    **DAILY,
+    **DAILY_SINGLE_RUN_BACKFILL,
     group_name="ingestion",
     kinds={"pandas", "parquet"},
-    metadata=TIME_COLUMN,
+    metadata=TIMESTAMP_SPLITS_DAYS,
     automation_condition=FOLLOW_UPSTREAM,
     io_manager_key=TIMESERIES,
     description="kWh per junction, phase and hour, with the number of meters that reported.",
