@@ -51,14 +51,15 @@ def test_lock_check_passes_on_the_repository():
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-@pytest.mark.parametrize("change", ["dependency", "extra", "build.in"])
+@pytest.mark.parametrize("change", ["dependency", "extra", "build.in", "services.in"])
 def test_lock_check_fails_when_pyproject_moves_on(tmp_path, change, capsys):
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     shutil.copytree(REQUIREMENTS, tmp_path / "requirements")
     lock = _lock_script()
     assert lock.check(tmp_path) == 0
-    if change == "build.in":
-        (tmp_path / "requirements" / "build.in").write_text("setuptools>=70\n")
+    if change.endswith(".in"):
+        with open(tmp_path / "requirements" / change, "a") as f:
+            f.write("tomli\n")
     else:
         text = (tmp_path / "pyproject.toml").read_text()
         old, new = ('"pandas>=2.2,<4"', '"pandas>=2.3,<4"') if change == "dependency" else ('"pytest>=8,<10"', '"pytest>=9,<10"')
@@ -89,14 +90,14 @@ def test_every_project_requirement_is_pinned_within_its_range(lock, extras):
 
 def test_locks_agree_on_every_shared_package():
     main = pins("main.txt")
-    for lock in ("dev.txt", "julia.txt"):
+    for lock in ("dev.txt", "julia.txt", "services.txt"):
         other = pins(lock)
         differ = {n: (v, other[n]) for n, v in main.items() if n in other and other[n] != v}
         assert not differ, f"{lock} differs from main.txt: {differ}"
 
 
 def test_locks_hold_hashes_and_no_index_addresses():
-    for lock in ("main.txt", "dev.txt", "julia.txt"):
+    for lock in ("main.txt", "dev.txt", "julia.txt", "services.txt"):
         text = (REQUIREMENTS / lock).read_text()
         assert "--hash=sha256:" in text
         assert "://" not in text and "--index-url" not in text and "--extra-index-url" not in text

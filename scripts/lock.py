@@ -7,11 +7,12 @@ Three hashed, fully pinned requirement sets, each installed with ``pip install -
 | ``requirements/main.txt`` | ``make demo``, ``make dev`` | the project's dependencies + ``requirements/build.in`` |
 | ``requirements/dev.txt`` | ``make test`` | the same + the ``dev`` extra, constrained by main.txt |
 | ``requirements/julia.txt`` | the optional juliacall bridge | the same + the ``julia`` extra, constrained by main.txt |
+| ``requirements/services.txt`` | the Dagster webserver/daemon image | ``requirements/services.in``, constrained by main.txt |
 
-Constraining the extras by main.txt keeps every shared package at one version across the three.
+Constraining the others by main.txt keeps every shared package at one version across them all.
 The files hold names, versions and hashes only (no index addresses). ``requirements/inputs.sha256``
 records a digest of what they were resolved from: ``check`` (stdlib only, runs before any install)
-fails when pyproject.toml's dependency lists or build.in changed since the last ``make lock``.
+fails when pyproject.toml's dependency lists or a ``.in`` file changed since the last ``make lock``.
 
     python scripts/lock.py check
     python scripts/lock.py compile --uv PATH_TO_UV [--upgrade]
@@ -35,8 +36,11 @@ BUILD_IN = REQUIREMENTS / "build.in"
 DIGEST_FILE = REQUIREMENTS / "inputs.sha256"
 PYTHON_VERSION = "3.11"  # the oldest Python pyproject.toml allows; the universal lock covers the rest
 
+SERVICES_IN = REQUIREMENTS / "services.in"
 # lock file -> extras it adds to the project's dependencies
 LOCKS: dict[str, tuple[str, ...]] = {"main.txt": (), "dev.txt": ("dev",), "julia.txt": ("julia",)}
+# lock files resolved from a .in file alone (constrained by main.txt)
+STANDALONE_LOCKS: dict[str, Path] = {"services.txt": SERVICES_IN}
 
 
 def lock_inputs_digest(root: Path = ROOT) -> str:
@@ -48,6 +52,7 @@ def lock_inputs_digest(root: Path = ROOT) -> str:
         "optional-dependencies": project["project"].get("optional-dependencies", {}),
         "build-system": project.get("build-system", {}).get("requires", []),
         "build.in": (root / "requirements" / BUILD_IN.name).read_text(),
+        "services.in": (root / "requirements" / SERVICES_IN.name).read_text(),
         "locks": {name: list(extras) for name, extras in LOCKS.items()},
     }
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
@@ -57,7 +62,7 @@ def check(root: Path = ROOT) -> int:
     """0 when every lock exists and was resolved from today's pyproject.toml; else 1 with the reason."""
     requirements = root / "requirements"
     digest_file = requirements / DIGEST_FILE.name
-    missing = [name for name in LOCKS if not (requirements / name).is_file()]
+    missing = [name for name in [*LOCKS, *STANDALONE_LOCKS] if not (requirements / name).is_file()]
     if missing or not digest_file.is_file():
         print(f"lock check: missing {', '.join(missing) or digest_file.name} under requirements/; run `make lock`")
         return 1
@@ -73,7 +78,7 @@ def check(root: Path = ROOT) -> int:
 
 
 def compile_locks(uv: str, upgrade: bool) -> None:
-    """Resolve the three locks with uv (existing pins are kept unless ``upgrade``) and record the digest."""
+    """Resolve the locks with uv (existing pins are kept unless ``upgrade``) and record the digest."""
     common = ["pip", "compile", "--universal", "--python-version", PYTHON_VERSION, "--generate-hashes", "--quiet"]
     if upgrade:
         common.append("--upgrade")
@@ -84,6 +89,11 @@ def compile_locks(uv: str, upgrade: bool) -> None:
         if name != "main.txt":
             command += ["--constraint", "requirements/main.txt"]
         command += ["--output-file", f"requirements/{name}"]
+        print("+", " ".join(command[1:]), flush=True)
+        subprocess.run(command, cwd=ROOT, check=True)
+    for name, source in STANDALONE_LOCKS.items():
+        command = [uv, *common, str(source.relative_to(ROOT)), "--constraint", "requirements/main.txt",
+                   "--output-file", f"requirements/{name}"]
         print("+", " ".join(command[1:]), flush=True)
         subprocess.run(command, cwd=ROOT, check=True)
     DIGEST_FILE.write_text(f"{lock_inputs_digest()}  pyproject.toml dependencies + requirements/build.in\n")

@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lascopf_assets.defs.io_managers_production import PG_ENV, S3_ENV
+from lascopf_assets.defs.io_managers_production import PG_ENV, S3_ENV, S3_LANDING_ENV
 from lascopf_assets.defs.profile import PROFILE_ENV
-from lascopf_assets.defs.sensors_s3 import S3_LANDING_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKER = REPO / "docker"
@@ -80,8 +79,15 @@ def test_entry_points_and_workspace_agree():
     assert command_of(SERVICES["daemon"])[:2] == ["dagster-daemon", "run"]
 
 
-def test_the_module_in_the_entry_point_exists():
-    assert (REPO / "lascopf_assets" / "definitions.py").is_file()
+def test_the_module_in_the_entry_point_imports_and_loads():
+    """The code server runs `-m lascopf_assets.definitions`: that module must import and build its definitions."""
+    import importlib
+
+    import dagster as dg
+
+    code = yaml.safe_load([args for instr, args in dockerfile("Dockerfile_user_code") if instr == "CMD"][-1])
+    module = importlib.import_module(code[code.index("-m") + 1])
+    dg.Definitions.validate_loadable(module.defs())
 
 
 def test_published_ports_are_loopback_only():
@@ -140,15 +146,27 @@ def test_dockerfiles_copy_existing_files_and_ship_the_instance_yaml(name):
     assert ("ENV", "DAGSTER_HOME=/opt/dagster/dagster_home") in steps
 
 
-def test_dagster_image_pins_the_tested_versions():
-    run = " ".join(args for instr, args in dockerfile("Dockerfile_dagster") if instr == "RUN")
-    for dist in ("dagster", "dagster-webserver", "dagster-postgres", "dagster-aws"):
-        assert f'"{dist}=={version(dist)}"' in run, f"{dist} pin differs from the tested {version(dist)}"
+def _locked(lock: str) -> dict[str, str]:
+    pins = re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", (REPO / "requirements" / lock).read_text(), re.M)
+    return {name.lower(): v for name, v in pins}
+
+
+def test_dagster_image_installs_the_tested_versions_from_the_lock():
+    steps = dockerfile("Dockerfile_dagster")
+    assert ("COPY", "requirements/services.txt /tmp/services.txt") in steps
+    run = " ".join(args for instr, args in steps if instr == "RUN")
+    assert "--require-hashes --no-deps -r /tmp/services.txt" in run and "pip check" in run
+    locked = _locked("services.txt")
+    for dist in ("dagster", "dagster-graphql", "dagster-webserver", "dagster-postgres", "dagster-aws"):
+        assert locked[dist] == version(dist), f"services.txt pins {dist}=={locked[dist]}, tests ran {version(dist)}"
 
 
 def test_user_code_image_installs_the_project_with_its_entry_point():
     steps = dockerfile("Dockerfile_user_code")
-    assert ("RUN", "pip install --no-cache-dir .") in steps
+    assert ("RUN", "pip install --no-cache-dir --require-hashes --no-deps -r requirements/main.txt") in steps
+    assert ("RUN", "pip install --no-cache-dir --no-deps --no-build-isolation . && pip check") in steps
+    installs = [i for i, (instr, args) in enumerate(steps) if instr == "RUN" and "pip install" in args]
+    assert installs[0] < installs[1]  # the lock first, so the project's install resolves nothing
     pyproject = (REPO / "pyproject.toml").read_text()
     assert 'readme = "README.md"' not in pyproject or any("README.md" in a for i, a in steps if i == "COPY")
 
