@@ -18,12 +18,17 @@ transactions may be lost on power loss or an OS crash, without corrupting the
 database. Right for a laptop instance; production runs on PostgreSQL
 (docker/dagster.yaml). The local ``dagster.yaml`` selects these classes.
 
-Both classes replace one connection method of their Dagster base class
-(dagster is pinned to 1.13.x in pyproject.toml; the tests exercise them).
+The fence. Both classes replace one private connection method of their Dagster base class
+(``SqliteEventLogStorage._connect(shard)``, ``SqliteRunStorage.connect()``) and read private
+attributes. :func:`private_surface_problems` lists what of that surface is missing; building a
+storage refuses to run on a Dagster whose surface changed, with a message saying what to do, and
+``test_local_instance.py`` fails on the same check after an upgrade. ``LASCOPF_SQLITE_STORAGE=stock``
+makes both classes hand back Dagster's own storages (slower, no private code involved).
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 import threading
 from collections import OrderedDict
@@ -39,8 +44,44 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventL
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 
+STORAGE_SWITCH_ENV = "LASCOPF_SQLITE_STORAGE"  # "pooled" (default) or "stock"
 SYNCHRONOUS = "NORMAL"
 ENGINES_KEPT = 8  # database files with an open engine at once: the index shard and recent runs
+
+
+def private_surface_problems() -> list[str]:
+    """What of the private Dagster surface these classes rely on is missing (empty: all there)."""
+    problems = []
+    for cls, method, params in ((SqliteEventLogStorage, "_connect", ["self", "shard"]),
+                                (SqliteRunStorage, "connect", ["self"])):
+        fn = getattr(cls, method, None)
+        if fn is None or list(inspect.signature(fn).parameters) != params:
+            problems.append(f"{cls.__name__}.{method}({', '.join(params[1:])}) is gone or changed")
+    for cls, names in ((SqliteEventLogStorage, ["conn_string_for_shard", "_initdb"]), (SqliteRunStorage, ["from_local"])):
+        problems += [f"{cls.__name__}.{name} is gone" for name in names if not hasattr(cls, name)]
+    init_event_log = inspect.getsource(SqliteEventLogStorage.__init__)
+    problems += [f"SqliteEventLogStorage no longer sets self.{a}" for a in ("_db_lock", "_initialized_dbs")
+                 if f"self.{a}" not in init_event_log]
+    if "self._conn_string" not in inspect.getsource(SqliteRunStorage.__init__):
+        problems.append("SqliteRunStorage no longer sets self._conn_string")
+    return problems
+
+
+def use_stock_storage() -> bool:
+    """True when ``LASCOPF_SQLITE_STORAGE=stock``; otherwise the pooled storages, if Dagster still allows them."""
+    choice = os.environ.get(STORAGE_SWITCH_ENV, "pooled").strip().lower()
+    if choice not in ("pooled", "stock"):
+        raise ValueError(f"{STORAGE_SWITCH_ENV}={choice!r}: expected 'pooled' or 'stock'")
+    if choice == "stock":
+        return True
+    problems = private_surface_problems()
+    if problems:
+        raise RuntimeError(
+            f"dagster {dg.__version__} changed the private SQLite storage surface that "
+            f"lascopf_assets/instance/sqlite_storage.py replaces ({'; '.join(problems)}). Set "
+            f"{STORAGE_SWITCH_ENV}=stock to run on Dagster's own storages, and adapt the module to the new surface."
+        )
+    return False
 
 
 def _base_dir(config_value: dict, *under_home: str) -> str:
@@ -106,7 +147,10 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
 
     @classmethod
     def from_config_value(cls, inst_data, config_value):
-        return cls(base_dir=_base_dir(config_value, "history", "runs"), inst_data=inst_data)
+        base_dir = _base_dir(config_value, "history", "runs")
+        if use_stock_storage():
+            return SqliteEventLogStorage(base_dir=base_dir, inst_data=inst_data)
+        return cls(base_dir=base_dir, inst_data=inst_data)
 
     @property
     def _pooled(self) -> _Engines:
@@ -135,7 +179,10 @@ class PooledSqliteRunStorage(SqliteRunStorage):
 
     @classmethod
     def from_config_value(cls, inst_data, config_value):
-        return cls.from_local(base_dir=_base_dir(config_value, "history"), inst_data=inst_data)
+        base_dir = _base_dir(config_value, "history")
+        if use_stock_storage():
+            return SqliteRunStorage.from_local(base_dir=base_dir, inst_data=inst_data)
+        return cls.from_local(base_dir=base_dir, inst_data=inst_data)
 
     @contextmanager
     def connect(self) -> Iterator:

@@ -168,11 +168,30 @@ def cvxpy_outcome(problem, solver: str, error: Exception | None = None, raw: str
     return SolverOutcome(status, None if status == OPTIMAL else f"{_name(solver)}: cvxpy status {problem.status!r}")
 
 
-def solve_cvxpy(problem, solver: str, **options) -> SolverOutcome:
-    """``problem.solve(solver=solver, **options)`` and its outcome; a SolverError becomes an ``error``.
+def _solve_scip_through_chain(problem, options: dict) -> str:
+    """Solve with SCIP through cvxpy's solving chain and return SCIP's own status.
 
-    When cvxpy raises (it does for a HiGHS model status ``Not Set``), HiGHS's raw status is still
-    read back, but only if this solve wrote it (the cache entry is new), never a stale one.
+    ``problem.solve`` raises on SCIP's ``timelimit`` without a solution and then keeps no trace of
+    SCIP's words; running the chain's steps (``get_problem_data``, ``solve_via_data``,
+    ``unpack_results``) keeps them. A SolverError from the last step is raised with the status attached.
+    """
+    data, chain, inverse = problem.get_problem_data(solver="SCIP")
+    raw = chain.solve_via_data(problem, data, warm_start=False, verbose=False, solver_opts=options)
+    try:
+        problem.unpack_results(raw, chain, inverse)
+    except SolverError as exc:
+        exc.scip_status = raw.get("scip_status")
+        raise
+    return str(raw.get("scip_status"))
+
+
+def solve_cvxpy(problem, solver: str, **options) -> SolverOutcome:
+    """``problem.solve(solver=solver, **options)`` and its outcome; a SolverError becomes an ``error``
+    unless the solver's own status says otherwise.
+
+    When cvxpy raises (it does for a HiGHS model status ``Not Set``, or for SCIP's ``timelimit``
+    without a solution), the raw status is still read back, but only if this solve wrote it
+    (HiGHS: the cache entry is new; SCIP: taken from this solve's own results), never a stale one.
     An option the solver does not know or a value of the wrong type is a ValueError naming it.
     """
     key = solver.upper()
@@ -183,11 +202,17 @@ def solve_cvxpy(problem, solver: str, **options) -> SolverOutcome:
         with warnings.catch_warnings():
             # cvxpy's "Solution may be inaccurate": the status below says what the solver said
             warnings.filterwarnings("ignore", message="Solution may be inaccurate", category=UserWarning)
+            if key == "SCIP":
+                return cvxpy_outcome(problem, solver, raw=_solve_scip_through_chain(problem, options))
             problem.solve(solver=solver, **options)
     except (TypeError, KeyError) as exc:  # how cvxpy's interfaces refuse a setting
         raise ValueError(f"{_name(solver)} refuses the options {options}: {exc}") from exc
     except SolverError as exc:
-        after = getattr(problem, "_solver_cache", {}).get(key)  # cvxpy may have replaced the dict
-        fresh = key == "HIGHS" and after is not None and after is not before
-        return cvxpy_outcome(problem, solver, exc, raw_cvxpy_status(problem, solver) if fresh else None)
+        raw = getattr(exc, "scip_status", None)
+        if raw is None and key == "HIGHS":
+            after = getattr(problem, "_solver_cache", {}).get(key)  # cvxpy may have replaced the dict
+            raw = raw_cvxpy_status(problem, solver) if after is not None and after is not before else None
+        if raw is not None and from_raw(solver, raw).status == TIME_LIMIT:
+            return SolverOutcome(TIME_LIMIT, f"{_words(solver, raw)}, no solution found within it")
+        return cvxpy_outcome(problem, solver, exc, raw)
     return cvxpy_outcome(problem, solver)
