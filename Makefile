@@ -60,9 +60,9 @@ lock:
 test-latest:
 	rm -rf $(LATEST_VENV)
 	$(PYTHON) -m venv $(LATEST_VENV)
-	$(LATEST_VENV)/bin/pip install -q --upgrade pip
+	$(LATEST_VENV)/bin/pip install -q --upgrade pip setuptools wheel
 	$(LATEST_VENV)/bin/pip install -q --upgrade --upgrade-strategy eager -e ".[dev]"
-	$(LATEST_VENV)/bin/pip freeze --exclude-editable > $(LATEST_VENV)/freeze.txt
+	$(LATEST_VENV)/bin/pip freeze --all --exclude-editable > $(LATEST_VENV)/freeze.txt
 	$(LATEST_VENV)/bin/python scripts/lock.py drift $(LATEST_VENV)/freeze.txt || true
 	$(LATEST_VENV)/bin/python -m pytest -q -p no:cacheprovider
 

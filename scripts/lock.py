@@ -115,8 +115,18 @@ def pinned_versions(text: str) -> dict[str, set[str]]:
 
 
 def drift(freeze_file: Path) -> int:
-    """Print the packages whose newest allowed version differs from requirements/dev.txt; 1 if any."""
-    locked = pinned_versions((REQUIREMENTS / "dev.txt").read_text())
+    """Print the packages whose newest allowed version differs from requirements/dev.txt; 1 if any.
+
+    Pins whose environment markers do not hold here (Windows-only packages, another Python) are
+    left out; run it with the interpreter of the environment that ``freeze_file`` describes.
+    """
+    from packaging.markers import Marker  # in every environment the project installs
+
+    locked: dict[str, set[str]] = {}
+    marked = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)(?:\s*;\s*([^\\\n]+?))?\s*\\?$", re.MULTILINE)
+    for name, version, marker in marked.findall((REQUIREMENTS / "dev.txt").read_text()):
+        if not marker or Marker(marker).evaluate():
+            locked.setdefault(_canonical(name), set()).add(version)
     latest = pinned_versions(freeze_file.read_text())
     rows = [
         (name, ", ".join(sorted(locked.get(name, {"-"}))), ", ".join(sorted(versions)))

@@ -40,6 +40,7 @@ def dispatched_day(tmp_path, monkeypatch):
     ):
         assert dg.materialize(list(d.assets), selection=selection, resources=d.resources, instance=instance,
                               partition_key=partition).success
+    d.instance = instance
     return d, ParquetLake.local(data / "lake")
 
 
@@ -60,3 +61,30 @@ def test_results_tables_are_exactly_what_the_dispatch_asset_writes(dispatched_da
         store.write_window(spec.name, frame, pd.Timestamp(DAY, tz="UTC"), pd.Timestamp(DAY, tz="UTC") + pd.Timedelta(days=1))
         assert store.table_columns(spec.name) == dict(spec.columns), spec.name
     store.close()
+
+
+def test_an_empty_database_takes_optimal_and_infeasible_days_in_any_order(dispatched_day, postgres_dsn):
+    """A day without a solution has empty tables and an optimal day has NULL cause/reason: neither may type a column."""
+    d, _ = dispatched_day
+    outputs = {}
+    for label, config in (("optimal", {}), ("infeasible", {"rating_mw": 20.0})):
+        result = dg.materialize(
+            list(d.assets), selection=["powersystems_system", *[spec.name for spec in RESULTS_TABLES]],
+            resources=d.resources, instance=d.instance, partition_key=DAY,
+            run_config={"ops": {"lascopf_dispatch": {"config": config}}},
+        )
+        assert result.success
+        outputs[label] = {spec.name: result.output_for_node("lascopf_dispatch", spec.name) for spec in RESULTS_TABLES}
+    assert outputs["infeasible"]["lascopf_dispatch"]["status"].item() == "infeasible"
+    assert outputs["infeasible"]["generator_dispatch"].empty and outputs["optimal"]["lascopf_dispatch"]["cause"].isna().all()
+    start = pd.Timestamp(DAY, tz="UTC")
+    for order in (("optimal", "infeasible", "optimal"), ("infeasible", "optimal")):
+        store = PgTableStore(postgres_dsn, schema=f"empty_{uuid.uuid4().hex[:8]}")  # nothing created beforehand
+        for label in order:
+            for spec in RESULTS_TABLES:
+                store.write_window(spec.name, outputs[label][spec.name], start, start + pd.Timedelta(days=1))
+        for spec in RESULTS_TABLES:
+            assert store.table_columns(spec.name) == dict(spec.columns), (order, spec.name)
+        assert len(store.load_window("generator_dispatch", start, start + pd.Timedelta(days=1))) == (
+            len(outputs[order[-1]]["generator_dispatch"]))
+        store.close()

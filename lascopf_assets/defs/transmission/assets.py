@@ -21,6 +21,7 @@ from lascopf_assets.lib.powersystems import (
 from lascopf_assets.lib.powersystems.day_dispatch import DaySettings, check_export_matches, solve_day
 from lascopf_assets.lib.powersystems.export import case_source_path
 from lascopf_assets.lib.solver_status import parse_options
+from lascopf_assets.lib.storage.results_schema import RESULTS_TABLES, conform, results_spec
 
 GROUP = "transmission"
 DISPATCH_CODE_VERSION = "1"
@@ -110,13 +111,9 @@ class DispatchConfig(dg.Config):
     """Clarabel (quadratic costs) or HiGHS settings handed to the solver, e.g. ``{"max_iter": "400"}``."""
 
 
+# the per-interval result tables: the results schema's columns after the interval start
 DISPATCH_TABLES = {
-    "generator_dispatch": ["gen", "bus", "interval", "p_mw"],
-    "branch_flows": ["branch", "from_bus", "to_bus", "interval", "flow_mw", "rate_mw", "loading", "worst_post_flow_mw",
-                     "worst_outage", "post_loading"],
-    "bus_lmps": ["bus", "interval", "lmp"],
-    "binding_contingencies": ["interval", "outaged_branch", "monitored_branch", "post_flow_mw", "limit_mw", "shadow_price",
-                              "slack_mw"],
+    spec.name: [c for c in spec.columns if c != "timestamp"] for spec in RESULTS_TABLES if spec.name != "lascopf_dispatch"
 }
 _DESCRIPTIONS = {
     "lascopf_dispatch": "One row per day: LASCOPF status, objective, solve seconds, iterations, N-1 counts, cause if infeasible.",
@@ -139,13 +136,14 @@ def _ramp_text(config: DispatchConfig) -> str:
     return "case limits" if config.ramp_fraction is None else f"{config.ramp_fraction:g} Pmax/h"
 
 
-def _with_timestamps(frame: pd.DataFrame, columns: list[str], hours: pd.DatetimeIndex) -> pd.DataFrame:
-    if not set(columns) <= set(frame.columns):  # no solution: an empty table with the same columns
-        out = pd.DataFrame({c: pd.Series([], dtype="float64") for c in columns})
-        return pd.concat([pd.DataFrame({"timestamp": pd.Series([], dtype=hours.dtype)}), out], axis=1)
-    frame = frame[columns].reset_index(drop=True)
+def _with_timestamps(frame: pd.DataFrame, name: str, hours: pd.DatetimeIndex) -> pd.DataFrame:
+    """The result table ``name`` with each row's interval start in front, typed by the results schema."""
+    spec = results_spec(name)
+    if frame.empty or not set(DISPATCH_TABLES[name]) <= set(frame.columns):  # no solution: no rows
+        return conform(frame.iloc[0:0], spec)
+    frame = frame[DISPATCH_TABLES[name]].reset_index(drop=True)
     stamps = hours[frame["interval"].to_numpy(np.int64) - 1]
-    return pd.concat([pd.DataFrame({"timestamp": stamps}), frame], axis=1)
+    return conform(pd.concat([pd.DataFrame({"timestamp": stamps}), frame], axis=1), spec)
 
 
 def day_settings(config: DispatchConfig) -> DaySettings:
@@ -197,6 +195,7 @@ def lascopf_dispatch(
     summary = result.summary()
     summary.insert(0, "timestamp", hours[:1])
     summary.insert(1, "case", exported.manifest.get("case", exported.network.name))
+    summary = conform(summary, results_spec("lascopf_dispatch"))
     tables = {
         "generator_dispatch": result.generator_dispatch,
         "branch_flows": result.branch_flows,
@@ -232,5 +231,5 @@ def lascopf_dispatch(
     if result.status != "optimal":
         context.log.warning(head)
     yield dg.Output(summary, output_name="lascopf_dispatch", metadata=meta)
-    for name, columns in DISPATCH_TABLES.items():
-        yield dg.Output(_with_timestamps(tables[name], columns, hours), output_name=name)
+    for name in DISPATCH_TABLES:
+        yield dg.Output(_with_timestamps(tables[name], name, hours), output_name=name)

@@ -22,8 +22,10 @@ producing them, so a table created from here also takes later additions.
 
 from __future__ import annotations
 
+import pandas as pd
+
 from lascopf_assets.lib.storage.pg_tables import PgTableStore
-from lascopf_assets.lib.storage.pg_types import BIGINT, FLOAT, JSONB, TEXT, TIMESTAMPTZ, TableSpec
+from lascopf_assets.lib.storage.pg_types import BIGINT, BOOLEAN, FLOAT, JSONB, TEXT, TIMESTAMPTZ, TableSpec
 
 # -- written by the transmission assets -------------------------------------------
 
@@ -166,6 +168,40 @@ REFERENCE_TABLES: tuple[TableSpec, ...] = (
     *RESULTS_TABLES,
     PHASE_CHANGE_RECOMMENDATIONS,
 )
+
+
+# pandas dtype a column of each declared type takes when its values cannot tell (no rows, only NULLs)
+PANDAS_DTYPES = {
+    TIMESTAMPTZ: "datetime64[us, UTC]", TEXT: "string", FLOAT: "float64", BIGINT: "Int64", BOOLEAN: "boolean",
+    JSONB: "object",
+}
+
+
+def results_spec(name: str) -> TableSpec:
+    """The results table ``name`` of :data:`RESULTS_TABLES`."""
+    [spec] = [spec for spec in RESULTS_TABLES if spec.name == name]
+    return spec
+
+
+def conform(frame: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
+    """``frame`` with ``spec``'s columns in its order, typed as the table declares where pandas cannot tell.
+
+    A day without a solution has no rows, and a column with only NULLs (``cause`` on an optimal day,
+    ``objective`` on an infeasible one) has no values to type it by: left as they are, such frames
+    would create float or untyped columns, or be refused by a table a real day created. Those
+    columns take the declared types; columns with values keep theirs.
+    """
+    missing = [c for c in spec.columns if c not in frame.columns and not frame.empty]
+    if missing:
+        raise ValueError(f"{spec.name}: frame lacks column(s) {', '.join(missing)}")
+    if frame.empty:
+        return pd.DataFrame({c: pd.Series([], dtype=PANDAS_DTYPES[t]) for c, t in spec.columns.items()})
+    out = frame[list(spec.columns)].copy()
+    for column, declared in spec.columns.items():
+        if out[column].isna().all() and declared != JSONB:
+            out[column] = pd.Series(pd.NA if declared != FLOAT else float("nan"), index=out.index,
+                                    dtype=PANDAS_DTYPES[declared])
+    return out
 
 
 def create_reference_tables(store: PgTableStore) -> list[str]:
