@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lascopf_assets.lib.storage.parquet_lake import PartitionWindow
-from lascopf_assets.lib.storage.pg_tables import PgTableStore
+from lascopf_assets.storage.parquet_lake import PartitionWindow
+from lascopf_assets.storage.pg_tables import PgTableStore
 
 # the server harness is test support (lascopf_assets_tests is not installed): import it from the repo root
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -153,7 +153,7 @@ def bench_postgres(dsn: str, args) -> dict:
 def bench_s3(args) -> dict:
     import boto3
 
-    from lascopf_assets.lib.storage.s3_lake import S3LakeConfig, S3ParquetLake
+    from lascopf_assets.storage.s3_lake import S3LakeConfig, S3ParquetLake
 
     moto = dev_servers.MotoS3.start()
     try:
@@ -193,7 +193,7 @@ def bench_sensor_tick(endpoint_url: str, args) -> dict:
 
     import boto3
 
-    from lascopf_assets.lib.storage.s3_landing import S3LandingCursor, plan_s3_landing
+    from lascopf_assets.storage.s3_landing import S3LandingCursor, plan_s3_landing
 
     client = boto3.client("s3", endpoint_url=endpoint_url, aws_access_key_id="bench",
                           aws_secret_access_key="bench", region_name="us-east-1")

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from lascopf_assets.defs.io_managers import PARTITION_TIME_COLUMN
+from lascopf_assets.defs.storage.contract import PARTITION_TIME_COLUMN
 
 DATA_START_DATE = "2023-01-01"
 

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import dagster as dg
 
-from lascopf_assets.defs.io_managers import ParquetLakeIOManager
-from lascopf_assets.defs.io_managers_production import (
-    S3LandingBucket,
+from lascopf_assets.defs.storage.from_env import (
     postgres_io_manager_from_env,
     s3_lake_io_manager_from_env,
     s3_landing_from_env,
 )
+from lascopf_assets.defs.storage.lake_io_managers import ParquetLakeIOManager
+from lascopf_assets.defs.storage.resources import S3LandingBucket
 from lascopf_assets.defs.profile import PROJECT_ROOT, current_profile
 from lascopf_assets.lib.ingest.landing import LandingFile, scan_landing
 from lascopf_assets.lib.ingest.landing_index import LandingIndex

@@ -12,7 +12,7 @@ from lascopf_assets.lib.phase_balance.window import select_window
 from lascopf_assets.lib.phase_balance.exact import solve_fast
 from lascopf_assets.lib.phase_balance.metric import imbalance
 from lascopf_assets.lib.phase_balance.problem import problem_from_long_table
-from lascopf_assets.lib.storage.parquet_lake import ParquetLake
+from lascopf_assets.storage.parquet_lake import ParquetLake
 from lascopf_assets.lib.zone.demo import DemoZoneParams, write_demo_zone
 
 DAYS = ["2023-01-01", "2023-01-02"]

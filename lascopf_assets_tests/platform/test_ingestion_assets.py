@@ -8,7 +8,7 @@ import pytest
 
 from lascopf_assets.defs.ingestion import assets as ingestion
 from lascopf_assets.definitions import defs
-from lascopf_assets.lib.storage.parquet_lake import ParquetLake
+from lascopf_assets.storage.parquet_lake import ParquetLake
 
 DAILY = ["raw_measurements", "validated_loads", "quarantined_measurements", "junction_aggregates"]
 ASSETS = [ingestion.grid_topology, ingestion.raw_measurements, ingestion.validated_loads, ingestion.junction_aggregates]

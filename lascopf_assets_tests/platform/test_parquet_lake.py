@@ -4,7 +4,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from lascopf_assets.lib.storage.parquet_lake import ParquetLake, PartitionMissingError, PartitionWindow
+from lascopf_assets.storage.parquet_lake import ParquetLake, PartitionMissingError, PartitionWindow
 
 
 def day_windows(*days):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lascopf_assets.defs.io_managers_production import PG_ENV, S3_ENV, S3_LANDING_ENV
+from lascopf_assets.defs.storage.from_env import PG_ENV, S3_ENV, S3_LANDING_ENV
 from lascopf_assets.defs.profile import PROFILE_ENV
 
 REPO = Path(__file__).resolve().parents[2]

@@ -7,12 +7,9 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 import dagster as dg
-from lascopf_assets.defs.io_managers_production import (
-    PG_ENV,
-    PostgresTableIOManager,
-    postgres_io_manager_from_env,
-)
-from lascopf_assets.lib.storage.pg_tables import PgTableStore
+from lascopf_assets.defs.storage.from_env import PG_ENV, postgres_io_manager_from_env
+from lascopf_assets.defs.storage.table_io_manager import PostgresTableIOManager
+from lascopf_assets.storage.pg_tables import PgTableStore
 
 daily = dg.DailyPartitionsDefinition(start_date="2023-01-01", timezone="UTC")
 

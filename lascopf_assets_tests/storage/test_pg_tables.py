@@ -10,10 +10,10 @@ import pandas as pd
 import psycopg
 import pytest
 
-from lascopf_assets.lib.storage import pg_binary
-from lascopf_assets.lib.storage.pg_tables import PgTableStore, SchemaChangeError, TableStoreError
-from lascopf_assets.lib.storage.pg_types import to_arrow
-from lascopf_assets.lib.storage.results_schema import REFERENCE_TABLES, create_reference_tables
+from lascopf_assets.storage import pg_binary
+from lascopf_assets.storage.pg_tables import PgTableStore, SchemaChangeError, TableStoreError
+from lascopf_assets.storage.pg_types import to_arrow
+from lascopf_assets.storage.results_schema import REFERENCE_TABLES, create_reference_tables
 
 DAY = pd.Timedelta(days=1)
 D0 = pd.Timestamp("2023-01-01", tz="UTC")

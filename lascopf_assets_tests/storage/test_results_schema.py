@@ -1,4 +1,4 @@
-"""The results schema (lib/storage/results_schema.py) is what the transmission assets write."""
+"""The results schema (lascopf_assets/storage/results_schema.py) is what the transmission assets write."""
 
 import uuid
 
@@ -8,10 +8,10 @@ import pytest
 
 from lascopf_assets.definitions import defs
 from lascopf_assets.lib.lascopf.result import SUMMARY_COLUMNS
-from lascopf_assets.lib.storage.parquet_lake import ParquetLake
-from lascopf_assets.lib.storage.pg_tables import PgTableStore
-from lascopf_assets.lib.storage.pg_types import pg_type_for
-from lascopf_assets.lib.storage.results_schema import LASCOPF_DISPATCH, RESULTS_TABLES, create_reference_tables
+from lascopf_assets.storage.parquet_lake import ParquetLake
+from lascopf_assets.storage.pg_tables import PgTableStore
+from lascopf_assets.storage.pg_types import pg_type_for
+from lascopf_assets.storage.results_schema import LASCOPF_DISPATCH, RESULTS_TABLES, create_reference_tables
 from lascopf_assets.lib.zone.demo import DemoZoneParams, write_demo_zone
 
 DAY = "2023-01-02"

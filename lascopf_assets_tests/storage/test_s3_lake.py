@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 import dagster as dg
-from lascopf_assets.defs.io_managers_production import S3_ENV, s3_lake_io_manager_from_env
+from lascopf_assets.defs.storage.from_env import S3_ENV, s3_lake_io_manager_from_env
 from lascopf_assets_tests.dev_servers import free_port
-from lascopf_assets.lib.storage.parquet_lake import TMP_MARKER, PartitionWindow
-from lascopf_assets.lib.storage.s3_lake import S3LakeConfig, S3LakeError, S3ParquetLake, s3_filesystem
+from lascopf_assets.storage.parquet_lake import TMP_MARKER, PartitionWindow
+from lascopf_assets.storage.s3_lake import S3LakeConfig, S3LakeError, S3ParquetLake, s3_filesystem
 
 D0 = pd.Timestamp("2023-01-01", tz="UTC")
 DAY = pd.Timedelta(days=1)

@@ -6,8 +6,8 @@ import pytest
 
 import dagster as dg
 from lascopf_assets.defs.ingestion.sensors import LANDING_KEYS_TAG, ingestion_sensors
-from lascopf_assets.defs.io_managers_production import S3LandingBucket
-from lascopf_assets.lib.storage.s3_landing import (
+from lascopf_assets.defs.storage.resources import S3LandingBucket
+from lascopf_assets.storage.s3_landing import (
     S3LandingCursor,
     S3LandingError,
     plan_s3_landing,
@@ -164,7 +164,7 @@ def test_download_day_fetches_the_objects_of_one_day(s3_bucket, tmp_path):
 def test_production_wiring_loads_before_env_vars_are_resolved(monkeypatch, tmp_path):
     """EnvVar settings are resolved when a run or tick uses them, not when definitions load."""
     from lascopf_assets.definitions import defs as load_defs
-    from lascopf_assets.defs.io_managers_production import PG_ENV, S3_ENV, S3_LANDING_ENV
+    from lascopf_assets.defs.storage.from_env import PG_ENV, S3_ENV, S3_LANDING_ENV
 
     for env in {*PG_ENV.values(), *S3_ENV.values(), *S3_LANDING_ENV.values()}:
         monkeypatch.delenv(env, raising=False)

@@ -9,7 +9,7 @@ from lascopf_assets.definitions import defs
 from lascopf_assets.lib.lascopf import solve_lascopf
 from lascopf_assets.lib.network import read_case
 from lascopf_assets.lib.powersystems import RatingSpec, apply_ramp_fraction, apply_ratings, map_feeders_to_buses, read_export
-from lascopf_assets.lib.storage.parquet_lake import ParquetLake
+from lascopf_assets.storage.parquet_lake import ParquetLake
 from lascopf_assets.lib.zone.demo import DemoZoneParams, write_demo_zone
 
 DAY = "2023-01-02"

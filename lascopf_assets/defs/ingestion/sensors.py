@@ -4,7 +4,7 @@ topology files -> grid_topology.
 The sensors are built by :func:`ingestion_sensors` for a profile, not at import time: on the
 local profile the folder sensors start running (a laptop reacts to dropped files without
 clicks); in production every sensor starts stopped and an operator turns on the ones wanted.
-Listing, cursors and run planning live in ``lib.ingest.landing_runs`` and ``lib.storage.s3_landing``;
+Listing, cursors and run planning live in ``lib.ingest.landing_runs`` and ``lascopf_assets.storage.s3_landing``;
 these are the Dagster wrappers.
 """
 
@@ -14,12 +14,12 @@ import hashlib
 import dagster as dg
 
 from lascopf_assets.defs.ingestion.assets import grid_topology, raw_measurements
-from lascopf_assets.defs.io_managers_production import S3LandingBucket
+from lascopf_assets.defs.storage.resources import S3LandingBucket
 from lascopf_assets.defs.partitions import daily_partitions
 from lascopf_assets.defs.profile import sensors_start
 from lascopf_assets.defs.resources import LandingZone
 from lascopf_assets.lib.ingest.landing_runs import LandingCursor, changed_files, plan_landing_runs
-from lascopf_assets.lib.storage.s3_landing import S3LandingCursor, S3LandingError, plan_s3_landing
+from lascopf_assets.storage.s3_landing import S3LandingCursor, S3LandingError, plan_s3_landing
 
 LANDING_KEYS_TAG = "lascopf/s3_landing_keys"
 

@@ -12,7 +12,7 @@ from typing import Optional
 import dagster as dg
 import pandas as pd
 
-from lascopf_assets.defs.io_managers import ALLOW_MISSING_PARTITIONS
+from lascopf_assets.defs.storage.contract import ALLOW_MISSING_PARTITIONS
 from lascopf_assets.defs.metadata import markdown_table
 from lascopf_assets.defs.resources import ExportsFolder
 from lascopf_assets.lib.phase_balance.exact import SOLVERS, ExactPhaseBalancer, solve_with_curve

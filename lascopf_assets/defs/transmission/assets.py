@@ -21,7 +21,7 @@ from lascopf_assets.lib.powersystems import (
 from lascopf_assets.lib.powersystems.day_dispatch import DaySettings, check_export_matches, solve_day
 from lascopf_assets.lib.powersystems.export import case_source_path
 from lascopf_assets.lib.solver_status import parse_options
-from lascopf_assets.lib.storage.results_schema import RESULTS_TABLES, conform, results_spec
+from lascopf_assets.storage.results_schema import RESULTS_TABLES, conform, results_spec
 
 GROUP = "transmission"
 DISPATCH_CODE_VERSION = "1"

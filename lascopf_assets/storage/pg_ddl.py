@@ -21,7 +21,7 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from lascopf_assets.lib.storage.pg_types import (
+from lascopf_assets.storage.pg_types import (
     TIMESTAMPTZ,
     SchemaChangeError,
     TableSpec,

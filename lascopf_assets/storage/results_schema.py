@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from lascopf_assets.lib.storage.pg_tables import PgTableStore
-from lascopf_assets.lib.storage.pg_types import BIGINT, BOOLEAN, FLOAT, JSONB, TEXT, TIMESTAMPTZ, TableSpec
+from lascopf_assets.storage.pg_tables import PgTableStore
+from lascopf_assets.storage.pg_types import BIGINT, BOOLEAN, FLOAT, JSONB, TEXT, TIMESTAMPTZ, TableSpec
 
 # -- written by the transmission assets -------------------------------------------
 

@@ -22,10 +22,11 @@ from collections.abc import Sequence
 import dagster as dg
 import pandas as pd
 
-from lascopf_assets.lib.storage.parquet_lake import ParquetLake, PartitionWindow
+from lascopf_assets.defs.storage.contract import ALLOW_MISSING_PARTITIONS, PARTITION_TIME_COLUMN
+from lascopf_assets.defs.storage.resources import S3Connection
+from lascopf_assets.storage.parquet_lake import ParquetLake, PartitionWindow
+from lascopf_assets.storage.s3_lake import S3LakeConfig, S3ParquetLake
 
-PARTITION_TIME_COLUMN = "partition_time_column"
-ALLOW_MISSING_PARTITIONS = "allow_missing_partitions"
 
 
 def partition_windows(
@@ -38,12 +39,36 @@ def partition_windows(
     return windows
 
 
-# (lake, asset key, partition keys) -> (run id, frame written by that run in this process)
-_WRITTEN_THIS_RUN: dict[tuple, tuple[str, pd.DataFrame]] = {}
+class WriteThroughCache:
+    """The last frame each run wrote per (lake, asset, partitions), in this process.
+
+    Process-wide on purpose: the IO manager object is rebuilt per step, the frames must outlive it
+    until the next step of the same run loads them. A frame is handed out once (``take``) and only
+    to the run that wrote it; writing in another run forgets every other run's frames.
+    """
+
+    def __init__(self) -> None:
+        self._frames: dict[tuple, tuple[str, pd.DataFrame]] = {}
+
+    @staticmethod
+    def _key(lake: ParquetLake, asset_key: Sequence[str], partition_keys: Sequence[str]) -> tuple:
+        return (type(lake.fs).__name__, lake.base, tuple(asset_key), tuple(partition_keys))
+
+    def remember(self, lake: ParquetLake, asset_key: Sequence[str], partition_keys: Sequence[str], run_id: str,
+                 frame: pd.DataFrame) -> None:
+        for key in [k for k, (rid, _) in self._frames.items() if rid != run_id]:
+            del self._frames[key]
+        self._frames[self._key(lake, asset_key, partition_keys)] = (run_id, frame)
+
+    def take(self, lake: ParquetLake, asset_key: Sequence[str], partition_keys: Sequence[str],
+             run_id: str | None) -> pd.DataFrame | None:
+        hit = self._frames.pop(self._key(lake, asset_key, partition_keys), None)
+        if hit is None or run_id is None or hit[0] != run_id:
+            return None
+        return hit[1]
 
 
-def _written_key(lake: ParquetLake, asset_key: Sequence[str], partition_keys: Sequence[str]) -> tuple:
-    return (type(lake.fs).__name__, lake.base, tuple(asset_key), tuple(partition_keys))
+WRITTEN_THIS_RUN = WriteThroughCache()
 
 
 class LakeIOManagerBase(dg.ConfigurableIOManager):
@@ -52,18 +77,14 @@ class LakeIOManagerBase(dg.ConfigurableIOManager):
     def lake(self) -> ParquetLake:
         raise NotImplementedError
 
-    def _keep(self, lake: ParquetLake, context: dg.OutputContext, partition_keys: Sequence[str], obj: pd.DataFrame) -> None:
-        run_id = context.run_id
-        for key in [k for k, (rid, _) in _WRITTEN_THIS_RUN.items() if rid != run_id]:
-            del _WRITTEN_THIS_RUN[key]
-        _WRITTEN_THIS_RUN[_written_key(lake, context.asset_key.path, partition_keys)] = (run_id, obj)
+    def _remember(self, lake: ParquetLake, context: dg.OutputContext, partition_keys: Sequence[str],
+                  obj: pd.DataFrame) -> None:
+        WRITTEN_THIS_RUN.remember(lake, context.asset_key.path, partition_keys, context.run_id, obj)
 
-    def _kept(self, lake: ParquetLake, context: dg.InputContext, partition_keys: Sequence[str]) -> pd.DataFrame | None:
-        hit = _WRITTEN_THIS_RUN.pop(_written_key(lake, context.asset_key.path, partition_keys), None)
+    def _written_this_run(self, lake: ParquetLake, context: dg.InputContext,
+                          partition_keys: Sequence[str]) -> pd.DataFrame | None:
         step = getattr(context, "step_context", None)
-        if hit is None or step is None or hit[0] != step.run_id:
-            return None
-        return hit[1]
+        return WRITTEN_THIS_RUN.take(lake, context.asset_key.path, partition_keys, step.run_id if step else None)
 
     def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
         if obj is None:
@@ -75,20 +96,20 @@ class LakeIOManagerBase(dg.ConfigurableIOManager):
             windows = partition_windows(context.asset_partitions_def, context.asset_partition_keys)
             paths = lake.write_range(key, obj, time_column, windows)
             where = paths[0] if len(paths) == 1 else f"{paths[0]} .. {paths[-1]} ({len(paths)} files)"
-            self._keep(lake, context, context.asset_partition_keys, obj)
+            self._remember(lake, context, context.asset_partition_keys, obj)
         else:
             where = lake.write(key, obj)
-            self._keep(lake, context, (), obj)
+            self._remember(lake, context, (), obj)
         context.add_output_metadata({"rows": dg.MetadataValue.int(len(obj)), "stored_at": dg.MetadataValue.text(where)})
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
         lake = self.lake()
         key = context.asset_key.path
         if not context.has_asset_partitions:
-            kept = self._kept(lake, context, ())
+            kept = self._written_this_run(lake, context, ())
             return kept if kept is not None else lake.read(key)
         keys = list(context.asset_partition_keys)
-        kept = self._kept(lake, context, keys)
+        kept = self._written_this_run(lake, context, keys)
         if kept is not None:
             return kept
         if (context.definition_metadata or {}).get(ALLOW_MISSING_PARTITIONS):
@@ -106,3 +127,29 @@ class ParquetLakeIOManager(LakeIOManagerBase):
 
     def lake(self) -> ParquetLake:
         return ParquetLake.local(self.base_path)
+
+
+class S3ParquetLakeIOManager(LakeIOManagerBase, S3Connection):
+    """The Parquet lake contract on an S3-compatible object store (AWS, MinIO, others)."""
+
+    bucket: str
+    prefix: str = "lake"
+    max_attempts: int = 5
+    connect_timeout_s: float = 5.0
+    request_timeout_s: float = 60.0
+
+    def config(self) -> S3LakeConfig:
+        return S3LakeConfig(
+            bucket=self.bucket,
+            prefix=self.prefix,
+            endpoint_url=self.endpoint_url or None,
+            access_key=self.access_key or None,
+            secret_key=self.secret_key or None,
+            region=self.region,
+            max_attempts=self.max_attempts,
+            connect_timeout_s=self.connect_timeout_s,
+            request_timeout_s=self.request_timeout_s,
+        )
+
+    def lake(self) -> S3ParquetLake:
+        return S3ParquetLake.from_config(self.config())

@@ -22,8 +22,8 @@ import psycopg
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
-from lascopf_assets.lib.storage import pg_binary
-from lascopf_assets.lib.storage.pg_types import base_type
+from lascopf_assets.storage import pg_binary
+from lascopf_assets.storage.pg_types import base_type
 
 COPY_CHUNK_ROWS = 250_000
 

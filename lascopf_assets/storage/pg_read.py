@@ -16,7 +16,7 @@ import pyarrow.csv as pacsv
 import psycopg
 from psycopg import sql
 
-from lascopf_assets.lib.storage.pg_types import arrow_read_type, to_pandas_column
+from lascopf_assets.storage.pg_types import arrow_read_type, to_pandas_column
 
 
 def window_filter(time_column: str, start: pd.Timestamp, end: pd.Timestamp) -> sql.Composed:

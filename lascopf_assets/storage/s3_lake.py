@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from lascopf_assets.lib.storage.parquet_lake import TMP_MARKER, ParquetLake
+from lascopf_assets.storage.parquet_lake import TMP_MARKER, ParquetLake
 
 S3_ENV = {
     "endpoint_url": "LASCOPF_S3_ENDPOINT_URL",

@@ -39,16 +39,16 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from lascopf_assets.lib.storage import pg_ddl, pg_read, pg_write
-from lascopf_assets.lib.storage.pg_sessions import ThreadSessions, connect
-from lascopf_assets.lib.storage.pg_types import (
+from lascopf_assets.storage import pg_ddl, pg_read, pg_write
+from lascopf_assets.storage.pg_sessions import ThreadSessions, connect
+from lascopf_assets.storage.pg_types import (
     SchemaChangeError,
     TableSpec,
     TableStoreError,
     frame_spec,
     to_arrow,
 )
-from lascopf_assets.lib.storage.pg_write import COPY_CHUNK_ROWS, OnChunk
+from lascopf_assets.storage.pg_write import COPY_CHUNK_ROWS, OnChunk
 
 __all__ = ["COPY_CHUNK_ROWS", "PgTableStore", "SchemaChangeError", "TableSpec", "TableStoreError", "TimescaleMode"]
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 
 import psycopg
 
-from lascopf_assets.lib.storage.pg_types import TableStoreError
+from lascopf_assets.storage.pg_types import TableStoreError
 
 
 def connect(conninfo: str, connect_kwargs: Mapping[str, object]) -> psycopg.Connection:

@@ -1,0 +1,1 @@
+"""Dagster wrappers of the storage layer: IO managers (Parquet lake, PostgreSQL tables) and storage resources."""

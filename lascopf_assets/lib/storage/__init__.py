@@ -1,1 +1,0 @@
-"""Storage backends for DataFrames by partition: Parquet lake (local, S3), PostgreSQL tables."""
