@@ -9,7 +9,7 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export LASCOPF_DATA_DIR ?= $(CURDIR)/data
 export LASCOPF_PROFILE ?= local
 
-.PHONY: install dev-install lock lock-check test-latest dagster-home demo test dev bench bench-backfill bench-phase bench-lascopf bench-lascopf-pypsa bench-storage phase-balance-lv clean
+.PHONY: install dev-install lint lock lock-check test-latest dagster-home demo test dev bench bench-backfill bench-phase bench-lascopf bench-lascopf-pypsa bench-storage phase-balance-lv clean
 
 ## installs come from the hashed locks in requirements/ (see scripts/lock.py), never from a fresh resolve
 LOCK_MAIN := requirements/main.txt
@@ -42,9 +42,12 @@ dagster-home:
 demo: install dagster-home
 	$(VENV)/bin/lascopf demo
 
-## make test: lock matches pyproject, set up (dev extras), start what the tests need (fixtures do), run pytest
-test: lock-check dev-install
+## make test: lock matches pyproject, set up (dev extras), lint, start what the tests need (fixtures do), run pytest
+test: lock-check dev-install lint
 	$(PY) -m pytest -q -p no:cacheprovider
+
+lint: dev-install
+	$(VENV)/bin/ruff check .
 
 lock-check:
 	$(PYTHON) scripts/lock.py check

@@ -23,7 +23,7 @@ def main() -> int:
     )
     location = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
     buckets = {os.environ["LASCOPF_S3_BUCKET"], os.environ["LASCOPF_S3_LANDING_BUCKET"]}
-    for attempt in range(30):
+    for _attempt in range(30):
         try:
             existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
             break

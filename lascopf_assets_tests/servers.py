@@ -42,9 +42,8 @@ def postgres_dsn(pg_admin_dsn):
 
 @pytest.fixture(scope="session")
 def embedded_postgres_dsn():
-    with dev_servers.postgres_server(prefer_existing=False) as (admin_dsn, _origin):
-        with dev_servers.scratch_database(admin_dsn) as dsn:
-            yield dsn
+    with dev_servers.postgres_server(prefer_existing=False) as (admin_dsn, _origin), dev_servers.scratch_database(admin_dsn) as dsn:
+        yield dsn
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,15 @@ import cvxpy as cp
 import pytest
 
 from lascopf_assets.lib.solver_status import (
-    ERROR, INFEASIBLE, OPTIMAL, TIME_LIMIT, from_raw, option_value, parse_options, raw_cvxpy_status, solve_cvxpy,
+    ERROR,
+    INFEASIBLE,
+    OPTIMAL,
+    TIME_LIMIT,
+    from_raw,
+    option_value,
+    parse_options,
+    raw_cvxpy_status,
+    solve_cvxpy,
 )
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from lascopf_assets.defs.profile import PROJECT_ROOT, current_profile
 from lascopf_assets.defs.storage.from_env import (
     postgres_io_manager_from_env,
     s3_lake_io_manager_from_env,
@@ -13,11 +14,18 @@ from lascopf_assets.defs.storage.from_env import (
 )
 from lascopf_assets.defs.storage.lake_io_managers import ParquetLakeIOManager
 from lascopf_assets.defs.storage.resources import S3LandingBucket
-from lascopf_assets.defs.profile import PROJECT_ROOT, current_profile
 from lascopf_assets.lib.ingest.landing import LandingFile, scan_landing
 from lascopf_assets.lib.ingest.landing_index import LandingIndex
 
 DATA_DIR_ENV = "LASCOPF_DATA_DIR"
+# each local folder's own override of its place under the data dir
+PATH_ENV = {
+    "landing": "LASCOPF_LANDING_DIR",
+    "topology": "LASCOPF_TOPOLOGY_DIR",
+    "state": "LASCOPF_STATE_DIR",
+    "lake": "LASCOPF_LAKE_DIR",
+    "exports": "LASCOPF_EXPORTS_DIR",
+}
 
 
 class LandingZone(dg.ConfigurableResource):
@@ -80,13 +88,13 @@ def build_resources(profile: str | None = None) -> dict[str, object]:
     profile = profile or current_profile()
     data_dir = local_data_dir()
     zone = LandingZone(
-        landing_dir=_path_setting("LASCOPF_LANDING_DIR", data_dir / "landing"),
-        topology_dir=_path_setting("LASCOPF_TOPOLOGY_DIR", data_dir / "topology"),
-        state_dir=_path_setting("LASCOPF_STATE_DIR", data_dir / "state"),
+        landing_dir=_path_setting(PATH_ENV["landing"], data_dir / "landing"),
+        topology_dir=_path_setting(PATH_ENV["topology"], data_dir / "topology"),
+        state_dir=_path_setting(PATH_ENV["state"], data_dir / "state"),
     )
-    exports = ExportsFolder(path=_path_setting("LASCOPF_EXPORTS_DIR", data_dir / "exports"))
+    exports = ExportsFolder(path=_path_setting(PATH_ENV["exports"], data_dir / "exports"))
     if profile == "local":
-        lake = ParquetLakeIOManager(base_path=_path_setting("LASCOPF_LAKE_DIR", data_dir / "lake"))
+        lake = ParquetLakeIOManager(base_path=_path_setting(PATH_ENV["lake"], data_dir / "lake"))
         return {"exports": exports, "io_manager": lake, "timeseries_io_manager": lake, "zone": zone}
     # production: Parquet in S3, time series and results in PostgreSQL/TimescaleDB, landing in S3
     s3_landing = s3_landing_from_env()

@@ -35,14 +35,13 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
-from sqlalchemy.pool import QueuePool
-
 import dagster as dg
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import QueuePool
 
 STORAGE_SWITCH_ENV = "LASCOPF_SQLITE_STORAGE"  # "pooled" (default) or "stock"
 SYNCHRONOUS = "NORMAL"
@@ -165,9 +164,8 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             if shard not in self._initialized_dbs:
                 self._initdb(engine)
                 self._initialized_dbs.add(shard)
-            with engine.connect() as conn:
-                with conn.begin():
-                    yield conn
+            with engine.connect() as conn, conn.begin():
+                yield conn
 
 
 class PooledSqliteRunStorage(SqliteRunStorage):
@@ -188,6 +186,5 @@ class PooledSqliteRunStorage(SqliteRunStorage):
     def connect(self) -> Iterator:
         if "_pooled_engine" not in self.__dict__:
             self.__dict__["_pooled_engine"] = pooled_engine(self._conn_string)
-        with self.__dict__["_pooled_engine"].connect() as conn:
-            with conn.begin():
-                yield conn
+        with self.__dict__["_pooled_engine"].connect() as conn, conn.begin():
+            yield conn

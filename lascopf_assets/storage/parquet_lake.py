@@ -18,10 +18,11 @@ Contract (shared by every backend, local disk or S3):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,10 +96,8 @@ class ParquetLake:
                 pq.write_table(table, sink, compression=self.compression)
             self.fs.move(tmp_path, final_path)
         except BaseException:
-            try:
+            with contextlib.suppress(FileNotFoundError, OSError):  # nothing was written yet
                 self.fs.delete_file(tmp_path)
-            except (FileNotFoundError, OSError):
-                pass
             raise
 
     def _resolve(self, final_path: str) -> str | None:

@@ -89,7 +89,7 @@ def _uniform_layout(table: pa.Table, pg_types: list[str]):
         if pg_type in _FIXED:
             width, be = _FIXED[pg_type]
             payload = _fixed_values(arr, pg_type, valid)
-            fields += [(f"l{c}", ">i4"), (f"v{c}", "V%d" % width)]
+            fields += [(f"l{c}", ">i4"), (f"v{c}", f"V{width}")]
             values.append((width, payload.reshape(n, width).view(f"V{width}").reshape(n)))
         else:
             lens, data, starts = _varlen_parts(arr, pg_type, valid)
@@ -101,7 +101,7 @@ def _uniform_layout(table: pa.Table, pg_types: list[str]):
                 values.append((0, None))
                 continue
             block = data[int(starts[0]) : int(starts[0]) + k * n].reshape(n, k)
-            fields += [(f"l{c}", ">i4"), (f"v{c}", "V%d" % k)]
+            fields += [(f"l{c}", ">i4"), (f"v{c}", f"V{k}")]
             values.append((k, block.view(f"V{k}").reshape(n)))
     rec = np.empty(n, dtype=np.dtype(fields, align=False))
     rec["nf"] = len(pg_types)

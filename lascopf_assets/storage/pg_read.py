@@ -11,9 +11,9 @@ import io
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
+import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
-import psycopg
 from psycopg import sql
 
 from lascopf_assets.storage.pg_types import arrow_read_type, to_pandas_column

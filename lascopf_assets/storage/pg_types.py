@@ -75,7 +75,7 @@ def pg_type_for(series: pd.Series, table: str, column: str) -> str | None:
     if pd.api.types.is_float_dtype(dtype):
         return FLOAT
     if pd.api.types.is_string_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
-        if dtype == object:
+        if pd.api.types.is_object_dtype(dtype):
             sample = series.dropna()
             if sample.empty:
                 return None

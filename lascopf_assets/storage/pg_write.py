@@ -16,9 +16,9 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
-import psycopg
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 

@@ -70,7 +70,7 @@ def test_lodf_post_contingency_flows_equal_resolved_outaged_network(case):
     sens = lodf(model, np.arange(net.n_branch))
     post = sens.post_contingency_flows(flows)
     assert len(sens.outaged) > 0.8 * net.n_branch
-    for j, k in enumerate(sens.outaged[:: max(1, len(sens.outaged) // 15)]):  # ~15 direct re-solves
+    for k in sens.outaged[:: max(1, len(sens.outaged) // 15)]:  # ~15 direct re-solves
         jj = int(np.flatnonzero(sens.outaged == k)[0])
         outaged_net = dataclasses.replace(net, branch=net.branch.drop(index=net.branch.index[k]).reset_index(drop=True))
         _, direct = build_dc_model(outaged_net).power_flow(inj)

@@ -8,12 +8,13 @@ import pandas as pd
 import pytest
 
 from lascopf_assets.definitions import defs
-from lascopf_assets.lib.phase_balance.window import select_window
 from lascopf_assets.lib.phase_balance.exact import solve_fast
 from lascopf_assets.lib.phase_balance.metric import imbalance
 from lascopf_assets.lib.phase_balance.problem import problem_from_long_table
-from lascopf_assets.storage.parquet_lake import ParquetLake
+from lascopf_assets.lib.phase_balance.window import select_window
 from lascopf_assets.lib.zone.demo import DemoZoneParams, write_demo_zone
+from lascopf_assets.storage.parquet_lake import ParquetLake
+from lascopf_assets_tests.local_zone import use_local_data_dir
 
 DAYS = ["2023-01-01", "2023-01-02"]
 INGEST = ["raw_measurements", "validated_loads", "quarantined_measurements", "junction_aggregates"]
@@ -24,11 +25,7 @@ def zone(tmp_path_factory):
     data = tmp_path_factory.mktemp("phase_balancing") / "data"
     write_demo_zone(data, DemoZoneParams(junctions=7, meters_per_junction=(3, 5), days=2))
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LASCOPF_DATA_DIR", str(data))
-        mp.setenv("LASCOPF_PROFILE", "local")
-        for name in ("LASCOPF_LANDING_DIR", "LASCOPF_TOPOLOGY_DIR", "LASCOPF_STATE_DIR", "LASCOPF_LAKE_DIR",
-                     "LASCOPF_EXPORTS_DIR"):
-            mp.delenv(name, raising=False)
+        use_local_data_dir(mp, data)
         d = defs()
         instance = dg.DagsterInstance.ephemeral()
 

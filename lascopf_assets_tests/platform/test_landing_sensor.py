@@ -4,9 +4,9 @@ import os
 
 import dagster as dg
 
+from lascopf_assets.definitions import defs
 from lascopf_assets.defs.ingestion import assets as ingestion
 from lascopf_assets.defs.ingestion.sensors import ingestion_sensors
-from lascopf_assets.definitions import defs
 from lascopf_assets.lib.ingest.landing_runs import LandingCursor
 
 [landing_file_sensor] = [s for s in ingestion_sensors("local") if s.name == "landing_file_sensor"]

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 

@@ -11,8 +11,8 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from lascopf_assets.defs.ingestion import assets as ingestion
 from lascopf_assets.definitions import defs
+from lascopf_assets.defs.ingestion import assets as ingestion
 from lascopf_assets.lib.ingest.aggregation import aggregate_by_junction
 from lascopf_assets.lib.ingest.landing import read_landing_file
 from lascopf_assets.lib.ingest.validation import validate_readings

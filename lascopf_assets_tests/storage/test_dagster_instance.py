@@ -2,13 +2,12 @@
 
 from pathlib import Path
 
+import dagster as dg
 import pytest
 import sqlalchemy.exc
 import yaml
-from psycopg.conninfo import conninfo_to_dict
-
-import dagster as dg
 from dagster._core.instance import DagsterInstance
+from psycopg.conninfo import conninfo_to_dict
 
 REPO = Path(__file__).resolve().parents[2]
 INSTANCE_YAML = REPO / "docker" / "dagster.yaml"

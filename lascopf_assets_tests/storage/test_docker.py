@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lascopf_assets.defs.storage.from_env import PG_ENV, S3_ENV, S3_LANDING_ENV
 from lascopf_assets.defs.profile import PROFILE_ENV
+from lascopf_assets.defs.storage.from_env import PG_ENV, S3_ENV, S3_LANDING_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKER = REPO / "docker"
@@ -119,8 +119,8 @@ def _compose_variables() -> set[str]:
 
 
 def test_env_example_documents_every_variable_and_holds_no_secret():
-    lines = [l for l in (REPO / ".env.example").read_text().splitlines() if l.strip() and not l.startswith("#")]
-    example = dict(l.split("=", 1) for l in lines)
+    lines = [line for line in (REPO / ".env.example").read_text().splitlines() if line.strip() and not line.startswith("#")]
+    example = dict(line.split("=", 1) for line in lines)
     assert _compose_variables() <= set(example), _compose_variables() - set(example)
     data = set(PG_ENV.values()) | set(S3_ENV.values()) | set(S3_LANDING_ENV.values()) | instance_env_names()
     assert data <= set(example)

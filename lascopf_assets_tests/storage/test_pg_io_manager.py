@@ -1,12 +1,12 @@
 """PostgresTableIOManager through dg.materialize, config from env vars, real PostgreSQL."""
 
 
+import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-import dagster as dg
 from lascopf_assets.defs.storage.from_env import PG_ENV, postgres_io_manager_from_env
 from lascopf_assets.defs.storage.table_io_manager import PostgresTableIOManager
 from lascopf_assets.storage.pg_tables import PgTableStore

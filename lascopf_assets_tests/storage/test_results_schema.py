@@ -8,11 +8,12 @@ import pytest
 
 from lascopf_assets.definitions import defs
 from lascopf_assets.lib.lascopf.result import SUMMARY_COLUMNS
+from lascopf_assets.lib.zone.demo import DemoZoneParams, write_demo_zone
 from lascopf_assets.storage.parquet_lake import ParquetLake
 from lascopf_assets.storage.pg_tables import PgTableStore
 from lascopf_assets.storage.pg_types import pg_type_for
 from lascopf_assets.storage.results_schema import LASCOPF_DISPATCH, RESULTS_TABLES, create_reference_tables
-from lascopf_assets.lib.zone.demo import DemoZoneParams, write_demo_zone
+from lascopf_assets_tests.local_zone import use_local_data_dir
 
 DAY = "2023-01-02"
 
@@ -26,10 +27,7 @@ def dispatched_day(tmp_path, monkeypatch):
     """A demo zone's DAY through ingestion and the transmission assets (local profile); the defs and lake."""
     data = tmp_path / "data"
     write_demo_zone(data, DemoZoneParams(junctions=4, meters_per_junction=(3, 5), days=2))
-    monkeypatch.setenv("LASCOPF_DATA_DIR", str(data))
-    monkeypatch.setenv("LASCOPF_PROFILE", "local")
-    for name in ("LASCOPF_LANDING_DIR", "LASCOPF_TOPOLOGY_DIR", "LASCOPF_STATE_DIR", "LASCOPF_LAKE_DIR", "LASCOPF_EXPORTS_DIR"):
-        monkeypatch.delenv(name, raising=False)
+    use_local_data_dir(monkeypatch, data)
     d = defs()
     instance = dg.DagsterInstance.ephemeral()
     for selection, partition in (

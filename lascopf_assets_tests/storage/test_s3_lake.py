@@ -4,15 +4,15 @@ import http.client
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
 
-import dagster as dg
 from lascopf_assets.defs.storage.from_env import S3_ENV, s3_lake_io_manager_from_env
-from lascopf_assets_tests.dev_servers import free_port
 from lascopf_assets.storage.parquet_lake import TMP_MARKER, PartitionWindow
 from lascopf_assets.storage.s3_lake import S3LakeConfig, S3LakeError, S3ParquetLake, s3_filesystem
+from lascopf_assets_tests.dev_servers import free_port
 
 D0 = pd.Timestamp("2023-01-01", tz="UTC")
 DAY = pd.Timedelta(days=1)

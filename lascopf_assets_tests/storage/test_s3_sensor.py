@@ -2,9 +2,9 @@
 
 import json
 
+import dagster as dg
 import pytest
 
-import dagster as dg
 from lascopf_assets.defs.ingestion.sensors import LANDING_KEYS_TAG, ingestion_sensors
 from lascopf_assets.defs.storage.resources import S3LandingBucket
 from lascopf_assets.storage.s3_landing import (
@@ -148,9 +148,8 @@ def test_sensor_across_ticks_rewrites_and_restarts(s3_bucket):
 
 
 def test_sensor_reports_a_missing_bucket_clearly(s3_bucket):
-    with dg.instance_for_test() as instance:
-        with pytest.raises(dg.Failure, match="the bucket does not exist"):
-            _tick(instance, _resource(s3_bucket, bucket="missing-bucket"), None)
+    with dg.instance_for_test() as instance, pytest.raises(dg.Failure, match="the bucket does not exist"):
+        _tick(instance, _resource(s3_bucket, bucket="missing-bucket"), None)
 
 
 def test_download_day_fetches_the_objects_of_one_day(s3_bucket, tmp_path):

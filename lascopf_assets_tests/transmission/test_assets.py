@@ -1,5 +1,7 @@
 """The transmission assets through dg.materialize on a tiny demo zone."""
 
+from pathlib import Path
+
 import dagster as dg
 import numpy as np
 import pandas as pd
@@ -9,8 +11,9 @@ from lascopf_assets.definitions import defs
 from lascopf_assets.lib.lascopf import solve_lascopf
 from lascopf_assets.lib.network import read_case
 from lascopf_assets.lib.powersystems import RatingSpec, apply_ramp_fraction, apply_ratings, map_feeders_to_buses, read_export
-from lascopf_assets.storage.parquet_lake import ParquetLake
 from lascopf_assets.lib.zone.demo import DemoZoneParams, write_demo_zone
+from lascopf_assets.storage.parquet_lake import ParquetLake
+from lascopf_assets_tests.local_zone import use_local_data_dir
 
 DAY = "2023-01-02"
 INGEST = ["raw_measurements", "validated_loads", "quarantined_measurements", "junction_aggregates"]
@@ -22,10 +25,7 @@ def zone(tmp_path_factory):
     data = tmp_path_factory.mktemp("transmission") / "data"
     write_demo_zone(data, DemoZoneParams(junctions=4, meters_per_junction=(3, 5), days=2))
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LASCOPF_DATA_DIR", str(data))
-        mp.setenv("LASCOPF_PROFILE", "local")
-        for name in ("LASCOPF_LANDING_DIR", "LASCOPF_TOPOLOGY_DIR", "LASCOPF_STATE_DIR", "LASCOPF_LAKE_DIR", "LASCOPF_EXPORTS_DIR"):
-            mp.delenv(name, raising=False)
+        use_local_data_dir(mp, data)
         d = defs()
         instance = dg.DagsterInstance.ephemeral()
 
@@ -88,7 +88,7 @@ def test_dispatch_of_a_demo_day(zone):
     assert np.allclose(dispatch["p_mw"], direct.generator_dispatch["p_mw"], atol=1e-5)
     binding = lake.read(["binding_contingencies"], DAY)
     assert len(binding) == len(direct.binding_contingencies) > 0
-    html = open(dispatch_meta["report_path"], encoding="utf-8").read()
+    html = Path(dispatch_meta["report_path"]).read_text(encoding="utf-8")
     assert html.count("data:image/png;base64,") == 3 and "Binding contingencies" in html
 
 
@@ -105,7 +105,7 @@ def test_an_infeasible_day_is_recorded_with_its_cause(zone):
     for asset in ("generator_dispatch", "branch_flows", "bus_lmps", "binding_contingencies"):
         table = lake.read([asset], DAY)
         assert table.empty and "timestamp" in table.columns, asset
-    assert "status infeasible" in open(dispatch_meta["report_path"], encoding="utf-8").read()
+    assert "status infeasible" in Path(dispatch_meta["report_path"]).read_text(encoding="utf-8")
 
 
 def test_a_solver_failure_is_recorded_as_error_with_the_solvers_words(zone):

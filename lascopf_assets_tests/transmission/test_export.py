@@ -10,8 +10,15 @@ from matpowercaseframes import CaseFrames
 from lascopf_assets.lib.network import matpower_data_dir, read_case, read_matpower_case
 from lascopf_assets.lib.network.model import Network
 from lascopf_assets.lib.powersystems import (
-    RatingSpec, apply_ramp_fraction, apply_ratings, day_hours, export_system, map_feeders_to_buses, read_export,
-    read_ramps, write_matpower_case,
+    RatingSpec,
+    apply_ramp_fraction,
+    apply_ratings,
+    day_hours,
+    export_system,
+    map_feeders_to_buses,
+    read_export,
+    read_ramps,
+    write_matpower_case,
 )
 from lascopf_assets.lib.powersystems import export as export_module
 

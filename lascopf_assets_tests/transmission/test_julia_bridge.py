@@ -69,13 +69,16 @@ def _julia_found() -> bool:
         return False
 
 
-@pytest.mark.skipif(not _julia_found(), reason="julia not found (set PYTHON_JULIAPKG_EXE or put julia on PATH); live PowerSystems.jl test skipped")
+@pytest.mark.skipif(
+    not _julia_found(), reason="julia not found (set PYTHON_JULIAPKG_EXE or put julia on PATH); live PowerSystems.jl test skipped"
+)
 def test_live_powersystems_system(exported):
     folder, loads = exported
     sys_ = build_system(folder)
     from juliacall import Main as jl
 
-    names = sorted(str(n) for n in jl.seval("s -> [PowerSystems.get_name(l) for l in PowerSystems.get_components(PowerSystems.ElectricLoad, s)]")(sys_))
+    load_names = jl.seval("s -> [PowerSystems.get_name(l) for l in PowerSystems.get_components(PowerSystems.ElectricLoad, s)]")
+    names = sorted(str(n) for n in load_names(sys_))
     net = read_case("case14")
     load_buses = net.bus.loc[net.bus["pd_mw"] != 0, "bus"].tolist()
     assert names == sorted(f"bus{b}" for b in load_buses)

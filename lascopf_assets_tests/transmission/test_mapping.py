@@ -61,7 +61,8 @@ def test_explicit_mapping_scales_case_load_by_feeder_shape():
     assert list(table.columns) == ["timestamp", "bus", "load_mw"] and len(table) == 96
     assert str(table["timestamp"].dtype) == "datetime64[us, UTC]"
     assert table["timestamp"].iloc[4] == pd.Timestamp(f"{DAY} 01:00", tz="UTC") and table["bus"].iloc[4] == 1
-    assert table.loc[(table["bus"] == 3) & (table["timestamp"] == pd.Timestamp(f"{DAY} 05:00", tz="UTC")), "load_mw"].item() == pytest.approx(375.0)
+    at_five = table["timestamp"] == pd.Timestamp(f"{DAY} 05:00", tz="UTC")
+    assert table.loc[(table["bus"] == 3) & at_five, "load_mw"].item() == pytest.approx(375.0)
 
 
 def test_spread_rule_deals_sorted_junctions_over_load_buses():

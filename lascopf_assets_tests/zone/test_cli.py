@@ -7,8 +7,7 @@ import argparse
 import pyarrow.parquet as pq
 import pytest
 
-from lascopf_assets.cli import CliError
-from lascopf_assets.cli import demo_data
+from lascopf_assets.cli import CliError, demo_data
 
 
 def run(argv: list[str]) -> int:

@@ -14,10 +14,10 @@ import hashlib
 import dagster as dg
 
 from lascopf_assets.defs.ingestion.assets import grid_topology, raw_measurements
-from lascopf_assets.defs.storage.resources import S3LandingBucket
 from lascopf_assets.defs.partitions import daily_partitions
 from lascopf_assets.defs.profile import sensors_start
 from lascopf_assets.defs.resources import LandingZone
+from lascopf_assets.defs.storage.resources import S3LandingBucket
 from lascopf_assets.lib.ingest.landing_runs import LandingCursor, changed_files, plan_landing_runs
 from lascopf_assets.storage.s3_landing import S3LandingCursor, S3LandingError, plan_s3_landing
 

@@ -7,14 +7,13 @@ solves for K and the trade-off curve K = 0..Kmax with one solver object (cuts
 and incumbents reused), writes the HTML report and returns the changes table.
 """
 
-from typing import Optional
 
 import dagster as dg
 import pandas as pd
 
-from lascopf_assets.defs.storage.contract import ALLOW_MISSING_PARTITIONS
 from lascopf_assets.defs.metadata import markdown_table
 from lascopf_assets.defs.resources import ExportsFolder
+from lascopf_assets.defs.storage.contract import ALLOW_MISSING_PARTITIONS
 from lascopf_assets.lib.phase_balance.exact import SOLVERS, ExactPhaseBalancer, solve_with_curve
 from lascopf_assets.lib.phase_balance.problem import LoadTableError, problem_from_long_table
 from lascopf_assets.lib.phase_balance.report import figure_tradeoff, write_report
@@ -35,7 +34,7 @@ class PhaseBalancingConfig(dg.Config):
     """Wall-clock budget for the whole solve (K and the curve); the best assignment and its gap are kept."""
     window_days: int = 365
     """Days of data to balance over, ending at ``end_date``."""
-    end_date: Optional[str] = None
+    end_date: str | None = None
     """Last day (YYYY-MM-DD, UTC) of the window; default: the last day with data."""
     solver_options: dict[str, str] = {}
     """SCIP parameters or HiGHS options handed to the solver, e.g. ``{"limits/nodes": "100000"}``."""

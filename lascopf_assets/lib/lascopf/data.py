@@ -54,7 +54,7 @@ class LascopfData:
             self._lodf_mon = np.ascontiguousarray(self.lodf[self.monitored_branches()])
         return self._lodf_mon
 
-    def replace(self, **changes) -> "LascopfData":
+    def replace(self, **changes) -> LascopfData:
         """A copy with ``changes`` applied (the cached monitored LODF rows are dropped)."""
         return dataclasses.replace(self, _lodf_mon=None, **changes)
 

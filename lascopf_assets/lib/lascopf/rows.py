@@ -23,7 +23,7 @@ class RowSet:
     t: np.ndarray
 
     @classmethod
-    def empty(cls) -> "RowSet":
+    def empty(cls) -> RowSet:
         z = np.zeros(0, dtype=np.int64)
         return cls(z, z.copy(), z.copy())
 
@@ -33,10 +33,10 @@ class RowSet:
     def keys(self, n_outages: int, n_intervals: int) -> np.ndarray:
         return (self.l * (n_outages + 1) + (self.k + 1)) * n_intervals + self.t
 
-    def extend(self, other: "RowSet") -> "RowSet":
+    def extend(self, other: RowSet) -> RowSet:
         return RowSet(np.concatenate([self.l, other.l]), np.concatenate([self.k, other.k]), np.concatenate([self.t, other.t]))
 
-    def select(self, mask: np.ndarray) -> "RowSet":
+    def select(self, mask: np.ndarray) -> RowSet:
         """The rows where ``mask`` is true, in their order."""
         return RowSet(self.l[mask], self.k[mask], self.t[mask])
 

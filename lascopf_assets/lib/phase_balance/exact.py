@@ -45,15 +45,14 @@ import pyscipopt
 import scipy.sparse as sp
 from scipy.cluster.vq import kmeans2
 
-from lascopf_assets.lib.phase_balance.linearization import PIECE_PHASE, PIECE_SIGN
 from lascopf_assets.lib.phase_balance.branch_and_cut import branch_and_cut, set_scip_params
+from lascopf_assets.lib.phase_balance.linearization import PIECE_PHASE, PIECE_SIGN
 from lascopf_assets.lib.phase_balance.local_search import improve
 from lascopf_assets.lib.phase_balance.master import check_highs_options, make_master
 from lascopf_assets.lib.phase_balance.metric import NormalizedLoads
 from lascopf_assets.lib.phase_balance.problem import PhaseBalanceProblem
 from lascopf_assets.lib.phase_balance.result import PhaseBalanceResult, changes_between
 from lascopf_assets.lib.solver_status import ERROR, OPTIMAL, TIME_LIMIT, SolverOutcome
-
 
 SOLVERS = ("scip", "highs")
 
@@ -137,7 +136,7 @@ class ExactPhaseBalancer:
         T = len(phase_t)
         G = self.n_groups
         M = sp.csr_matrix((sign_t, (np.arange(T), 3 * self.groups + phase_t)), shape=(T, 3 * G))
-        A = np.asarray((M.T @ self._lT))  # (3G, J): A[3g+p, j] = sum_{t in g, p_t = p} s_t l[j, t]
+        A = np.asarray(M.T @ self._lT)  # (3G, J): A[3g+p, j] = sum_{t in g, p_t = p} s_t l[j, t]
         A = A.reshape(G, 3, -1)
         j = self.move_junction
         p0 = self.problem.initial_phase[j]

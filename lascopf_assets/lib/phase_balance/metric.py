@@ -67,7 +67,7 @@ class NormalizedLoads:
     skipped_hours: np.ndarray
 
     @classmethod
-    def from_problem(cls, problem: PhaseBalanceProblem) -> "NormalizedLoads":
+    def from_problem(cls, problem: PhaseBalanceProblem) -> NormalizedLoads:
         total = problem.loads.sum(axis=0)
         if np.any(total < 0):
             t = int(np.argmax(total < 0))

@@ -56,7 +56,7 @@ class PhaseBalanceProblem:
         return self.loads.shape[1]
 
     @classmethod
-    def from_arrays(cls, loads, initial_phase) -> "PhaseBalanceProblem":
+    def from_arrays(cls, loads, initial_phase) -> PhaseBalanceProblem:
         """A problem with junctions named ``J0, J1, ...`` and intervals ``0..T-1``."""
         loads = np.asarray(loads, dtype=np.float64)
         return cls(

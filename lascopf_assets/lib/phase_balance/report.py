@@ -121,6 +121,7 @@ def render_report(problem: PhaseBalanceProblem, result: PhaseBalanceResult,
         ("junctions x intervals", f"{problem.n_junctions} x {problem.n_hours}"),
         ("max changes K", str(result.max_changes)),
         ("status", result.status),
+        *([("solver said", result.reason)] if result.reason else []),
         ("imbalance before", f"{result.initial_imbalance:.6g}"),
         ("imbalance after", f"{result.imbalance:.6g}"),
         ("proven lower bound", f"{result.bound:.6g}"),
@@ -132,8 +133,10 @@ def render_report(problem: PhaseBalanceProblem, result: PhaseBalanceResult,
     summary_rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in summary)
     curve_rows = ""
     if curve:
-        curve_rows = "<h2>Trade-off table</h2><table><tr><th>K</th><th>imbalance</th><th>bound</th><th>gap</th><th>status</th></tr>" + "".join(
-            f"<tr><td>{r.max_changes}</td><td>{r.imbalance:.6g}</td><td>{r.bound:.6g}</td><td>{r.gap:.2e}</td><td>{r.status}</td></tr>"
+        header = "<tr><th>K</th><th>imbalance</th><th>bound</th><th>gap</th><th>status</th></tr>"
+        curve_rows = "<h2>Trade-off table</h2><table>" + header + "".join(
+            f"<tr><td>{r.max_changes}</td><td>{r.imbalance:.6g}</td><td>{r.bound:.6g}</td><td>{r.gap:.2e}</td>"
+            f"<td title='{esc(r.reason or '')}'>{r.status}</td></tr>"
             for r in curve
         ) + "</table>"
     imgs = "".join(f'<h2>{esc(t)}</h2><img alt="{esc(t)}" src="data:image/png;base64,{b}"/>' for t, b in figures)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import pandas as pd
 
 
-def select_window(aggregates: pd.DataFrame, window_days: int, end_date: Optional[str]) -> tuple[pd.DataFrame, str, str]:
+def select_window(aggregates: pd.DataFrame, window_days: int, end_date: str | None) -> tuple[pd.DataFrame, str, str]:
     """Rows of the ``window_days`` days ending at ``end_date`` (or the last day present), with the first and last day."""
     if window_days < 1:
         raise ValueError(f"window_days must be >= 1, got {window_days}")

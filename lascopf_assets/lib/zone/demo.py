@@ -34,8 +34,8 @@ from lascopf_assets.lib.zone.structure import (
     SOURCE_CN,
     GridStructure,
     build_grid_structure,
-    ground_truth,
     draw_meter_counts,
+    ground_truth,
 )
 from lascopf_assets.lib.zone.topology import TOPOLOGY_COLUMNS
 from lascopf_assets.lib.zone.writers import FORMATS, write_daily_readings, write_topology
