@@ -12,31 +12,23 @@ from lascopf_assets.lib.phase_balance.exact import solve_fast
 from lascopf_assets.lib.phase_balance.metric import imbalance
 from lascopf_assets.lib.phase_balance.problem import problem_from_long_table
 from lascopf_assets.lib.phase_balance.window import select_window
-from lascopf_assets.lib.zone.demo import DemoZoneParams, write_demo_zone
+from lascopf_assets.lib.zone.demo import DemoZoneParams
 from lascopf_assets.storage.parquet_lake import ParquetLake
-from lascopf_assets_tests.local_zone import use_local_data_dir
+from lascopf_assets_tests.local_zone import ingested_demo_zone
 
 DAYS = ["2023-01-01", "2023-01-02"]
-INGEST = ["raw_measurements", "validated_loads", "quarantined_measurements", "junction_aggregates"]
 
 
 @pytest.fixture(scope="module")
 def zone(tmp_path_factory):
     data = tmp_path_factory.mktemp("phase_balancing") / "data"
-    write_demo_zone(data, DemoZoneParams(junctions=7, meters_per_junction=(3, 5), days=2))
-    with pytest.MonkeyPatch.context() as mp:
-        use_local_data_dir(mp, data)
-        d = defs()
-        instance = dg.DagsterInstance.ephemeral()
+    with ingested_demo_zone(data, DemoZoneParams(junctions=7, meters_per_junction=(3, 5), days=2), DAYS) as zone:
+        yield zone.data, zone.run
 
-        def run(selection, **kwargs):
-            return dg.materialize(list(d.assets), selection=selection, resources=d.resources, instance=instance,
-                                  **kwargs)
 
-        assert run(["grid_topology"]).success
-        for day in DAYS:
-            assert run(INGEST, partition_key=day).success
-        yield data, run
+def assign(run, **config):
+    """Materialize phase_assignment with this config."""
+    return run(["phase_assignment"], run_config={"ops": {"phase_assignment": {"config": config}}}, raise_on_error=False)
 
 
 def _meta(result):
@@ -47,8 +39,7 @@ def _meta(result):
 
 def test_phase_assignment_matches_a_direct_solve(zone):
     data, run = zone
-    config = {"max_changes": 2, "curve_max_changes": 3, "time_limit_seconds": 60}
-    result = run(["phase_assignment"], run_config={"ops": {"phase_assignment": {"config": config}}})
+    result = assign(run, max_changes=2, curve_max_changes=3, time_limit_seconds=60)
     assert result.success
     meta = _meta(result)
     lake = ParquetLake.local(data / "lake")
@@ -80,8 +71,7 @@ def test_a_solver_failure_is_status_error_with_the_solvers_words(zone):
     _, run = zone
     x = cp.Variable(2)
     cp.Problem(cp.Minimize(cp.sum(x)), [x >= 1]).solve(solver=cp.HIGHS)  # sizes HiGHS's scheduler first
-    config = {"max_changes": 2, "curve_max_changes": 2, "solver": "highs", "solver_options": {"threads": "64"}}
-    result = run(["phase_assignment"], run_config={"ops": {"phase_assignment": {"config": config}}})
+    result = assign(run, max_changes=2, curve_max_changes=2, solver="highs", solver_options={"threads": "64"})
     assert result.success  # recorded, not raised: the incumbent (never worse than today) is still reported
     meta = _meta(result)
     assert meta["status"] == "error"
@@ -92,9 +82,7 @@ def test_a_solver_failure_is_status_error_with_the_solvers_words(zone):
 
 def test_a_bad_solver_option_fails_the_run_with_its_name(zone):
     _, run = zone
-    config = {"max_changes": 1, "curve_max_changes": 1, "solver_options": {"limits/bogus": "1"}}
-    result = run(["phase_assignment"], run_config={"ops": {"phase_assignment": {"config": config}}},
-                 raise_on_error=False)
+    result = assign(run, max_changes=1, curve_max_changes=1, solver_options={"limits/bogus": "1"})
     assert not result.success
     [failure] = [e for e in result.all_events if e.is_step_failure]
     assert "SCIP refuses parameter limits/bogus" in str(failure.event_specific_data.error.message) + str(
@@ -103,8 +91,7 @@ def test_a_bad_solver_option_fails_the_run_with_its_name(zone):
 
 def test_window_keeps_the_last_days_available(zone):
     data, run = zone
-    config = {"max_changes": 1, "curve_max_changes": 1, "window_days": 1}
-    result = run(["phase_assignment"], run_config={"ops": {"phase_assignment": {"config": config}}})
+    result = assign(run, max_changes=1, curve_max_changes=1, window_days=1)
     assert result.success
     meta = _meta(result)
     assert meta["hours"] == 24 and meta["window"] == f"{DAYS[1]} .. {DAYS[1]}"

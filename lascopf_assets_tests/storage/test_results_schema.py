@@ -6,14 +6,13 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from lascopf_assets.definitions import defs
 from lascopf_assets.lib.lascopf.result import SUMMARY_COLUMNS
-from lascopf_assets.lib.zone.demo import DemoZoneParams, write_demo_zone
+from lascopf_assets.lib.zone.demo import DemoZoneParams
 from lascopf_assets.storage.parquet_lake import ParquetLake
 from lascopf_assets.storage.pg_tables import PgTableStore
 from lascopf_assets.storage.pg_types import pg_type_for
 from lascopf_assets.storage.results_schema import LASCOPF_DISPATCH, RESULTS_TABLES, create_reference_tables
-from lascopf_assets_tests.local_zone import use_local_data_dir
+from lascopf_assets_tests.local_zone import ingested_demo_zone
 
 DAY = "2023-01-02"
 
@@ -23,28 +22,16 @@ def test_lascopf_dispatch_is_the_summary_with_its_day_and_case():
 
 
 @pytest.fixture
-def dispatched_day(tmp_path, monkeypatch):
+def dispatched_day(tmp_path):
     """A demo zone's DAY through ingestion and the transmission assets (local profile); the defs and lake."""
-    data = tmp_path / "data"
-    write_demo_zone(data, DemoZoneParams(junctions=4, meters_per_junction=(3, 5), days=2))
-    use_local_data_dir(monkeypatch, data)
-    d = defs()
-    instance = dg.DagsterInstance.ephemeral()
-    for selection, partition in (
-        (["grid_topology"], None),
-        (["raw_measurements", "validated_loads", "quarantined_measurements", "junction_aggregates"], DAY),
-        (["powersystems_system", "lascopf_dispatch", "generator_dispatch", "branch_flows", "bus_lmps",
-          "binding_contingencies"], DAY),
-    ):
-        assert dg.materialize(list(d.assets), selection=selection, resources=d.resources, instance=instance,
-                              partition_key=partition).success
-    d.instance = instance
-    return d, ParquetLake.local(data / "lake")
+    with ingested_demo_zone(tmp_path / "data", DemoZoneParams(junctions=4, meters_per_junction=(3, 5), days=2), [DAY]) as zone:
+        assert zone.run(["powersystems_system", *[spec.name for spec in RESULTS_TABLES]], partition_key=DAY).success
+        yield zone, ParquetLake.local(zone.data / "lake")
 
 
 def test_results_tables_are_exactly_what_the_dispatch_asset_writes(dispatched_day, postgres_dsn):
-    d, lake = dispatched_day
-    [dispatch] = [a for a in d.assets if dg.AssetKey("lascopf_dispatch") in a.keys]
+    zone, lake = dispatched_day
+    [dispatch] = [a for a in zone.defs.assets if dg.AssetKey("lascopf_dispatch") in a.keys]
     assert {k.to_user_string() for k in dispatch.keys} == {spec.name for spec in RESULTS_TABLES}
 
     store = PgTableStore(postgres_dsn, schema=f"results_{uuid.uuid4().hex[:8]}")
@@ -63,14 +50,11 @@ def test_results_tables_are_exactly_what_the_dispatch_asset_writes(dispatched_da
 
 def test_an_empty_database_takes_optimal_and_infeasible_days_in_any_order(dispatched_day, postgres_dsn):
     """A day without a solution has empty tables and an optimal day has NULL cause/reason: neither may type a column."""
-    d, _ = dispatched_day
+    zone, _ = dispatched_day
     outputs = {}
     for label, config in (("optimal", {}), ("infeasible", {"rating_mw": 20.0})):
-        result = dg.materialize(
-            list(d.assets), selection=["powersystems_system", *[spec.name for spec in RESULTS_TABLES]],
-            resources=d.resources, instance=d.instance, partition_key=DAY,
-            run_config={"ops": {"lascopf_dispatch": {"config": config}}},
-        )
+        result = zone.run(["powersystems_system", *[spec.name for spec in RESULTS_TABLES]], partition_key=DAY,
+                          run_config={"ops": {"lascopf_dispatch": {"config": config}}})
         assert result.success
         outputs[label] = {spec.name: result.output_for_node("lascopf_dispatch", spec.name) for spec in RESULTS_TABLES}
     assert outputs["infeasible"]["lascopf_dispatch"]["status"].item() == "infeasible"

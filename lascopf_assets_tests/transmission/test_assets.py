@@ -2,39 +2,26 @@
 
 from pathlib import Path
 
-import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
 
-from lascopf_assets.definitions import defs
 from lascopf_assets.lib.lascopf import solve_lascopf
 from lascopf_assets.lib.network import read_case
 from lascopf_assets.lib.powersystems import RatingSpec, apply_ramp_fraction, apply_ratings, map_feeders_to_buses, read_export
-from lascopf_assets.lib.zone.demo import DemoZoneParams, write_demo_zone
+from lascopf_assets.lib.zone.demo import DemoZoneParams
 from lascopf_assets.storage.parquet_lake import ParquetLake
-from lascopf_assets_tests.local_zone import use_local_data_dir
+from lascopf_assets_tests.local_zone import ingested_demo_zone
 
 DAY = "2023-01-02"
-INGEST = ["raw_measurements", "validated_loads", "quarantined_measurements", "junction_aggregates"]
 TRANSMISSION = ["powersystems_system", "lascopf_dispatch", "generator_dispatch", "branch_flows", "bus_lmps", "binding_contingencies"]
 
 
 @pytest.fixture(scope="module")
 def zone(tmp_path_factory):
     data = tmp_path_factory.mktemp("transmission") / "data"
-    write_demo_zone(data, DemoZoneParams(junctions=4, meters_per_junction=(3, 5), days=2))
-    with pytest.MonkeyPatch.context() as mp:
-        use_local_data_dir(mp, data)
-        d = defs()
-        instance = dg.DagsterInstance.ephemeral()
-
-        def run(selection, **kwargs):
-            return dg.materialize(list(d.assets), selection=selection, resources=d.resources, instance=instance, **kwargs)
-
-        assert run(["grid_topology"]).success
-        assert run(INGEST, partition_key=DAY).success
-        yield data, run
+    with ingested_demo_zone(data, DemoZoneParams(junctions=4, meters_per_junction=(3, 5), days=2), [DAY]) as zone:
+        yield zone.data, zone.run
 
 
 def meta(result, asset):
