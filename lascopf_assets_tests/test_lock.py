@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import importlib.metadata
-import importlib.util
-import re
 import shutil
 import subprocess
 import sys
@@ -12,30 +10,14 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from lascopf_assets_tests.lock_files import lock_script, pins
+
 ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENTS = ROOT / "requirements"
-PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)(?:\s*;\s*([^\\]+?))?\s*\\?$", re.MULTILINE)
-
-
-def _lock_script():
-    spec = importlib.util.spec_from_file_location("lock_script", ROOT / "scripts" / "lock.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def pins(name: str) -> dict[str, str]:
-    """Package -> version pinned for this interpreter (markers evaluated) in requirements/<name>."""
-    out = {}
-    for package, version, marker in PIN.findall((REQUIREMENTS / name).read_text()):
-        if not marker or Marker(marker).evaluate():
-            out[canonicalize_name(package)] = version
-    return out
 
 
 def project_requirements(*extras: str) -> list[Requirement]:
@@ -55,7 +37,7 @@ def test_lock_check_passes_on_the_repository():
 def test_lock_check_fails_when_pyproject_moves_on(tmp_path, change, capsys):
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     shutil.copytree(REQUIREMENTS, tmp_path / "requirements")
-    lock = _lock_script()
+    lock = lock_script()
     assert lock.check(tmp_path) == 0
     if change.endswith(".in"):
         with open(tmp_path / "requirements" / change, "a") as f:
@@ -74,7 +56,7 @@ def test_description_edits_do_not_invalidate_the_lock(tmp_path):
     shutil.copytree(REQUIREMENTS, tmp_path / "requirements")
     text = (tmp_path / "pyproject.toml").read_text()
     (tmp_path / "pyproject.toml").write_text(text.replace('version = "0.1.0"', 'version = "0.1.1"'))
-    assert _lock_script().check(tmp_path) == 0
+    assert lock_script().check(tmp_path) == 0
 
 
 @pytest.mark.parametrize("lock,extras", [("main.txt", ()), ("dev.txt", ("dev",)), ("julia.txt", ("julia",))])

@@ -99,17 +99,26 @@ def compile_locks(uv: str, upgrade: bool) -> None:
     DIGEST_FILE.write_text(f"{lock_inputs_digest()}  pyproject.toml dependencies + requirements/build.in\n")
 
 
-PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", re.MULTILINE)
+# one pinned line of a lock: name==version, optionally "; marker", then the line continuation
+PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)(?:\s*;\s*([^\\\n]+?))?\s*\\?$", re.MULTILINE)
 
 
 def _canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def pinned_versions(text: str) -> dict[str, set[str]]:
-    """name -> versions pinned in a requirements text (a universal lock may pin two under markers)."""
+def pinned_versions(text: str, this_environment: bool = False) -> dict[str, set[str]]:
+    """name -> versions pinned in a requirements text (a universal lock may pin two under markers).
+
+    ``this_environment``: keep only the pins whose environment marker holds for the running
+    interpreter (needs ``packaging``, which every environment the project installs has).
+    """
+    if this_environment:
+        from packaging.markers import Marker
     pins: dict[str, set[str]] = {}
-    for name, version in PIN.findall(text):
+    for name, version, marker in PIN.findall(text):
+        if this_environment and marker and not Marker(marker).evaluate():
+            continue
         pins.setdefault(_canonical(name), set()).add(version)
     return pins
 
@@ -120,13 +129,7 @@ def drift(freeze_file: Path) -> int:
     Pins whose environment markers do not hold here (Windows-only packages, another Python) are
     left out; run it with the interpreter of the environment that ``freeze_file`` describes.
     """
-    from packaging.markers import Marker  # in every environment the project installs
-
-    locked: dict[str, set[str]] = {}
-    marked = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)(?:\s*;\s*([^\\\n]+?))?\s*\\?$", re.MULTILINE)
-    for name, version, marker in marked.findall((REQUIREMENTS / "dev.txt").read_text()):
-        if not marker or Marker(marker).evaluate():
-            locked.setdefault(_canonical(name), set()).add(version)
+    locked = pinned_versions((REQUIREMENTS / "dev.txt").read_text(), this_environment=True)
     latest = pinned_versions(freeze_file.read_text())
     rows = [
         (name, ", ".join(sorted(locked.get(name, {"-"}))), ", ".join(sorted(versions)))

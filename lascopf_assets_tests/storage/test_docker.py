@@ -10,6 +10,7 @@ import yaml
 
 from lascopf_assets.defs.profile import PROFILE_ENV
 from lascopf_assets.defs.storage.from_env import PG_ENV, S3_ENV, S3_LANDING_ENV
+from lascopf_assets_tests.lock_files import pins
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKER = REPO / "docker"
@@ -146,17 +147,12 @@ def test_dockerfiles_copy_existing_files_and_ship_the_instance_yaml(name):
     assert ("ENV", "DAGSTER_HOME=/opt/dagster/dagster_home") in steps
 
 
-def _locked(lock: str) -> dict[str, str]:
-    pins = re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", (REPO / "requirements" / lock).read_text(), re.M)
-    return {name.lower(): v for name, v in pins}
-
-
 def test_dagster_image_installs_the_tested_versions_from_the_lock():
     steps = dockerfile("Dockerfile_dagster")
     assert ("COPY", "requirements/services.txt /tmp/services.txt") in steps
     run = " ".join(args for instr, args in steps if instr == "RUN")
     assert "--require-hashes --no-deps -r /tmp/services.txt" in run and "pip check" in run
-    locked = _locked("services.txt")
+    locked = pins("services.txt")
     for dist in ("dagster", "dagster-graphql", "dagster-webserver", "dagster-postgres", "dagster-aws"):
         assert locked[dist] == version(dist), f"services.txt pins {dist}=={locked[dist]}, tests ran {version(dist)}"
 
