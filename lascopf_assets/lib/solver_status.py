@@ -79,10 +79,14 @@ def from_raw(solver: str, raw: str, messages: list[str] | tuple[str, ...] = ()) 
     return SolverOutcome(status, _words(solver, raw, messages))
 
 
+def _highs_status_name(name: str) -> str:
+    """``kTimeLimit`` (the enum's name) -> ``TimeLimit``, the key of :data:`HIGHS_STATUS`."""
+    return name[1:] if name.startswith("k") else name
+
+
 def highs_outcome(highs, messages: list[str] | tuple[str, ...] = ()) -> SolverOutcome:
     """The outcome of ``highs.run()`` on a ``highspy.Highs`` (``messages``: its logged errors/warnings)."""
-    name = highs.getModelStatus().name
-    return from_raw("HIGHS", name[1:] if name.startswith("k") else name, messages)
+    return from_raw("HIGHS", _highs_status_name(highs.getModelStatus().name), messages)
 
 
 def option_value(text: str) -> bool | int | float | str:
@@ -138,8 +142,7 @@ def raw_cvxpy_status(problem, solver: str) -> str | None:
             return str(extra["model"].getStatus())
         cached = problem._solver_cache.get(key)
         if key == "HIGHS" and cached is not None:
-            name = str(cached[2]["model_status"])
-            return name[1:] if name.startswith("k") else name
+            return _highs_status_name(str(cached[2]["model_status"]))
         if key == "CLARABEL" and cached is not None:
             return str(cached.get_solution().status)
     except (AttributeError, KeyError, IndexError, TypeError):

@@ -107,6 +107,12 @@ def set_scip_params(m: pyscipopt.Model, params: dict | None) -> None:
             raise ValueError(f"SCIP refuses parameter {name}={value!r}: {exc}") from None
 
 
+def check_scip_params(params: dict | None) -> None:
+    """Raise ValueError now, not at the first solve, if SCIP refuses any of ``params``."""
+    if params:
+        set_scip_params(pyscipopt.Model(), params)
+
+
 def branch_and_cut(oracle, max_changes: int, initial_cuts, start_y, start_theta, time_limit: float,
                    gap_tolerance: float, tol_rel: float = 1e-7, params: dict | None = None) -> BranchAndCutOutcome:
     """Solve ``min sum theta`` with lazily generated cuts.

@@ -41,11 +41,10 @@ import math
 import time
 
 import numpy as np
-import pyscipopt
 import scipy.sparse as sp
 from scipy.cluster.vq import kmeans2
 
-from lascopf_assets.lib.phase_balance.branch_and_cut import branch_and_cut, set_scip_params
+from lascopf_assets.lib.phase_balance.branch_and_cut import branch_and_cut, check_scip_params
 from lascopf_assets.lib.phase_balance.linearization import PIECE_PHASE, PIECE_SIGN
 from lascopf_assets.lib.phase_balance.local_search import improve
 from lascopf_assets.lib.phase_balance.master import check_highs_options, make_master
@@ -94,9 +93,9 @@ class ExactPhaseBalancer:
         self.problem = problem
         self.solver = solver
         self.solver_options = dict(solver_options or {})
-        if solver == "scip" and self.solver_options:  # refuse bad names now, not at the first solve
-            set_scip_params(pyscipopt.Model(), self.solver_options)
-        elif solver == "highs":
+        if solver == "scip":  # refuse bad names now, not at the first solve
+            check_scip_params(self.solver_options)
+        else:
             check_highs_options(self.solver_options)
         self.norm = NormalizedLoads.from_problem(problem)
         J = problem.n_junctions

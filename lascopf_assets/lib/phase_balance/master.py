@@ -48,18 +48,27 @@ def set_highs_options(h, options: dict | None, messages: list[str]) -> None:
             raise ValueError(f"HiGHS refuses option {name}={value!r}: {' '.join(messages).strip()}")
 
 
-def check_highs_options(options: dict | None) -> None:
-    """Raise ValueError now, not at the first solve, if HiGHS refuses any of ``options``."""
-    if not options:
-        return
+def logged_highs(serious_only: bool):
+    """A ``highspy.Highs`` that logs through a callback only, and the list its messages go to.
+
+    ``serious_only``: keep warnings and errors (a solve's reason), not the informational lines.
+    """
     import highspy
 
     quiet_highs_banner()
     h = highspy.Highs()
     h.setOptionValue("log_to_console", False)
     messages: list[str] = []
-    h.cbLogging += lambda e: messages.append(e.message)
-    set_highs_options(h, options, messages)
+    serious = (highspy.HighsLogType.kWarning, highspy.HighsLogType.kError)
+    h.cbLogging += lambda e: messages.append(e.message) if not serious_only or e.data_out.log_type in serious else None
+    return h, messages
+
+
+def check_highs_options(options: dict | None) -> None:
+    """Raise ValueError now, not at the first solve, if HiGHS refuses any of ``options``."""
+    if options:
+        h, messages = logged_highs(serious_only=False)
+        set_highs_options(h, options, messages)
 
 
 class _Master:
@@ -86,13 +95,7 @@ class HighsMaster(_Master):
 
         super().__init__(move_junction, n_groups, max_changes)
         self._hs = highspy
-        quiet_highs_banner()
-        h = highspy.Highs()
-        # log through the callback only: HiGHS's warnings and errors become the outcome's reason
-        h.setOptionValue("log_to_console", False)
-        self._messages: list[str] = []
-        serious = (highspy.HighsLogType.kWarning, highspy.HighsLogType.kError)
-        h.cbLogging += lambda e: self._messages.append(e.message) if e.data_out.log_type in serious else None
+        h, self._messages = logged_highs(serious_only=True)  # warnings and errors become the outcome's reason
         set_highs_options(h, options, self._messages)
         inf = highspy.kHighsInf
         n = self.n_moves + n_groups
