@@ -76,18 +76,20 @@ def test_downstream_rejects_unknown_and_unfed_elements(topo):
 
 def test_junctions_are_single_phase_elements_fed_by_abc(topo):
     got = junctions(topo)
-    assert list(got.columns) == ["junction", "phase", "feeder_node"]
-    assert set(map(tuple, got.to_numpy().tolist())) == {("JA", "A", "N2"), ("JB", "B", "N1"), ("LC", "C", "N6")}
+    assert list(got.columns) == ["junction", "phase", "feeder_node", "feeder"]
+    assert set(map(tuple, got.to_numpy().tolist())) == {
+        ("JA", "A", "N2", "TR1"), ("JB", "B", "N1", "TR1"), ("LC", "C", "N6", "TR1")
+    }
 
 
 def test_meters_by_junction_excludes_backbone_meters(topo):
     got = meters_by_junction(topo)
-    assert list(got.columns) == ["meter_id", "junction", "phase"]
+    assert list(got.columns) == ["meter_id", "junction", "phase", "feeder"]
     assert set(map(tuple, got.to_numpy().tolist())) == {
-        ("M1", "JA", "A"),
-        ("M2", "JA", "A"),
-        ("M3", "JB", "B"),
-        ("M5", "LC", "C"),
+        ("M1", "JA", "A", "TR1"),
+        ("M2", "JA", "A", "TR1"),
+        ("M3", "JB", "B", "TR1"),
+        ("M5", "LC", "C", "TR1"),
     }
 
 
@@ -111,7 +113,7 @@ def test_two_phase_lateral_under_abc_is_a_junction_but_its_single_phase_child_is
     rows = ["T,transformer,ABC,S,N1", "AB1,line,AB,N1,N2", "A1,line,A,N2,N3", "M,meter,A,N3,"]
     t = read_topology(write(tmp_path / "g.csv", rows))
     assert junctions(t)["junction"].tolist() == ["AB1"]
-    assert meters_by_junction(t).to_numpy().tolist() == [["M", "AB1", "AB"]]
+    assert meters_by_junction(t).to_numpy().tolist() == [["M", "AB1", "AB", "T"]]
 
 
 @pytest.mark.parametrize(

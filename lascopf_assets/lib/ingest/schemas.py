@@ -102,6 +102,7 @@ VALIDATED_LOADS_SCHEMA = pa.DataFrameSchema(
     {
         "timestamp": pa.Column(UTC_US),
         "meter_id": pa.Column(str),
+        "feeder": pa.Column(str, nullable=True),  # None: the meter is under no feeder head
         "junction": pa.Column(str),
         "phase": pa.Column(str),  # A, B or C: checked on the meter map (validation._meter_map)
         "kwh": pa.Column(float),  # finite and >= 0: the row rules

@@ -23,7 +23,7 @@ from lascopf_assets.lib.ingest.schemas import (
 )
 from lascopf_assets.lib.zone.versions import meters_in_force, split_by_version
 
-VALID_COLUMNS = ["timestamp", "meter_id", "junction", "phase", "kwh"]
+VALID_COLUMNS = ["timestamp", "meter_id", "feeder", "junction", "phase", "kwh"]
 PROVENANCE_COLUMNS = ["source_file", "source_row"]
 _CODE_BY_REASON = {reason: code for code, reason in RULES.items()}
 
@@ -82,6 +82,8 @@ def _rows(frame: pd.DataFrame, mask: np.ndarray, columns: list[str] | None = Non
 
 def _meter_map(meters: pd.DataFrame) -> pd.DataFrame:
     lookup = meters.drop_duplicates("meter_id").reset_index(drop=True)
+    if "feeder" not in lookup.columns:  # a map without feeders: every meter under no feeder head
+        lookup = lookup.assign(feeder=pd.array([None] * len(lookup), dtype="str"))
     odd = lookup[~lookup["phase"].isin(["A", "B", "C"])]
     if len(odd):
         sample = ", ".join(f"{m} ({p})" for m, p in odd[["meter_id", "phase"]].head(5).itertuples(index=False))
@@ -92,8 +94,8 @@ def _meter_map(meters: pd.DataFrame) -> pd.DataFrame:
 def validate_readings(raw: pd.DataFrame, meters: pd.DataFrame) -> ValidationResult:
     """Split parsed readings (landing.read_landing_file rows) into valid rows and quarantine.
 
-    ``meters`` maps ``meter_id`` to ``junction`` and ``phase`` (the topology in
-    force for these readings).
+    ``meters`` maps ``meter_id`` to ``feeder``, ``junction`` and ``phase`` (the topology in
+    force for these readings; ``feeder`` None for a meter under no feeder head).
     """
     raw = raw.reset_index(drop=True)
     lookup = _meter_map(meters)
@@ -117,8 +119,8 @@ def validate_readings(raw: pd.DataFrame, meters: pd.DataFrame) -> ValidationResu
 
     valid = _rows(raw, ~bad, ["timestamp", "meter_id", "kwh", *scada, *PROVENANCE_COLUMNS]).reset_index(drop=True)
     position = pd.Index(lookup["meter_id"]).get_indexer(valid["meter_id"])  # every valid meter is known
-    valid.insert(2, "junction", pd.Series(lookup["junction"].array.take(position), dtype="str"))
-    valid.insert(3, "phase", pd.Series(lookup["phase"].array.take(position), dtype="str"))
+    for offset, column in enumerate(("feeder", "junction", "phase")):
+        valid.insert(2 + offset, column, pd.Series(lookup[column].array.take(position), dtype="str"))
     if not valid["timestamp"].is_monotonic_increasing:  # landing rows usually arrive in time order
         valid = valid.sort_values("timestamp", kind="stable", ignore_index=True)
     VALIDATED_LOADS_SCHEMA.validate(valid)  # the output contract (types; values are the rules' business)

@@ -9,6 +9,13 @@ with plain dicts and lists.
 
 A *junction* is a non-``ABC`` element fed by an ``ABC`` element: the first
 single-phase segment of a lateral (the point the phase-balancing study moves).
+
+A *feeder* is everything downstream of a feeder head, named after the head's
+``grid_element_id``. The heads are each source transformer by default, or a
+given list of elements on a three-phase backbone (the study balanced what lies
+downstream of one HV/MV transformer); an element belongs to the nearest head at
+or above it, and to no feeder when no head is above it. A junction, and every
+meter under it, belongs to exactly one feeder: phase balancing is per feeder.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import datetime as dt
 import hashlib
 import re
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -224,10 +232,51 @@ def downstream(topology: Topology, element_id: str, include_self: bool = False) 
     return [ids[i] for i in out]
 
 
+def _is_three_phase(topology: Topology) -> list[bool]:
+    return [set(p) == {"A", "B", "C"} for p in topology.elements["phases"].tolist()]
+
+
+def source_transformers(topology: Topology) -> list[str]:
+    """The source transformers' ids (the roots of the walk), in file order."""
+    ids = topology.ids
+    return [ids[i] for i in sorted(i for i in topology.order if topology.parent[i] < 0)]
+
+
+def element_feeders(topology: Topology, heads: Sequence[str] = ()) -> list[str | None]:
+    """The feeder of every element (file order): the id of the nearest head at or above it, None if none.
+
+    ``heads`` empty: each source transformer heads a feeder. A head must be a three-phase element
+    fed from the source and not inside a lateral, so that a junction and its meters share a feeder.
+    """
+    ids = topology.ids
+    if not heads:
+        head_index = {i for i in topology.order if topology.parent[i] < 0}
+    else:
+        head_index = set()
+        in_lateral = _lateral_labels(topology)
+        three = _is_three_phase(topology)
+        reached = set(topology.order)
+        for head in heads:
+            i = topology.index.get(head)
+            if i is None:
+                raise TopologyError(f"feeder head {head!r} is not an element of the topology")
+            if i not in reached:
+                raise TopologyError(f"feeder head {head!r} is not fed from any source")
+            if not three[i] or in_lateral[i] >= 0:
+                raise TopologyError(f"feeder head {head!r} is not on a three-phase backbone (a head must be ABC, above the junctions)")
+            head_index.add(i)
+    feeder: list[str | None] = [None] * len(ids)
+    for i in topology.order:  # parents come before children in BFS order
+        if i in head_index:
+            feeder[i] = ids[i]
+        elif topology.parent[i] >= 0:
+            feeder[i] = feeder[topology.parent[i]]
+    return feeder
+
+
 def _junction_flags(topology: Topology) -> list[bool]:
-    phases = topology.elements["phases"].tolist()
-    three = [set(p) == {"A", "B", "C"} for p in phases]
-    flags = [False] * len(phases)
+    three = _is_three_phase(topology)
+    flags = [False] * len(three)
     for i in topology.order:
         p = topology.parent[i]
         if p >= 0 and three[p] and not three[i]:
@@ -235,9 +284,26 @@ def _junction_flags(topology: Topology) -> list[bool]:
     return flags
 
 
-def junctions(topology: Topology) -> pd.DataFrame:
-    """``junction, phase, feeder_node``: each non-ABC element fed by an ABC element, sorted by id."""
+def _lateral_labels(topology: Topology) -> list[int]:
+    """Per element, the index of the junction it lies under (itself for a junction), -1 for none."""
     flags = _junction_flags(topology)
+    label = [-1] * len(flags)
+    for i in topology.order:  # parents come before children in BFS order
+        if flags[i]:
+            label[i] = i
+        elif topology.parent[i] >= 0:
+            label[i] = label[topology.parent[i]]
+    return label
+
+
+def junctions(topology: Topology, feeder_heads: Sequence[str] = ()) -> pd.DataFrame:
+    """``junction, phase, feeder_node, feeder``: each non-ABC element fed by an ABC element, sorted by id.
+
+    ``feeder_node`` is the backbone node the lateral hangs from; ``feeder`` the feeder it belongs to
+    (see :func:`element_feeders`; None when no head is above it).
+    """
+    flags = _junction_flags(topology)
+    feeder = element_feeders(topology, feeder_heads)
     ids = topology.ids
     phases = topology.elements["phases"].tolist()
     picked = sorted((i for i, f in enumerate(flags) if f), key=lambda i: ids[i])
@@ -246,19 +312,15 @@ def junctions(topology: Topology) -> pd.DataFrame:
             "junction": pd.array([ids[i] for i in picked], dtype="str"),
             "phase": pd.array([phases[i] for i in picked], dtype="str"),
             "feeder_node": pd.array([topology.upstream_cn[i] for i in picked], dtype="str"),
+            "feeder": pd.array([feeder[i] for i in picked], dtype="str"),
         }
     )
 
 
-def meters_by_junction(topology: Topology) -> pd.DataFrame:
-    """``meter_id, junction, phase`` for every meter downstream of a junction (phase = junction's)."""
-    flags = _junction_flags(topology)
-    label = [-1] * len(flags)
-    for i in topology.order:  # parents come before children in BFS order
-        if flags[i]:
-            label[i] = i
-        elif topology.parent[i] >= 0:
-            label[i] = label[topology.parent[i]]
+def meters_by_junction(topology: Topology, feeder_heads: Sequence[str] = ()) -> pd.DataFrame:
+    """``meter_id, junction, phase, feeder`` for every meter downstream of a junction (phase and feeder = the junction's)."""
+    label = _lateral_labels(topology)
+    feeder = element_feeders(topology, feeder_heads)
     ids = topology.ids
     types = topology.elements["type"].tolist()
     phases = topology.elements["phases"].tolist()
@@ -268,6 +330,7 @@ def meters_by_junction(topology: Topology) -> pd.DataFrame:
             "meter_id": pd.array([ids[i] for i in picked], dtype="str"),
             "junction": pd.array([ids[label[i]] for i in picked], dtype="str"),
             "phase": pd.array([phases[label[i]] for i in picked], dtype="str"),
+            "feeder": pd.array([feeder[label[i]] for i in picked], dtype="str"),
         }
     )
 

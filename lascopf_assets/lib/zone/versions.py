@@ -4,13 +4,14 @@ A file named ``..._YYYY-MM-DD.csv`` is valid from that day (00:00 UTC); a file
 without a date in its name is valid from ``default_valid_from``. Versions with
 identical content collapse into the earliest. The table returned holds every
 element of every version with its junction and the junction's phase, so
-readings can be matched with the topology in force at their own time.
+readings can be matched with the topology in force at their own time, and
+every element's ``feeder`` (see ``topology.element_feeders``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ import pandas as pd
 
 from lascopf_assets.lib.zone.topology import (
     TopologyError,
+    element_feeders,
     meters_by_junction,
     read_topology,
     register_version,
@@ -33,8 +35,12 @@ def valid_from_for(path: str | Path, default_valid_from: str) -> pd.Timestamp:
     return pd.Timestamp(match.group(1) if match else default_valid_from, tz="UTC").as_unit("us")
 
 
-def versioned_topology(paths: Iterable[str | Path], default_valid_from: str) -> pd.DataFrame:
-    """All elements of all versions: element columns + ``junction, junction_phase, version, valid_from, valid_to``."""
+def versioned_topology(paths: Iterable[str | Path], default_valid_from: str, feeder_heads: Sequence[str] = ()) -> pd.DataFrame:
+    """All elements of all versions: element columns + ``feeder, junction, junction_phase, version, valid_from, valid_to``.
+
+    ``feeder_heads``: the elements heading a feeder in every version (empty: each source transformer);
+    a head missing from a version is an error naming the file.
+    """
     versions = []
     for path in paths:
         versions = register_version(versions, topology_version(path, valid_from_for(path, default_valid_from)))
@@ -43,8 +49,14 @@ def versioned_topology(paths: Iterable[str | Path], default_valid_from: str) -> 
     frames = []
     for i, version in enumerate(versions):
         topology = read_topology(version.path)
-        meters = meters_by_junction(topology).rename(columns={"meter_id": "grid_element_id", "phase": "junction_phase"})
-        elements = topology.elements.merge(meters, on="grid_element_id", how="left")
+        try:
+            feeders = element_feeders(topology, feeder_heads)
+        except TopologyError as exc:
+            raise TopologyError(f"{version.path}: {exc}") from None
+        meters = meters_by_junction(topology, feeder_heads).drop(columns="feeder")
+        meters = meters.rename(columns={"meter_id": "grid_element_id", "phase": "junction_phase"})
+        elements = topology.elements.assign(feeder=pd.array(feeders, dtype="str"))
+        elements = elements.merge(meters, on="grid_element_id", how="left")
         elements["version"] = version.content_hash[:12]
         elements["source_file"] = Path(version.path).name
         elements["valid_from"] = version.valid_from.as_unit("us")
@@ -62,13 +74,14 @@ def version_starts(table: pd.DataFrame) -> np.ndarray:
 
 
 def meters_in_force(table: pd.DataFrame, valid_from: pd.Timestamp) -> pd.DataFrame:
-    """``meter_id, junction, phase`` of the version starting at ``valid_from``."""
+    """``meter_id, feeder, junction, phase`` of the version starting at ``valid_from`` (feeder None: under no head)."""
     rows = table[(table["valid_from"] == valid_from) & (table["type"] == "meter") & table["junction"].notna()]
     return pd.DataFrame(
         {
-            "meter_id": rows["grid_element_id"].astype("str").to_numpy(),
-            "junction": rows["junction"].astype("str").to_numpy(),
-            "phase": rows["junction_phase"].astype("str").to_numpy(),
+            "meter_id": pd.array(rows["grid_element_id"].to_numpy(), dtype="str"),
+            "feeder": pd.array(rows["feeder"].to_numpy(), dtype="str"),
+            "junction": pd.array(rows["junction"].to_numpy(), dtype="str"),
+            "phase": pd.array(rows["junction_phase"].to_numpy(), dtype="str"),
         }
     )
 
