@@ -158,20 +158,29 @@ class ParquetLake:
     def exists(self, asset_key: Sequence[str], partition_key: str | None = None) -> bool:
         return self._resolve(self.partition_path(asset_key, partition_key)) is not None
 
-    def read_table(self, asset_key: Sequence[str], partition_key: str | None = None) -> pa.Table:
+    def read_table(self, asset_key: Sequence[str], partition_key: str | None = None,
+                   where_equal: tuple[str, str] | None = None) -> pa.Table:
+        """One file's table; ``where_equal=(column, value)`` keeps only the rows with that value (pushed down)."""
         path = self.partition_path(asset_key, partition_key)
         physical = self._resolve(path)
         if physical is None:
             what = "/".join(asset_key) + (f" partition {partition_key}" if partition_key else "")
             raise PartitionMissingError(f"{what} has not been materialized (no {path})")
         with self.fs.open_input_file(physical) as source:
-            return pq.read_table(source)
+            if where_equal is None:
+                return pq.read_table(source)
+            column, value = where_equal
+            parquet = pq.ParquetFile(source)
+            if column not in parquet.schema_arrow.names:
+                raise ValueError(f"{path} has no column {column!r} to select rows by")
+            return pq.read_table(source, filters=[(column, "==", value)], schema=parquet.schema_arrow)
 
     def read(self, asset_key: Sequence[str], partition_key: str | None = None) -> pd.DataFrame:
         return self.read_table(asset_key, partition_key).to_pandas()
 
-    def read_partitions(self, asset_key: Sequence[str], partition_keys: Sequence[str]) -> pd.DataFrame:
-        tables = [self.read_table(asset_key, key) for key in partition_keys]
+    def read_partitions(self, asset_key: Sequence[str], partition_keys: Sequence[str],
+                        where_equal: tuple[str, str] | None = None) -> pd.DataFrame:
+        tables = [self.read_table(asset_key, key, where_equal) for key in partition_keys]
         if not tables:
             raise ValueError(f"no partitions of {'/'.join(asset_key)} requested")
         return pa.concat_tables(tables, promote_options="default").to_pandas()

@@ -19,13 +19,18 @@ from psycopg import sql
 from lascopf_assets.storage.pg_types import arrow_read_type, to_pandas_column
 
 
-def window_filter(time_column: str, start: pd.Timestamp, end: pd.Timestamp) -> sql.Composed:
-    """``WHERE start <= time_column < end ORDER BY time_column``."""
-    return sql.SQL("WHERE {} >= {} AND {} < {} ORDER BY {}").format(
+def window_filter(time_column: str, start: pd.Timestamp, end: pd.Timestamp,
+                  where_equal: tuple[str, str] | None = None) -> sql.Composed:
+    """``WHERE start <= time_column < end [AND column = value] ORDER BY time_column``."""
+    equal = sql.SQL("")
+    if where_equal is not None:
+        equal = sql.SQL(" AND {} = {}").format(sql.Identifier(where_equal[0]), sql.Literal(where_equal[1]))
+    return sql.SQL("WHERE {} >= {} AND {} < {}{} ORDER BY {}").format(
         sql.Identifier(time_column),
         sql.Literal(start.isoformat()),
         sql.Identifier(time_column),
         sql.Literal(end.isoformat()),
+        equal,
         sql.Identifier(time_column),
     )
 

@@ -258,10 +258,16 @@ class PgTableStore:
         end: Timestamp,
         time_column: str = "timestamp",
         columns: Sequence[str] | None = None,
+        where_equal: tuple[str, str] | None = None,
     ) -> pd.DataFrame:
-        """Rows with ``start <= time_column < end``, ordered by time."""
+        """Rows with ``start <= time_column < end`` (and ``column = value`` for ``where_equal``), ordered by time."""
         start_ts, end_ts = _utc(start), _utc(end)
-        return self._load(table, pg_read.window_filter(time_column, start_ts, end_ts), columns)
+        if where_equal is not None:
+            with self._session() as conn:
+                types = pg_ddl.table_columns(conn, self.schema, table)
+                if types and where_equal[0] not in types:
+                    raise TableStoreError(f"table {self.schema}.{table} has no column {where_equal[0]!r} to select rows by")
+        return self._load(table, pg_read.window_filter(time_column, start_ts, end_ts, where_equal), columns)
 
     def load_all(self, table: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
         return self._load(table, sql.SQL(""), columns)

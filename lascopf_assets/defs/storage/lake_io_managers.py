@@ -5,8 +5,14 @@ single-run backfills need this: a range output is split by the asset's
 partition time column (output metadata ``partition_time_column``, default
 ``timestamp``) into one atomically written file per day; a range input is the
 concatenation of the days. An input declared with metadata
-``{"allow_missing_partitions": True}`` (an unpartitioned asset reading a window
-of a partitioned one) reads the partitions that exist and skips the others.
+``{"allow_missing_partitions": True}`` (an asset reading a window of a
+partitioned one) reads the partitions that exist and skips the others; with
+``{"rows_of_partition": "<column>"}`` it reads only the rows whose column equals
+the step's own partition key (a feeder partition reading every day of a table
+holding all feeders), filtered inside the Parquet reader.
+
+A partition of a non-time partitions definition (feeders) is one file named
+after its key; an output covering several such keys is refused.
 
 Write-through, in-process: an output is always written to the lake; when the
 next step of the same run loads exactly that output in the same process (the
@@ -22,7 +28,7 @@ from collections.abc import Sequence
 import dagster as dg
 import pandas as pd
 
-from lascopf_assets.defs.storage.contract import ALLOW_MISSING_PARTITIONS, PARTITION_TIME_COLUMN
+from lascopf_assets.defs.storage.contract import ALLOW_MISSING_PARTITIONS, PARTITION_TIME_COLUMN, rows_of_partition
 from lascopf_assets.defs.storage.resources import S3Connection
 from lascopf_assets.storage.parquet_lake import ParquetLake, PartitionWindow
 from lascopf_assets.storage.s3_lake import S3LakeConfig, S3ParquetLake
@@ -90,7 +96,14 @@ class LakeIOManagerBase(dg.ConfigurableIOManager):
             return
         lake = self.lake()
         key = context.asset_key.path
-        if context.has_asset_partitions:
+        if context.has_asset_partitions and not isinstance(context.asset_partitions_def, dg.TimeWindowPartitionsDefinition):
+            keys = list(context.asset_partition_keys)
+            if len(keys) != 1:
+                raise dg.Failure(f"{context.asset_key.to_user_string()}: one output per partition of "
+                                 f"{type(context.asset_partitions_def).__name__}, got {len(keys)} keys")
+            where = lake.write(key, obj, keys[0])
+            self._remember(lake, context, keys, obj)
+        elif context.has_asset_partitions:
             time_column = (context.definition_metadata or {}).get(PARTITION_TIME_COLUMN, "timestamp")
             windows = partition_windows(context.asset_partitions_def, context.asset_partition_keys)
             paths = lake.write_range(key, obj, time_column, windows)
@@ -108,15 +121,20 @@ class LakeIOManagerBase(dg.ConfigurableIOManager):
             kept = self._written_this_run(lake, context, ())
             return kept if kept is not None else lake.read(key)
         keys = list(context.asset_partition_keys)
-        kept = self._written_this_run(lake, context, keys)
+        metadata = context.definition_metadata or {}
+        where_equal = rows_of_partition(context)
+        kept = None if where_equal else self._written_this_run(lake, context, keys)
         if kept is not None:
             return kept
-        if (context.definition_metadata or {}).get(ALLOW_MISSING_PARTITIONS):
+        if metadata.get(ALLOW_MISSING_PARTITIONS):
             present = set(lake.partition_keys(key))
             keys = [k for k in keys if k in present]
             if not keys:
                 raise dg.Failure(f"no partition of {context.asset_key.to_user_string()} has been materialized yet")
-        return lake.read_partitions(key, keys)
+        try:
+            return lake.read_partitions(key, keys, where_equal)
+        except ValueError as exc:
+            raise dg.Failure(f"{context.asset_key.to_user_string()}: {exc}") from exc
 
 
 class ParquetLakeIOManager(LakeIOManagerBase):

@@ -19,8 +19,8 @@ import dagster as dg
 import pandas as pd
 from psycopg.conninfo import make_conninfo
 
-from lascopf_assets.defs.storage.contract import ALLOW_MISSING_PARTITIONS, PARTITION_TIME_COLUMN
-from lascopf_assets.storage.pg_tables import PgTableStore
+from lascopf_assets.defs.storage.contract import ALLOW_MISSING_PARTITIONS, PARTITION_TIME_COLUMN, rows_of_partition
+from lascopf_assets.storage.pg_tables import PgTableStore, TableStoreError
 
 TABLE_NAME = "pg_table"
 
@@ -92,5 +92,8 @@ class PostgresTableIOManager(dg.ConfigurableIOManager):
             window = context.asset_partitions_time_window
             if (context.definition_metadata or {}).get(ALLOW_MISSING_PARTITIONS) and not store.table_exists(table):
                 raise dg.Failure(f"no partition of {context.asset_key.to_user_string()} has been materialized yet")
-            return store.load_window(table, pd.Timestamp(window.start), pd.Timestamp(window.end),
-                                     _time_column(context))
+            try:
+                return store.load_window(table, pd.Timestamp(window.start), pd.Timestamp(window.end),
+                                         _time_column(context), where_equal=rows_of_partition(context))
+            except TableStoreError as exc:
+                raise dg.Failure(f"{context.asset_key.to_user_string()}: {exc}") from exc
