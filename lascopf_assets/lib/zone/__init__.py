@@ -5,6 +5,7 @@ from lascopf_assets.lib.zone.demo import (
     DemoZoneParams,
     DemoZoneSummary,
     generate_demo_zone,
+    imbalance_by_feeder,
     mean_hourly_imbalance,
     write_demo_zone,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "build_topology",
     "downstream",
     "generate_demo_zone",
+    "imbalance_by_feeder",
     "junctions",
     "mean_hourly_imbalance",
     "meters_by_junction",

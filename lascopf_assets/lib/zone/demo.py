@@ -5,12 +5,13 @@ The entry points; the parts live in their own modules:
 - :mod:`~lascopf_assets.lib.zone.params`: :class:`DemoZoneParams` and its checks;
 - :mod:`~lascopf_assets.lib.zone.streams`: the named random streams drawn from the seed;
 - :mod:`~lascopf_assets.lib.zone.structure`: meters per junction, skewed junction
-  phases (initial imbalance about 0.6 by default), meter replacements, topology;
+  phases (initial imbalance about 0.6 by default, per feeder), meter replacements,
+  topology (one source transformer per feeder);
 - :mod:`~lascopf_assets.lib.zone.loads`: per-meter profiles and the hourly kWh matrix;
 - :mod:`~lascopf_assets.lib.zone.readings`: reading rows as pyarrow tables;
 - :mod:`~lascopf_assets.lib.zone.writers` and :mod:`~lascopf_assets.lib.zone.glitches`:
   the files, and the bad lines appended to them;
-- :mod:`~lascopf_assets.lib.zone.imbalance`: the zone's imbalance figure.
+- :mod:`~lascopf_assets.lib.zone.imbalance`: the zone's imbalance figure, and each feeder's.
 
 The same parameters give identical data and identical file bytes.
 """
@@ -24,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from lascopf_assets.lib.zone.glitches import GLITCH_KINDS, append_glitches
-from lascopf_assets.lib.zone.imbalance import mean_hourly_imbalance
+from lascopf_assets.lib.zone.imbalance import imbalance_by_feeder, mean_hourly_imbalance
 from lascopf_assets.lib.zone.loads import KWH_DECIMALS, HourlyLoads, draw_meter_profiles, synthesize_hourly_loads
 from lascopf_assets.lib.zone.params import DemoZoneParams
 from lascopf_assets.lib.zone.readings import READING_COLUMNS, typed_readings
@@ -51,6 +52,7 @@ __all__ = [
     "DemoZoneParams",
     "DemoZoneSummary",
     "generate_demo_zone",
+    "imbalance_by_feeder",
     "mean_hourly_imbalance",
     "write_demo_zone",
 ]
@@ -65,6 +67,7 @@ class DemoZone:
     ``topology``: the rows of ``grid_topology.csv`` (all str, empty = no terminal).
     ``replacements``: ``old_meter_id, new_meter_id, timestamp`` (first hour of the new meter).
     ``meter_kind``: ``"residential"`` or ``"commercial"`` per meter id.
+    ``junction_feeder``: the feeder of each junction, named by its source transformer id (``TR1``...).
     """
 
     params: DemoZoneParams
@@ -74,6 +77,17 @@ class DemoZone:
     meter_junction: dict[str, str]
     replacements: pd.DataFrame
     meter_kind: dict[str, str]
+    junction_feeder: dict[str, str]
+
+    @property
+    def meter_phase(self) -> dict[str, str]:
+        """Phase of each meter (its junction's), replacements included."""
+        return {m: self.junction_phase[j] for m, j in self.meter_junction.items()}
+
+    @property
+    def meter_feeder(self) -> dict[str, str]:
+        """Feeder of each meter (its junction's), replacements included."""
+        return {m: self.junction_feeder[j] for m, j in self.meter_junction.items()}
 
 
 @dataclass
@@ -82,7 +96,7 @@ class DemoZoneSummary:
 
     out_dir: Path
     meters: int  # meter ids in the topology, replacements included
-    junctions: int
+    junctions: int  # over all feeders
     days: int
     rows: int  # reading rows written over all files
     files: int  # reading files written
@@ -90,8 +104,14 @@ class DemoZoneSummary:
     topology_path: Path
     junction_phase: dict[str, str]
     meter_junction: dict[str, str]
+    junction_feeder: dict[str, str]  # junction -> its feeder's source transformer id
     replacements: pd.DataFrame = field(repr=False)
     glitches: list[tuple[str, str]] = field(default_factory=list)  # (file name, kind) of each bad line appended
+
+    @property
+    def feeders(self) -> list[str]:
+        """The feeders (source transformer ids), in feeder order."""
+        return list(dict.fromkeys(self.junction_feeder.values()))
 
 
 @dataclass(frozen=True)
@@ -114,16 +134,17 @@ def generate_demo_zone(params: DemoZoneParams | None = None) -> DemoZone:
     params = params or DemoZoneParams()
     zone = _synthesize(params, ZoneRandomStreams.from_seed(params.seed))
     structure = zone.structure
-    junction_phase, meter_junction, replacements = ground_truth(structure, params)
+    truth = ground_truth(structure, params)
     kinds = np.where(zone.is_commercial[structure.meter_position], "commercial", "residential")
     return DemoZone(
         params=params,
         readings=typed_readings(structure, zone.hourly, 0, params.hours).to_pandas(),
         topology=structure.topology.copy(),
-        junction_phase=junction_phase,
-        meter_junction=meter_junction,
-        replacements=replacements,
+        junction_phase=truth.junction_phase,
+        meter_junction=truth.meter_junction,
+        replacements=truth.replacements,
         meter_kind=dict(zip(structure.meter_ids.astype(str).tolist(), kinds.tolist())),
+        junction_feeder=truth.junction_feeder,
     )
 
 
@@ -146,18 +167,19 @@ def write_demo_zone(out_dir: str | Path, params: DemoZoneParams | None = None, f
     write_topology(zone.structure.topology, topology_path)
     paths, rows = write_daily_readings(landing, params, zone.structure, zone.hourly, fmt)
     glitches = append_glitches(paths, params.glitches, streams.glitch_files) if fmt == "csv" else []
-    junction_phase, meter_junction, replacements = ground_truth(zone.structure, params)
+    truth = ground_truth(zone.structure, params)
     return DemoZoneSummary(
         out_dir=out,
         meters=len(zone.structure.meter_ids),
-        junctions=params.junctions,
+        junctions=params.total_junctions,
         days=params.days,
         rows=rows,
         files=len(paths),
         paths=paths,
         topology_path=topology_path,
-        junction_phase=junction_phase,
-        meter_junction=meter_junction,
-        replacements=replacements,
+        junction_phase=truth.junction_phase,
+        meter_junction=truth.meter_junction,
+        junction_feeder=truth.junction_feeder,
+        replacements=truth.replacements,
         glitches=glitches,
     )

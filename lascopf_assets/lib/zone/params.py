@@ -15,6 +15,14 @@ class DemoZoneParams:
     ``replacements=None`` means one meter replacement per 200 meters (at least 1).
     ``imbalance`` is the target skew of the phase allocation (the mean hourly
     ``max_p |L_p - mean| / mean`` the zone should land near).
+
+    A zone has ``feeders`` feeders, each with its own source transformer.
+    ``junctions`` is the number of junctions *per feeder*;
+    ``feeder_junctions`` (one count per feeder) overrides it. Each feeder's phases
+    are skewed by its own ``feeder_imbalance`` entry; without one, feeder ``f``
+    (0-based) gets ``imbalance * (1 - 0.6 * f / (feeders - 1))``, so the first
+    feeder is the most skewed and the last has 40 % of its skew.
+    :attr:`total_junctions` counts the junctions of all feeders.
     """
 
     junctions: int = 40
@@ -29,15 +37,25 @@ class DemoZoneParams:
     outages: int = 3
     replacements: int | None = None
     glitches: int = 0
+    feeders: int = 1
+    feeder_junctions: tuple[int, ...] | None = None
+    feeder_imbalance: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
+        # Lists are accepted and kept as tuples, so params stay hashable and compare equal.
+        for name in ("feeder_junctions", "feeder_imbalance"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, tuple):
+                object.__setattr__(self, name, tuple(value))
+        self._check_feeders()
         lo, hi = self.meters_per_junction
         checks = [
             (self.junctions >= 1, f"junctions must be >= 1, got {self.junctions}"),
             (1 <= lo <= hi, f"meters_per_junction must be 1 <= lo <= hi, got {self.meters_per_junction}"),
             (
-                self.total_meters is None or self.total_meters >= self.junctions,
-                f"total_meters ({self.total_meters}) must be >= junctions ({self.junctions})",
+                self.total_meters is None or self.total_meters >= self.total_junctions,
+                f"total_meters ({self.total_meters}) must be >= junctions ({self.total_junctions}"
+                + (f" over {self.feeders} feeders)" if self.feeders > 1 else ")"),
             ),
             (self.days >= 1, f"days must be >= 1, got {self.days}"),
             (0.0 <= self.imbalance <= 1.4, f"imbalance must be in [0, 1.4], got {self.imbalance}"),
@@ -56,7 +74,43 @@ class DemoZoneParams:
         if not isinstance(self.start, dt.date) or isinstance(self.start, dt.datetime):
             raise ValueError(f"start must be a datetime.date, got {self.start!r}")
 
+    def _check_feeders(self) -> None:
+        """The feeder fields, checked before anything that counts junctions over feeders."""
+        if isinstance(self.feeders, bool) or not isinstance(self.feeders, int) or self.feeders < 1:
+            raise ValueError(f"feeders must be an integer >= 1, got {self.feeders!r}")
+        for name in ("feeder_junctions", "feeder_imbalance"):
+            value = getattr(self, name)
+            if value is not None and len(value) != self.feeders:
+                raise ValueError(f"{name} needs one value per feeder ({self.feeders}), got {len(value)}: {value}")
+        if self.feeder_junctions is not None and not all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in self.feeder_junctions
+        ):
+            raise ValueError(f"feeder_junctions must all be integers >= 1, got {self.feeder_junctions}")
+        if self.feeder_imbalance is not None and not all(0.0 <= s <= 1.4 for s in self.feeder_imbalance):
+            raise ValueError(f"feeder_imbalance must all be in [0, 1.4], got {self.feeder_imbalance}")
+
     @property
     def hours(self) -> int:
         """Number of hourly intervals the zone covers."""
         return self.days * 24
+
+    @property
+    def junctions_per_feeder(self) -> tuple[int, ...]:
+        """Junction count of each feeder, in feeder order."""
+        if self.feeder_junctions is not None:
+            return self.feeder_junctions
+        return (self.junctions,) * self.feeders
+
+    @property
+    def total_junctions(self) -> int:
+        """Junctions of all feeders together."""
+        return sum(self.junctions_per_feeder)
+
+    @property
+    def feeder_skews(self) -> tuple[float, ...]:
+        """Target phase skew of each feeder, in feeder order."""
+        if self.feeder_imbalance is not None:
+            return tuple(float(s) for s in self.feeder_imbalance)
+        if self.feeders == 1:
+            return (self.imbalance,)
+        return tuple(self.imbalance * (1 - 0.6 * f / (self.feeders - 1)) for f in range(self.feeders))

@@ -16,7 +16,7 @@ import numpy as np
 class ZoneRandomStreams:
     """Independent Generators for the parts of one demo zone (use each zone's streams once)."""
 
-    structure: np.random.Generator  # meters per junction, then the grid tree (bus parents, laterals, meter nodes)
+    structure: np.random.Generator  # meters per junction, then each feeder's tree (bus parents, laterals, meter nodes)
     load_profiles: np.random.Generator  # per meter position: commercial or not, mean kWh, hour shift
     load_noise: np.random.Generator  # per-day factors, then per-hour noise
     replacements: np.random.Generator  # which meter positions get a new meter, then from which hour
