@@ -7,7 +7,8 @@ import argparse
 import pyarrow.parquet as pq
 import pytest
 
-from lascopf_assets.cli import CliError, demo_data
+from lascopf_assets.cli import CliError, demo_data, main
+from lascopf_assets.lib.zone.topology import read_topology
 
 
 def run(argv: list[str]) -> int:
@@ -43,6 +44,17 @@ def test_parquet_format_and_seed(tmp_path):
         (["--junctions", "0"], "junctions must be >= 1, got 0"),
         (["--junctions", "10", "--meters", "3"], "total_meters (3) must be >= junctions (10)"),
         (["--days", "0"], "days must be >= 1, got 0"),
+        (["--feeders", "0"], "feeders must be an integer >= 1, got 0"),
+        (
+            ["--feeder-junctions", "16,x"],
+            "--feeder-junctions '16,x' is not a comma-separated list of junction counts like 16,12,8,4",
+        ),
+        (["--feeders", "3", "--feeder-junctions", "4,2"], "feeder_junctions needs one value per feeder (3), got 2: (4, 2)"),
+        (["--feeder-junctions", "4,0"], "feeder_junctions must all be integers >= 1, got (4, 0)"),
+        (
+            ["--feeders", "2", "--junctions", "5", "--meters", "8"],
+            "total_meters (8) must be >= junctions (10 over 2 feeders)",
+        ),
     ],
 )
 def test_user_errors_raise_cli_error(tmp_path, argv, message):
@@ -57,3 +69,27 @@ def test_unwritable_out_dir_is_a_cli_error(tmp_path):
     blocker.write_text("not a folder")
     with pytest.raises(CliError, match="cannot write to"):
         run([str(blocker / "zone"), "--days", "1", "--junctions", "2"])
+
+
+def test_feeders_multiply_junctions_per_feeder_and_are_listed(tmp_path, capsys):
+    out = tmp_path / "zone"
+    assert run([str(out), "--feeders", "3", "--junctions", "4", "--days", "1"]) == 0
+    topology = read_topology(out / "topology" / "grid_topology.csv")
+    assert len(topology.source_cns) == 3
+    printed = capsys.readouterr().out
+    assert "12 junctions" in printed and "3 feeders" in printed
+    for feeder in ("TR1", "TR2", "TR3"):
+        assert f"{feeder}: 4 junctions" in printed
+
+
+def test_feeder_junctions_set_each_feeder_and_imply_the_feeder_count(tmp_path, capsys):
+    assert run([str(tmp_path / "zone"), "--feeder-junctions", "6,3,2,1", "--days", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "12 junctions" in printed and "4 feeders" in printed
+    assert all(f"TR{f}: {n} junctions" in printed for f, n in zip(range(1, 5), (6, 3, 2, 1)))
+
+
+def test_bad_feeders_exit_2_with_the_message(tmp_path, capsys):
+    assert main(["demo-data", str(tmp_path / "z"), "--feeders", "-1"]) == 2
+    assert capsys.readouterr().err.strip() == "lascopf demo-data: error: feeders must be an integer >= 1, got -1"
+    assert not (tmp_path / "z").exists()
