@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 
 from lascopf_assets.defs.automation import automation_sensor
+from lascopf_assets.defs.executor import executor_from_env
 from lascopf_assets.defs.ingestion.sensors import ingestion_sensors
 from lascopf_assets.defs.profile import current_profile
 from lascopf_assets.defs.resources import build_resources
@@ -23,5 +24,6 @@ def defs() -> dg.Definitions:
         dg.Definitions(
             resources=build_resources(profile),
             sensors=[*ingestion_sensors(profile), automation_sensor(profile)],
+            executor=executor_from_env(),  # LASCOPF_EXECUTOR, read here like the profile
         ),
     )
