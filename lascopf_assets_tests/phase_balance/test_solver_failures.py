@@ -124,7 +124,9 @@ def test_reference_time_limit_is_said_by_scip(problem):
     r = solve_reference(big, 5, "scip", time_limit=1.0)
     if r.status == "optimal":
         pytest.fail("instance proved within 1 s: pick a harder one so the time limit is exercised")
-    assert r.status == "time_limit" and r.reason == "SCIP status 'timelimit'"
+    # on a loaded machine SCIP may not even find a first solution within the second: said too
+    assert r.status == "time_limit"
+    assert r.reason in ("SCIP status 'timelimit'", "SCIP status 'timelimit', no solution found within it")
 
 
 def test_cli_solver_error_is_status_error_with_reason_and_exit_1(problem, tmp_path, capsys):

@@ -67,14 +67,16 @@ class PhaseBalanceProblem:
         )
 
 
-def problem_from_long_table(table: pd.DataFrame, source: str = "loads", csv_lines: bool = True) -> PhaseBalanceProblem:
+def problem_from_long_table(table: pd.DataFrame, source: str = "loads", csv_lines: bool = True,
+                            row_positions: np.ndarray | None = None) -> PhaseBalanceProblem:
     """Pivot the long table ``junction, phase, timestamp, kwh`` into a problem.
 
     ``source`` names the table in error messages. A junction/timestamp pair that
     is absent counts as 0 kWh; a pair given twice is an error. Raises
     :class:`LoadTableError` with a one-line reason naming the offending row
     (``csv_lines``: as a CSV line number, the header being line 1; otherwise
-    as a 1-based row number).
+    as a 1-based row number). ``row_positions[i]`` is row ``i``'s position in the table the user
+    gave, when ``table`` is a part of it (one feeder's rows).
     """
     missing = [c for c in LOAD_TABLE_COLUMNS if c not in table.columns]
     if missing:
@@ -82,7 +84,7 @@ def problem_from_long_table(table: pd.DataFrame, source: str = "loads", csv_line
     if len(table) == 0:
         raise LoadTableError(f"{source}: no rows")
     def where(pos: int) -> str:
-        return f"{source} line {pos + 2}" if csv_lines else f"{source} row {pos + 1}"
+        return row_label(source, int(pos if row_positions is None else row_positions[pos]), csv_lines)
 
     junction = table["junction"].astype(str).to_numpy()
     null_junction = table["junction"].isna().to_numpy() | (table["junction"].astype(str).str.strip() == "").to_numpy()
@@ -148,8 +150,19 @@ def problem_from_long_table(table: pd.DataFrame, source: str = "loads", csv_line
     )
 
 
+def row_label(source: str, position: int, csv_lines: bool) -> str:
+    """How an error names row ``position`` (0-based) of a table: a CSV line (header = line 1) or a 1-based row."""
+    return f"{source} line {position + 2}" if csv_lines else f"{source} row {position + 1}"
+
+
 def read_load_table(path: str | Path) -> PhaseBalanceProblem:
     """Read a CSV or Parquet load table (``junction, phase, timestamp, kwh``) into a problem."""
+    table, csv_lines = read_load_frame(path)
+    return problem_from_long_table(table, source=str(path), csv_lines=csv_lines)
+
+
+def read_load_frame(path: str | Path) -> tuple[pd.DataFrame, bool]:
+    """The raw long table of a CSV or Parquet file, and whether its rows are CSV lines (for error messages)."""
     path = Path(path)
     if not path.exists():
         raise LoadTableError(f"{path}: no such file")
@@ -158,14 +171,14 @@ def read_load_table(path: str | Path) -> PhaseBalanceProblem:
         if suffix == ".parquet":
             table = pd.read_parquet(path)
         elif suffix == ".csv":
-            table = pd.read_csv(path, dtype={"junction": str, "phase": str, "kwh": str}, keep_default_na=False)
+            table = pd.read_csv(path, dtype={"junction": str, "phase": str, "kwh": str, "feeder": str}, keep_default_na=False)
         else:
             raise LoadTableError(f"{path}: expected a .csv or .parquet file")
     except LoadTableError:
         raise
     except Exception as exc:  # noqa: BLE001 - any reader failure becomes one line
         raise LoadTableError(f"{path}: cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
-    return problem_from_long_table(table, source=str(path), csv_lines=suffix == ".csv")
+    return table, suffix == ".csv"
 
 
 def problem_to_long_table(problem: PhaseBalanceProblem) -> pd.DataFrame:
