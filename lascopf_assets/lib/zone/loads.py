@@ -3,7 +3,10 @@
 Arrays are indexed by meter *position* (a physical place a meter hangs; a
 replacement meter reports from the same position). The hourly matrix is built
 with whole-array numpy operations (hours x positions), never with Python loops
-over readings.
+over readings. It is built in place, with the hour noise and the missing-reading
+draws taken a block of hours at a time (the same numbers, drawn in the same
+order, as one whole-matrix draw): a year of 20,000 meters holds one
+hours x positions float matrix at a time, not five.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import numpy as np
 from lascopf_assets.lib.zone.params import DemoZoneParams
 
 KWH_DECIMALS = 4
+_BLOCK_HOURS = 24 * 31  # hours of noise or missing-reading draws held at once
 
 
 def _mean_one(shape: list[float], reference: list[float] | None = None) -> np.ndarray:
@@ -67,8 +71,15 @@ class HourlyLoads:
     first_hour: np.datetime64  # datetime64[h] of row 0
 
 
+_SHIFTS = (-1, 0, 1)  # the hour shifts draw_meter_profiles draws
+
+
 def daily_shapes(params: DemoZoneParams, profiles: MeterProfiles) -> np.ndarray:
-    """Relative load (hours, positions): the daily shape by kind and weekday, times the season."""
+    """Relative load (hours, positions): the daily shape by kind and weekday, times the season.
+
+    A position's column depends only on its kind and hour shift: the six distinct
+    columns are computed once and taken into the matrix.
+    """
     hours = np.arange(params.hours)
     day = np.datetime64(params.start, "D") + hours // 24
     weekend = ((day.astype(np.int64) + 3) % 7) >= 5  # 1970-01-01 was a Thursday; Monday = 0
@@ -78,20 +89,25 @@ def daily_shapes(params: DemoZoneParams, profiles: MeterProfiles) -> np.ndarray:
     residential_season = 1.0 + 0.30 * winter + 0.12 * summer
     commercial_season = 1.0 + 0.10 * winter + 0.30 * summer
 
-    hour_of_day = (hours[:, None] + profiles.hour_shift[None, :]) % 24  # (hours, positions)
-    commercial = profiles.is_commercial[None, :]
-    shape = np.where(
-        commercial,
-        np.where(weekend[:, None], COMMERCIAL_WEEKEND_SHAPE[hour_of_day], COMMERCIAL_WEEKDAY_SHAPE[hour_of_day]),
-        RESIDENTIAL_SHAPE[hour_of_day],
-    )
-    shape *= np.where(commercial, commercial_season[:, None], residential_season[:, None])
-    return shape
+    columns = np.empty((params.hours, 2 * len(_SHIFTS)))  # residential shifts, then commercial shifts
+    for s, shift in enumerate(_SHIFTS):  # six columns, not a loop over positions
+        hour_of_day = (hours + shift) % 24
+        columns[:, s] = RESIDENTIAL_SHAPE[hour_of_day] * residential_season
+        commercial = np.where(weekend, COMMERCIAL_WEEKEND_SHAPE[hour_of_day], COMMERCIAL_WEEKDAY_SHAPE[hour_of_day])
+        columns[:, len(_SHIFTS) + s] = commercial * commercial_season
+    column_of = profiles.is_commercial.astype(np.int64) * len(_SHIFTS) + (profiles.hour_shift - _SHIFTS[0])
+    return np.take(columns, column_of, axis=1)
+
+
+def _hour_blocks(hours: int) -> list[slice]:
+    return [slice(first, min(first + _BLOCK_HOURS, hours)) for first in range(0, hours, _BLOCK_HOURS)]
 
 
 def missing_readings(params: DemoZoneParams, positions: int, rng: np.random.Generator) -> np.ndarray:
     """``present`` mask (hours, positions): scattered single missing hours plus a few multi-hour outages."""
-    present = rng.random((params.hours, positions)) >= params.missing_rate
+    present = np.empty((params.hours, positions), dtype=bool)
+    for block in _hour_blocks(params.hours):
+        present[block] = rng.random((block.stop - block.start, positions)) >= params.missing_rate
     if params.hours >= 2:
         for _ in range(params.outages):  # a handful of blocks, not a loop over readings
             position = int(rng.integers(0, positions))
@@ -106,15 +122,20 @@ def synthesize_hourly_loads(
     noise_rng: np.random.Generator,
     missing_rng: np.random.Generator,
 ) -> HourlyLoads:
-    """Mean load x daily shape x season x lognormal day and hour noise, plus the missing-reading mask."""
+    """Mean load x daily shape x season x lognormal day and hour noise, plus the missing-reading mask.
+
+    The products are taken in place in the order ``((mean * shape) * day) * hour``,
+    the order the zone's data has always been computed in.
+    """
     positions = len(profiles.mean_kwh)
     day_factor = noise_rng.lognormal(0.0, 0.12, size=(params.days, positions))
-    hour_noise = noise_rng.lognormal(0.0, 0.20, size=(params.hours, positions))
-    day_of_hour = np.arange(params.hours) // 24
-    kwh = np.round(
-        profiles.mean_kwh[None, :] * daily_shapes(params, profiles) * day_factor[day_of_hour] * hour_noise,
-        KWH_DECIMALS,
-    )
+    kwh = daily_shapes(params, profiles)
+    kwh *= profiles.mean_kwh[None, :]
+    by_day = kwh.reshape(params.days, 24, positions, copy=False)  # a view: raises rather than copy
+    by_day *= day_factor[:, None, :]
+    for block in _hour_blocks(params.hours):
+        kwh[block] *= noise_rng.lognormal(0.0, 0.20, size=(block.stop - block.start, positions))
+    np.round(kwh, KWH_DECIMALS, out=kwh)
     return HourlyLoads(
         kwh=kwh,
         present=missing_readings(params, positions, missing_rng),
