@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 
 from lascopf_assets.defs.profile import PROFILE_ENV
-from lascopf_assets.defs.resources import DATA_DIR_ENV, PATH_ENV
+from lascopf_assets.defs.resources import DATA_DIR_ENV, FEEDER_HEADS_ENV, PATH_ENV
 from lascopf_assets.lib.zone.demo import DemoZoneParams, write_demo_zone
 
 INGEST = ["raw_measurements", "validated_loads", "quarantined_measurements", "junction_aggregates"]
@@ -21,7 +21,7 @@ def use_local_data_dir(monkeypatch: pytest.MonkeyPatch, data: Path) -> None:
     """Local profile, everything under ``data`` (no LASCOPF_*_DIR from the developer's shell leaks in)."""
     monkeypatch.setenv(DATA_DIR_ENV, str(data))
     monkeypatch.setenv(PROFILE_ENV, "local")
-    for name in PATH_ENV.values():
+    for name in [*PATH_ENV.values(), FEEDER_HEADS_ENV]:
         monkeypatch.delenv(name, raising=False)
 
 

@@ -1,4 +1,5 @@
-"""The one daily partitions definition every day-partitioned asset uses, and how such assets backfill."""
+"""The partitions definitions: the one daily definition every day-partitioned asset uses (and how such assets
+backfill), and the feeders (kept in step with the grid by ``grid_topology``)."""
 
 import dagster as dg
 
@@ -14,3 +15,6 @@ DAILY_SINGLE_RUN_BACKFILL = dict(partitions_def=daily_partitions, backfill_polic
 DAILY_RUN_PER_DAY = dict(partitions_def=daily_partitions, backfill_policy=dg.BackfillPolicy.multi_run(1))
 # output metadata: the UTC column a range output is split by, one file or table window per day
 TIMESTAMP_SPLITS_DAYS = {PARTITION_TIME_COLUMN: "timestamp"}
+
+# one partition per feeder of the latest topology (key = the feeder head's element id)
+feeder_partitions = dg.DynamicPartitionsDefinition(name="feeders")

@@ -63,6 +63,18 @@ class S3LandingZone(LandingZone):
             self.s3_landing.download_day(day, self.landing_dir)
 
 
+FEEDER_HEADS_ENV = "LASCOPF_FEEDER_HEADS"
+
+
+class FeederHeads(dg.ConfigurableResource):
+    """The grid elements heading a feeder (comma-separated ids); empty: each source transformer heads one."""
+
+    element_ids: str = ""
+
+    def element_list(self) -> list[str]:
+        return [e.strip() for e in self.element_ids.split(",") if e.strip()]
+
+
 class ExportsFolder(dg.ConfigurableResource):
     """Where assets write files meant for other tools (HTML reports, PowerSystems.jl cases)."""
 
@@ -93,13 +105,15 @@ def build_resources(profile: str | None = None) -> dict[str, object]:
         state_dir=_path_setting(PATH_ENV["state"], data_dir / "state"),
     )
     exports = ExportsFolder(path=_path_setting(PATH_ENV["exports"], data_dir / "exports"))
+    heads = FeederHeads(element_ids=dg.EnvVar(FEEDER_HEADS_ENV) if FEEDER_HEADS_ENV in os.environ else "")
+    common = {"exports": exports, "feeder_heads": heads}
     if profile == "local":
         lake = ParquetLakeIOManager(base_path=_path_setting(PATH_ENV["lake"], data_dir / "lake"))
-        return {"exports": exports, "io_manager": lake, "timeseries_io_manager": lake, "zone": zone}
+        return {**common, "io_manager": lake, "timeseries_io_manager": lake, "zone": zone}
     # production: Parquet in S3, time series and results in PostgreSQL/TimescaleDB, landing in S3
     s3_landing = s3_landing_from_env()
     return {
-        "exports": exports,
+        **common,
         "io_manager": s3_lake_io_manager_from_env(),
         "timeseries_io_manager": postgres_io_manager_from_env(),
         "s3_landing": s3_landing,

@@ -1,4 +1,5 @@
-"""phase_assignment through dg.materialize on a small demo zone, checked against a direct solve."""
+"""phase_assignment (one partition per feeder) and feeder_ranking through dg.materialize on a small two-feeder
+demo zone, checked against a direct solve of each feeder alone."""
 
 from pathlib import Path
 
@@ -17,58 +18,93 @@ from lascopf_assets.storage.parquet_lake import ParquetLake
 from lascopf_assets_tests.local_zone import ingested_demo_zone
 
 DAYS = ["2023-01-01", "2023-01-02"]
+FEEDERS = ["TR1", "TR2"]
 
 
 @pytest.fixture(scope="module")
 def zone(tmp_path_factory):
     data = tmp_path_factory.mktemp("phase_balancing") / "data"
-    with ingested_demo_zone(data, DemoZoneParams(junctions=7, meters_per_junction=(3, 5), days=2), DAYS) as zone:
-        yield zone.data, zone.run
+    params = DemoZoneParams(feeders=2, feeder_junctions=(7, 5), meters_per_junction=(3, 5), days=2)
+    with ingested_demo_zone(data, params, DAYS) as zone:
+        yield zone
 
 
-def assign(run, **config):
-    """Materialize phase_assignment with this config."""
-    return run(["phase_assignment"], run_config={"ops": {"phase_assignment": {"config": config}}}, raise_on_error=False)
+def assign(run, feeder="TR1", **config):
+    """Materialize one feeder's phase_assignment with this config."""
+    return run(["phase_assignment"], partition_key=feeder, run_config={"ops": {"phase_assignment": {"config": config}}},
+               raise_on_error=False)
 
 
-def _meta(result):
+def _meta(result, asset="phase_assignment"):
     [event] = [e for e in result.get_asset_materialization_events()
-               if e.materialization.asset_key.to_user_string() == "phase_assignment"]
+               if e.materialization.asset_key.to_user_string() == asset]
     return {k: v.value for k, v in event.materialization.metadata.items()}
 
 
-def test_phase_assignment_matches_a_direct_solve(zone):
-    data, run = zone
-    result = assign(run, max_changes=2, curve_max_changes=3, time_limit_seconds=60)
-    assert result.success
-    meta = _meta(result)
+def _feeder_problem(data, feeder):
     lake = ParquetLake.local(data / "lake")
     aggregates = pd.concat([lake.read(["junction_aggregates"], day) for day in DAYS])
-    problem = problem_from_long_table(aggregates[["junction", "phase", "timestamp", "kwh"]])
+    own = aggregates[aggregates["feeder"] == feeder]
+    return problem_from_long_table(own[["junction", "phase", "timestamp", "kwh"]])
+
+
+def test_grid_topology_keeps_the_feeder_partitions_in_step(zone):
+    assert sorted(zone.instance.get_dynamic_partitions("feeders")) == FEEDERS
+
+
+@pytest.mark.parametrize("feeder", FEEDERS)
+def test_phase_assignment_of_a_feeder_matches_a_direct_solve_of_that_feeder_alone(zone, feeder):
+    result = assign(zone.run, feeder, max_changes=2, curve_max_changes=3, time_limit_seconds=60)
+    assert result.success
+    meta = _meta(result)
+    problem = _feeder_problem(zone.data, feeder)
     direct = solve_fast(problem, 2)
+    assert meta["feeder"] == feeder
     assert meta["status"] == "optimal" and direct.status == "optimal"
-    assert meta["hours"] == 48 and meta["junctions"] == problem.n_junctions
+    assert meta["hours"] == 48 and meta["junctions"] == problem.n_junctions == {"TR1": 7, "TR2": 5}[feeder]
     assert meta["imbalance_before"] == pytest.approx(imbalance(problem.loads, problem.initial_phase), rel=1e-9)
     assert meta["imbalance_after"] == pytest.approx(direct.imbalance, rel=1e-6)
     assert meta["bound"] <= meta["imbalance_after"] and meta["gap"] <= 1e-6
 
     changes = result.output_for_node("phase_assignment")
-    assert list(changes.columns) == ["junction", "from_phase", "to_phase"] and len(changes) <= 2
+    assert list(changes.columns) == ["feeder", "junction", "from_phase", "to_phase"] and len(changes) <= 2
+    assert set(changes["feeder"]) <= {feeder}
     x = problem.initial_phase.copy()
     index = {name: j for j, name in enumerate(problem.junctions)}
     for row in changes.itertuples():
-        assert f"| {row.junction} | {row.from_phase} | {row.to_phase} |" in meta["changes"]
+        assert row.junction in index  # no move crosses a feeder
+        assert f"| {row.feeder} | {row.junction} | {row.from_phase} | {row.to_phase} |" in meta["changes"]
         x[index[row.junction]] = "ABC".index(row.to_phase)
     assert imbalance(problem.loads, x) == pytest.approx(meta["imbalance_after"], rel=1e-9)
     assert meta["tradeoff_curve"].count("\n| ") == 4  # K = 0..3
     report = Path(meta["report_path"])
-    assert report.exists() and report.read_text().count("data:image/png;base64,") == 4
+    assert report.exists() and report.parent.name == feeder and report.read_text().count("data:image/png;base64,") == 4
+
+
+def test_feeder_ranking_ranks_each_feeders_latest_result(zone):
+    outcomes = {}
+    for feeder in FEEDERS:
+        result = assign(zone.run, feeder, max_changes=1, curve_max_changes=1, time_limit_seconds=60)
+        assert result.success
+        outcomes[feeder] = _meta(result)
+    result = zone.run(["feeder_ranking"])
+    assert result.success
+    ranked = result.output_for_node("feeder_ranking")
+    assert sorted(ranked["feeder"]) == FEEDERS
+    for row in ranked.itertuples():
+        meta = outcomes[row.feeder]
+        assert row.initial_imbalance == pytest.approx(meta["imbalance_before"])
+        assert row.imbalance == pytest.approx(meta["imbalance_after"])
+        assert row.changes == meta["n_changes"]
+    per_change = ranked["removed_per_change"].fillna(-1).to_numpy()
+    assert np.all(per_change[:-1] >= per_change[1:])  # best first
+    assert _meta(result, "feeder_ranking")["feeders_without_result"] == []
 
 
 def test_a_solver_failure_is_status_error_with_the_solvers_words(zone):
     import cvxpy as cp
 
-    _, run = zone
+    run = zone.run
     x = cp.Variable(2)
     cp.Problem(cp.Minimize(cp.sum(x)), [x >= 1]).solve(solver=cp.HIGHS)  # sizes HiGHS's scheduler first
     result = assign(run, max_changes=2, curve_max_changes=2, solver="highs", solver_options={"threads": "64"})
@@ -81,7 +117,7 @@ def test_a_solver_failure_is_status_error_with_the_solvers_words(zone):
 
 
 def test_a_bad_solver_option_fails_the_run_with_its_name(zone):
-    _, run = zone
+    run = zone.run
     result = assign(run, max_changes=1, curve_max_changes=1, solver_options={"limits/bogus": "1"})
     assert not result.success
     [failure] = [e for e in result.all_events if e.is_step_failure]
@@ -90,8 +126,7 @@ def test_a_bad_solver_option_fails_the_run_with_its_name(zone):
 
 
 def test_window_keeps_the_last_days_available(zone):
-    data, run = zone
-    result = assign(run, max_changes=1, curve_max_changes=1, window_days=1)
+    result = assign(zone.run, "TR2", max_changes=1, curve_max_changes=1, window_days=1)
     assert result.success
     meta = _meta(result)
     assert meta["hours"] == 24 and meta["window"] == f"{DAYS[1]} .. {DAYS[1]}"

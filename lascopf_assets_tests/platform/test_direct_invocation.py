@@ -7,12 +7,12 @@ import pytest
 
 from lascopf_assets.defs.ingestion.assets import (
     ValidationConfig,
-    grid_topology,
     junction_aggregates,
     raw_measurements,
     validated_loads,
 )
-from lascopf_assets.defs.resources import ExportsFolder, LandingZone
+from lascopf_assets.defs.ingestion.topology import grid_topology
+from lascopf_assets.defs.resources import ExportsFolder, FeederHeads, LandingZone
 from lascopf_assets.defs.transmission.assets import PowerSystemsConfig, powersystems_system
 from lascopf_assets.lib.powersystems import read_export
 from lascopf_assets.lib.zone.demo import DemoZoneParams, write_demo_zone
@@ -27,15 +27,15 @@ def _validated(n_meters: int = 3) -> pd.DataFrame:
     for junction, phase in (("J1", "A"), ("J2", "B")):
         for m in range(n_meters):
             for h, stamp in enumerate(HOURS):
-                rows.append((stamp, f"{junction}-m{m}", junction, phase, 0.5 + 0.1 * m + 0.01 * h))
-    return pd.DataFrame(rows, columns=["timestamp", "meter_id", "junction", "phase", "kwh"])
+                rows.append((stamp, f"{junction}-m{m}", "TR1", junction, phase, 0.5 + 0.1 * m + 0.01 * h))
+    return pd.DataFrame(rows, columns=["timestamp", "meter_id", "feeder", "junction", "phase", "kwh"])
 
 
 def test_junction_aggregates_sums_each_junction_hour_and_counts_meters():
     valid = _validated()
     out = junction_aggregates(valid)
     table = out.value
-    assert list(table.columns) == ["timestamp", "junction", "phase", "kwh", "meters"]
+    assert list(table.columns) == ["timestamp", "feeder", "junction", "phase", "kwh", "meters"]
     assert len(table) == 2 * 24 and set(table["meters"]) == {3}
     j1_first = table[(table["junction"] == "J1") & (table["timestamp"] == HOURS[0])]["kwh"].item()
     assert j1_first == pytest.approx(0.5 + 0.6 + 0.7)
@@ -53,7 +53,7 @@ def zone(tmp_path):
 
 def test_grid_topology_finds_the_generators_junctions(zone):
     summary, landing = zone
-    out = grid_topology(dg.build_asset_context(), landing)
+    out = grid_topology(dg.build_asset_context(), landing, FeederHeads())
     table = out.value
     meters = table[table["type"] == "meter"]
     assert dict(zip(meters["grid_element_id"], meters["junction"], strict=True)) == summary.meter_junction
@@ -62,7 +62,7 @@ def test_grid_topology_finds_the_generators_junctions(zone):
 
 def test_raw_then_validated_loads_directly_with_their_checks(zone):
     summary, landing = zone
-    topology = grid_topology(dg.build_asset_context(), landing).value
+    topology = grid_topology(dg.build_asset_context(), landing, FeederHeads()).value
     raw_out = raw_measurements(dg.build_asset_context(partition_key=DAY), landing)
     raw = raw_out.value
     assert raw_out.metadata["rows_ingested"].value == len(raw) > 0
@@ -93,4 +93,4 @@ def test_powersystems_system_exports_the_day_for_powersystems_jl(tmp_path):
     export = read_export(out.metadata["export_path"].value)
     assert np.array_equal(export.loads.matrix, table.pivot(index="bus", columns="timestamp", values="load_mw")
                           .reindex(index=export.loads.bus_ids).to_numpy())
-    assert out.metadata["junctions_mapped"].value == 2 and out.metadata["buses"].value == 14
+    assert out.metadata["feeders_mapped"].value == 1 and out.metadata["buses"].value == 14  # both junctions are on TR1

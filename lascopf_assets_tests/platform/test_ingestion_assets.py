@@ -8,10 +8,11 @@ import pytest
 
 from lascopf_assets.definitions import defs
 from lascopf_assets.defs.ingestion import assets as ingestion
+from lascopf_assets.defs.ingestion.topology import grid_topology
 from lascopf_assets.storage.parquet_lake import ParquetLake
 
 DAILY = ["raw_measurements", "validated_loads", "quarantined_measurements", "junction_aggregates"]
-ASSETS = [ingestion.grid_topology, ingestion.raw_measurements, ingestion.validated_loads, ingestion.junction_aggregates]
+ASSETS = [grid_topology, ingestion.raw_measurements, ingestion.validated_loads, ingestion.junction_aggregates]
 
 
 def run(selection, instance=None, run_config=None, **kwargs):

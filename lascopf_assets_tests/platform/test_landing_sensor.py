@@ -7,6 +7,7 @@ import dagster as dg
 from lascopf_assets.definitions import defs
 from lascopf_assets.defs.ingestion import assets as ingestion
 from lascopf_assets.defs.ingestion.sensors import ingestion_sensors
+from lascopf_assets.defs.ingestion.topology import grid_topology
 from lascopf_assets.lib.ingest.landing_runs import LandingCursor
 
 [landing_file_sensor] = [s for s in ingestion_sensors("local") if s.name == "landing_file_sensor"]
@@ -90,7 +91,7 @@ def test_fresh_instance_without_cursor_requests_everything_again(zone_env):
 def test_first_tick_skips_days_already_ingested_from_the_same_files(zone_env):
     instance = dg.DagsterInstance.ephemeral()
     resources = defs().resources
-    assets = [ingestion.grid_topology, ingestion.raw_measurements]
+    assets = [grid_topology, ingestion.raw_measurements]
     assert dg.materialize(assets, selection=["grid_topology"], resources=resources, instance=instance).success
     assert dg.materialize(assets, selection=["raw_measurements"], resources=resources, instance=instance,
                           partition_key="2023-01-02").success

@@ -13,6 +13,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from lascopf_assets.definitions import defs
 from lascopf_assets.defs.ingestion import assets as ingestion
+from lascopf_assets.defs.ingestion.topology import grid_topology
 from lascopf_assets.lib.ingest.aggregation import aggregate_by_junction
 from lascopf_assets.lib.ingest.landing import read_landing_file
 from lascopf_assets.lib.ingest.validation import validate_readings
@@ -58,7 +59,7 @@ def test_ingestion_chain_on_postgres_and_s3(production_env):
     zone, dsn, bucket = production_env
     d = defs()
     dg.Definitions.validate_loadable(d)
-    assets = [ingestion.grid_topology, ingestion.raw_measurements, ingestion.validated_loads, ingestion.junction_aggregates]
+    assets = [grid_topology, ingestion.raw_measurements, ingestion.validated_loads, ingestion.junction_aggregates]
     instance = dg.DagsterInstance.ephemeral()
     assert dg.materialize(assets, selection=["grid_topology"], resources=d.resources, instance=instance).success
     # grid_topology (not a time series) went to the S3 lake

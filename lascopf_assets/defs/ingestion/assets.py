@@ -1,5 +1,7 @@
 """Data side: landing files -> raw_measurements -> validated_loads (+ quarantine) -> junction_aggregates.
 
+``grid_topology`` (and the feeder partitions it keeps in step) is in ``topology.py``.
+
 Thin wrappers over ``lascopf_assets.lib.ingest`` and ``lascopf_assets.lib.zone``.
 Every daily asset backfills a range as one run (single-run backfill policy);
 the lake IO manager stores one file per day.
@@ -12,15 +14,13 @@ import dagster as dg
 import pandas as pd
 
 from lascopf_assets.defs.metadata import markdown_table
-from lascopf_assets.defs.partitions import DAILY_SINGLE_RUN_BACKFILL, DATA_START_DATE, TIMESTAMP_SPLITS_DAYS
+from lascopf_assets.defs.partitions import DAILY_SINGLE_RUN_BACKFILL, TIMESTAMP_SPLITS_DAYS
 from lascopf_assets.defs.resources import LandingZone
 from lascopf_assets.lib.ingest.aggregation import aggregate_by_junction
 from lascopf_assets.lib.ingest.landing import LandingFileError
 from lascopf_assets.lib.ingest.raw_rows import UnreadableLandingFiles, landing_tables_for_days, rows_in_window
 from lascopf_assets.lib.ingest.schemas import VOLTAGE_BAND_PU, VOLTAGE_MIN_SHARE_IN_BAND
 from lascopf_assets.lib.ingest.validation import validate_by_topology_version, voltage_share_in_band
-from lascopf_assets.lib.zone.topology import TopologyError
-from lascopf_assets.lib.zone.versions import versioned_topology
 
 # Follow upstream changes on every partition, not only the latest day: late
 # landing files for past days are normal for meter data.
@@ -69,37 +69,6 @@ def raw_measurements(context: dg.AssetExecutionContext, zone: LandingZone) -> dg
             "rows_with_parse_errors": dg.MetadataValue.int(stats.rows_with_parse_errors),
             "days_without_rows": dg.MetadataValue.json(days_without_rows),
             "per_file": _md_table(stats.per_file),
-        },
-    )
-
-
-@dg.asset(
-    group_name="ingestion",
-    kinds={"pandas", "parquet"},
-    description="Grid elements of every topology version with junction detection and meters under each junction.",
-)
-def grid_topology(context: dg.AssetExecutionContext, zone: LandingZone) -> dg.Output[pd.DataFrame]:
-    files = zone.topology_files()
-    try:
-        table = versioned_topology(files, DATA_START_DATE)
-    except TopologyError as exc:
-        raise dg.Failure(description=f"{exc} (topology folder {zone.topology_dir})") from exc
-    latest = table[table["valid_from"] == table["valid_from"].max()]
-    meters = latest[(latest["type"] == "meter") & latest["junction"].notna()]
-    per_junction = (
-        meters.groupby(["junction", "junction_phase"]).size().rename("meters").reset_index()
-        .rename(columns={"junction_phase": "phase"})
-    )
-    versions = table.drop_duplicates("version")[["version", "source_file", "valid_from", "valid_to"]]
-    return dg.Output(
-        table,
-        metadata={
-            "versions": dg.MetadataValue.int(len(versions)),
-            "version_list": _md_table(versions.astype(str)),
-            "elements": dg.MetadataValue.int(len(latest)),
-            "junctions": dg.MetadataValue.int(int(latest["junction"].nunique())),
-            "meters_under_junctions": dg.MetadataValue.int(len(meters)),
-            "junction_meters": _md_table(per_junction, limit=50),
         },
     )
 

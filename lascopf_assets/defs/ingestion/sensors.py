@@ -13,7 +13,8 @@ import hashlib
 
 import dagster as dg
 
-from lascopf_assets.defs.ingestion.assets import grid_topology, raw_measurements
+from lascopf_assets.defs.ingestion.assets import raw_measurements
+from lascopf_assets.defs.ingestion.topology import grid_topology
 from lascopf_assets.defs.partitions import daily_partitions
 from lascopf_assets.defs.profile import sensors_start
 from lascopf_assets.defs.resources import LandingZone

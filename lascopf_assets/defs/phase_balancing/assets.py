@@ -1,10 +1,14 @@
-"""Phase balancing: a window of junction_aggregates -> phase_assignment (changes, curve, HTML report).
+"""Phase balancing: per feeder, a window of junction_aggregates -> phase_assignment; the zone's feeder_ranking.
 
-Thin wrapper over ``lascopf_assets.lib.phase_balance``: reads the daily
-``junction_aggregates`` partitions that exist (an unpartitioned asset reading a
-window of a partitioned one), keeps the last ``window_days`` days of data,
-solves for K and the trade-off curve K = 0..Kmax with one solver object (cuts
-and incumbents reused), writes the HTML report and returns the changes table.
+Thin wrapper over ``lascopf_assets.lib.phase_balance``. ``phase_assignment`` is partitioned by
+feeder (the ``feeders`` dynamic partitions, kept in step with the grid by ``grid_topology``): each
+feeder is its own problem with its own K, so a move never crosses a feeder, and feeders run in
+parallel as separate runs (on the multiprocess run launcher, or on Celery workers). A partition
+reads only its feeder's rows of every day of ``junction_aggregates`` that exists (the IO
+manager's ``rows_of_partition``), keeps the last ``window_days`` days, solves for K and the
+trade-off curve K = 0..Kmax with one solver object (cuts and incumbents reused), writes the HTML
+report and returns the changes. ``feeder_ranking`` ranks every feeder's latest result by
+imbalance removed per phase change: what a crew planner reads.
 """
 
 
@@ -12,15 +16,17 @@ import dagster as dg
 import pandas as pd
 
 from lascopf_assets.defs.metadata import markdown_table
+from lascopf_assets.defs.partitions import feeder_partitions
 from lascopf_assets.defs.resources import ExportsFolder
-from lascopf_assets.defs.storage.contract import ALLOW_MISSING_PARTITIONS
+from lascopf_assets.defs.storage.contract import ALLOW_MISSING_PARTITIONS, ROWS_OF_PARTITION
 from lascopf_assets.lib.phase_balance.exact import SOLVERS, ExactPhaseBalancer, solve_with_curve
+from lascopf_assets.lib.phase_balance.feeders import feeder_ranking as rank_feeders
 from lascopf_assets.lib.phase_balance.problem import LoadTableError, problem_from_long_table
 from lascopf_assets.lib.phase_balance.report import figure_tradeoff, write_report
 from lascopf_assets.lib.phase_balance.window import select_window
 from lascopf_assets.lib.solver_status import ERROR, parse_options
 
-PHASE_BALANCING_CODE_VERSION = "1"
+PHASE_BALANCING_CODE_VERSION = "2"  # 2: one partition per feeder
 
 
 class PhaseBalancingConfig(dg.Config):
@@ -31,7 +37,7 @@ class PhaseBalancingConfig(dg.Config):
     solver: str = "scip"
     """``scip`` (single-tree branch and cut) or ``highs`` (iterative master)."""
     time_limit_seconds: float = 600.0
-    """Wall-clock budget for the whole solve (K and the curve); the best assignment and its gap are kept."""
+    """Wall-clock budget of one feeder's solve (K and the curve); the best assignment and its gap are kept."""
     window_days: int = 365
     """Days of data to balance over, ending at ``end_date``."""
     end_date: str | None = None
@@ -40,10 +46,10 @@ class PhaseBalancingConfig(dg.Config):
     """SCIP parameters or HiGHS options handed to the solver, e.g. ``{"limits/nodes": "100000"}``."""
 
 
-def _summary_lines(result, first: str, last: str, solver: str) -> list[str]:
+def _summary_lines(result, feeder: str, first: str, last: str, solver: str) -> list[str]:
     """What `lascopf demo` prints: the outcome, then one line per recommended change."""
     lines = [
-        f"phase balancing {first} .. {last} (K = {result.max_changes}, {solver}): {result.status}, "
+        f"phase balancing {feeder} {first} .. {last} (K = {result.max_changes}, {solver}): {result.status}, "
         f"imbalance {result.initial_imbalance:,.2f} -> {result.imbalance:,.2f} "
         f"(bound {result.bound:,.2f}, gap {result.gap:.1e}, {result.solve_seconds:.1f} s)"
     ]
@@ -55,12 +61,18 @@ def _summary_lines(result, first: str, last: str, solver: str) -> list[str]:
 
 @dg.asset(
     group_name="phase_balancing",
+    partitions_def=feeder_partitions,
+    backfill_policy=dg.BackfillPolicy.multi_run(1),  # one run per feeder: feeders run in parallel
     kinds={"pandas", "scip", "highs"},
-    ins={"junction_aggregates": dg.AssetIn(metadata={ALLOW_MISSING_PARTITIONS: True})},
+    ins={"junction_aggregates": dg.AssetIn(
+        metadata={ALLOW_MISSING_PARTITIONS: True, ROWS_OF_PARTITION: "feeder"},
+        partition_mapping=dg.AllPartitionMapping(),
+    )},
     code_version=PHASE_BALANCING_CODE_VERSION,
     description=(
-        "Recommended junction phase changes (at most K) minimizing the time-summed phase imbalance over a window "
-        "of junction_aggregates, with imbalance before/after, proven bound and gap, and the K trade-off curve."
+        "Per feeder: recommended junction phase changes (at most K) minimizing the feeder's time-summed phase "
+        "imbalance over a window of junction_aggregates, with imbalance before/after, proven bound and gap, and the "
+        "K trade-off curve."
     ),
 )
 def phase_assignment(
@@ -71,10 +83,13 @@ def phase_assignment(
         raise dg.Failure(description=f"solver must be one of {', '.join(SOLVERS)}, got {config.solver!r}")
     if config.max_changes < 0 or config.curve_max_changes < 0:
         raise dg.Failure(description="max_changes and curve_max_changes must be >= 0")
+    feeder = context.partition_key
     try:
+        if junction_aggregates.empty:
+            raise ValueError(f"feeder {feeder} has no junction_aggregates rows (no junction of it has readings)")
         window, first, last = select_window(junction_aggregates, config.window_days, config.end_date)
-        problem = problem_from_long_table(window[["junction", "phase", "timestamp", "kwh"]], source="junction_aggregates",
-                                          csv_lines=False)
+        problem = problem_from_long_table(window[["junction", "phase", "timestamp", "kwh"]],
+                                          source=f"junction_aggregates of feeder {feeder}", csv_lines=False)
     except (LoadTableError, ValueError) as exc:
         raise dg.Failure(description=str(exc)) from exc
 
@@ -85,23 +100,25 @@ def phase_assignment(
     result, curve = solve_with_curve(balancer, config.max_changes, config.curve_max_changes,
                                      float(config.time_limit_seconds))
 
-    report = write_report(exports.folder("phase_balancing") / f"phase_assignment_{context.run.run_id}.html",
-                          problem, result, curve, title=f"Phase balancing {first} .. {last}")
+    report = write_report(exports.folder("phase_balancing", feeder) / f"phase_assignment_{context.run.run_id}.html",
+                          problem, result, curve, title=f"Phase balancing, feeder {feeder}, {first} .. {last}")
     changes = result.changes_frame().astype({"junction": "string", "from_phase": "string", "to_phase": "string"})
+    changes.insert(0, "feeder", pd.Series([feeder] * len(changes), dtype="string"))
     curve_table = pd.DataFrame(
         [(r.max_changes, round(r.imbalance, 6), round(r.bound, 6), f"{r.gap:.1e}", r.status, r.reason or "")
          for r in curve],
         columns=["K", "imbalance", "bound", "gap", "status", "reason"],
     )
     for r in (r for r in [*curve, result] if r.status == ERROR):
-        context.log.error(f"phase balancing K = {r.max_changes}: {config.solver} failed: {r.reason}")
+        context.log.error(f"phase balancing {feeder} K = {r.max_changes}: {config.solver} failed: {r.reason}")
     context.log.info(
-        f"phase balancing {first}..{last}: {result.status}, imbalance {result.initial_imbalance:.6g} -> "
+        f"phase balancing {feeder} {first}..{last}: {result.status}, imbalance {result.initial_imbalance:.6g} -> "
         f"{result.imbalance:.6g} (gap {result.gap:.1e}), {len(result.changes)} change(s)"
     )
     return dg.Output(
         changes,
         metadata={
+            "feeder": feeder,
             "changes": dg.MetadataValue.md(markdown_table(changes, limit=None, empty="_no change_")),
             "n_changes": dg.MetadataValue.int(len(changes)),
             "status": result.status,
@@ -120,6 +137,67 @@ def phase_assignment(
                 markdown_table(curve_table, limit=None) + f"\n\n![trade-off](data:image/png;base64,{figure_tradeoff(curve)})"
             ),
             "report_path": dg.MetadataValue.path(str(report)),
-            "summary_lines": dg.MetadataValue.json(_summary_lines(result, first, last, config.solver)),
+            "summary_lines": dg.MetadataValue.json(_summary_lines(result, feeder, first, last, config.solver)),
+        },
+    )
+
+
+# what feeder_ranking reads of each feeder's latest phase_assignment (its materialization metadata)
+_OUTCOME_FIELDS = {"status": "status", "junctions": "junctions", "changes": "n_changes",
+                   "initial_imbalance": "imbalance_before", "imbalance": "imbalance_after", "gap": "gap"}
+
+
+def latest_feeder_outcomes(instance: dg.DagsterInstance, feeders: list[str]) -> pd.DataFrame:
+    """One row per feeder with a phase_assignment: its latest materialization's outcome (and its run and window)."""
+    rows = []
+    for feeder in feeders:
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=phase_assignment.key, asset_partitions=[feeder]), limit=1
+        ).records  # newest first
+        event = records[0].event_log_entry if records else None
+        if event is None or event.asset_materialization is None:
+            continue
+        meta = {k: v.value for k, v in event.asset_materialization.metadata.items()}
+        if not all(key in meta for key in _OUTCOME_FIELDS.values()):
+            continue  # written before the outcome was recorded (an older code version)
+        row = {"feeder": feeder, **{name: meta[key] for name, key in _OUTCOME_FIELDS.items()}}
+        rows.append({**row, "window": meta.get("window", ""), "run_id": event.run_id})
+    return pd.DataFrame(rows, columns=["feeder", *_OUTCOME_FIELDS, "window", "run_id"])
+
+
+@dg.asset(
+    group_name="phase_balancing",
+    kinds={"pandas"},
+    deps=[phase_assignment],
+    description=(
+        "Every feeder's latest phase_assignment ranked by imbalance removed per phase change (the crew planner's list), "
+        "with status, gap and the window each result balanced over."
+    ),
+)
+def feeder_ranking(context: dg.AssetExecutionContext) -> dg.Output[pd.DataFrame]:
+    feeders = sorted(context.instance.get_dynamic_partitions(feeder_partitions.name))
+    outcomes = latest_feeder_outcomes(context.instance, feeders)
+    missing = sorted(set(feeders) - set(outcomes["feeder"]))
+    if outcomes.empty:
+        raise dg.Failure(description=f"no feeder has a phase_assignment yet (feeders: {', '.join(feeders) or 'none'})")
+    ranked = rank_feeders(outcomes.drop(columns=["window", "run_id"])).merge(
+        outcomes[["feeder", "window", "run_id"]], on="feeder", how="left"
+    )
+    if missing:
+        context.log.warning(f"{len(missing)} feeder(s) without a phase_assignment yet: {', '.join(missing)}")
+    shown = ranked.drop(columns="run_id").assign(
+        initial_imbalance=ranked["initial_imbalance"].round(2), imbalance=ranked["imbalance"].round(2),
+        removed=ranked["removed"].round(2), removed_per_change=ranked["removed_per_change"].round(2),
+        gap=ranked["gap"].map(lambda g: f"{g:.1e}"),
+    )
+    return dg.Output(
+        ranked,
+        metadata={
+            "ranking": dg.MetadataValue.md(markdown_table(shown, limit=None)),
+            "feeders_ranked": dg.MetadataValue.int(len(ranked)),
+            "feeders_without_result": dg.MetadataValue.json(missing),
+            "changes_total": dg.MetadataValue.int(int(ranked["changes"].sum())),
+            "imbalance_removed_total": dg.MetadataValue.float(float(ranked["removed"].sum())),
+            "not_optimal": dg.MetadataValue.json(ranked.loc[ranked["status"] != "optimal", "feeder"].tolist()),
         },
     )
