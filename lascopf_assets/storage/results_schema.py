@@ -154,6 +154,7 @@ PHASE_CHANGE_RECOMMENDATIONS = TableSpec(
         "computed_at": TIMESTAMPTZ,
         "run_id": TEXT,
         "k": BIGINT,
+        "feeder": TEXT,
         "junction": TEXT,
         "from_phase": TEXT,
         "to_phase": TEXT,

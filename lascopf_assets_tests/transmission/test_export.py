@@ -68,7 +68,7 @@ def test_ratings_ramps_and_angle_limits_round_trip(tmp_path):
 def demo_loads(net):
     h = day_hours(DAY)
     rng = np.random.default_rng(5)
-    agg = pd.DataFrame({"timestamp": np.repeat(h, 6), "junction": np.tile([f"J{i}" for i in range(6)], 24), "phase": "A",
+    agg = pd.DataFrame({"timestamp": np.repeat(h, 6), "feeder": np.tile([f"TR{i}" for i in range(6)], 24), "phase": "A",
                         "kwh": rng.uniform(0.5, 3.0, 144)})
     return map_feeders_to_buses(net, agg, DAY)
 
@@ -104,7 +104,7 @@ def test_failed_export_leaves_the_previous_one_intact(tmp_path, monkeypatch):
     export_system(net, first, target)
     before = {p.name: p.read_bytes() for p in target.iterdir()}
 
-    second = map_feeders_to_buses(net, pd.DataFrame(columns=["timestamp", "junction", "phase", "kwh"]), DAY)
+    second = map_feeders_to_buses(net, pd.DataFrame(columns=["timestamp", "feeder", "junction", "phase", "kwh"]), DAY)
     assert not np.array_equal(second.matrix, first.matrix)
 
     def fail(*args, **kwargs):

