@@ -1,9 +1,10 @@
 """``lascopf demo``: generate the demo zone and materialize every asset on the local profile.
 
-Order: unpartitioned roots (grid_topology), then every daily asset of the
-ingestion group over the demo's whole range as one single-run backfill, then
-the assets that read a window of days (phase_assignment), then the daily
-transmission assets for one day. Prints a short summary and the report paths.
+Order: unpartitioned roots (grid_topology, which also registers the feeder
+partitions), then every daily asset of the ingestion group over the demo's whole
+range as one single-run backfill, then phase_assignment for every feeder (one
+run per feeder partition) and feeder_ranking, then the daily transmission assets
+for one day. Prints a short summary, the per-feeder table and the report paths.
 """
 
 from __future__ import annotations
@@ -18,20 +19,30 @@ from lascopf_assets.cli import CliError
 
 DEMO_DAYS = 365
 DEMO_START = dt.date(2023, 1, 1)
+DEMO_FEEDERS = 4
+
+
+def varied_feeder_sizes(junctions: int, feeders: int) -> tuple[int, ...]:
+    """Junctions per feeder, spread evenly from half to one and a half times ``junctions`` (at least 1 each)."""
+    if feeders == 1:
+        return (junctions,)
+    return tuple(max(1, round(junctions * (0.5 + f / (feeders - 1)))) for f in range(feeders))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("demo", help="generate the demo zone and materialize every asset (local profile)")
     parser.add_argument("--days", type=int, default=DEMO_DAYS, help="days of demo data (default: calendar 2023)")
-    parser.add_argument("--junctions", type=int, default=40)
+    parser.add_argument("--feeders", type=int, default=DEMO_FEEDERS, help=f"feeders (default {DEMO_FEEDERS})")
+    parser.add_argument("--junctions", type=int, default=10,
+                        help="junctions per feeder on average; feeder sizes spread from 0.5x to 1.5x (default 10)")
     parser.add_argument("--glitches", type=int, default=12, help="bad lines appended to the landing files (each must be quarantined)")
     parser.add_argument("--dispatch-day", default=None, help="day for the transmission assets (default: the last demo day)")
-    parser.add_argument("--phase-time-limit", type=float, default=60.0,
-                        help="seconds for phase balancing, K and the trade-off curve together (default 60)")
+    parser.add_argument("--phase-time-limit", type=float, default=20.0,
+                        help="seconds per feeder for phase balancing, K and the trade-off curve together (default 20)")
     parser.set_defaults(func=run)
 
 
-def _ensure_demo_zone(data_dir: Path, days: int, junctions: int, glitches: int) -> None:
+def _ensure_demo_zone(data_dir: Path, days: int, feeder_sizes: tuple[int, ...], glitches: int) -> None:
     from lascopf_assets.lib.zone.demo import DemoZoneParams, write_demo_zone
 
     marker = data_dir / "landing" / f"meter_readings_{DEMO_START.isoformat()}.csv"
@@ -39,12 +50,29 @@ def _ensure_demo_zone(data_dir: Path, days: int, junctions: int, glitches: int) 
         print(f"demo zone already in {data_dir} (delete the folder to regenerate)")
         return
     started = time.perf_counter()
-    summary = write_demo_zone(data_dir, DemoZoneParams(junctions=junctions, days=days, start=DEMO_START, glitches=glitches))
+    params = DemoZoneParams(feeders=len(feeder_sizes), feeder_junctions=feeder_sizes, days=days, start=DEMO_START,
+                            glitches=glitches)
+    summary = write_demo_zone(data_dir, params)
     print(
-        f"generated demo zone: {summary.junctions} junctions, {summary.meters} meters, "
+        f"generated demo zone: {len(feeder_sizes)} feeders, {summary.junctions} junctions "
+        f"({', '.join(map(str, feeder_sizes))} per feeder), {summary.meters} meters, "
         f"{summary.rows:,} readings in {summary.files} daily files, {len(summary.glitches)} bad lines "
         f"({time.perf_counter() - started:.1f} s)"
     )
+
+
+def _feeder_table(ranking, changes_by_feeder: dict[str, list[str]]) -> list[str]:
+    """The per-feeder outcome, best imbalance removed per change first, then each feeder's moves."""
+    lines = [f"  {'rank':>4}  {'feeder':<8} {'junctions':>9}  {'status':<10} {'before':>10} {'after':>10} "
+             f"{'gap':>8} {'changes':>7} {'per change':>10}"]
+    for row in ranking.itertuples(index=False):
+        per = "-" if row.changes == 0 else f"{row.removed_per_change:,.1f}"
+        lines.append(f"  {row.rank:>4}  {row.feeder:<8} {row.junctions:>9}  {row.status:<10} {row.initial_imbalance:>10,.1f} "
+                     f"{row.imbalance:>10,.1f} {row.gap:>8.1e} {row.changes:>7} {per:>10}")
+    for feeder in ranking["feeder"]:
+        moves = changes_by_feeder.get(feeder) or ["no change"]
+        lines.append(f"  {feeder}: " + "; ".join(moves))
+    return lines
 
 
 def _metadata(result, asset: str) -> dict:
@@ -58,6 +86,8 @@ def _metadata(result, asset: str) -> dict:
 def run(args: argparse.Namespace) -> int:
     if args.days < 1:
         raise CliError("--days must be at least 1")
+    if args.feeders < 1 or args.junctions < 1:
+        raise CliError("--feeders and --junctions must be at least 1")
     os.environ.setdefault("LASCOPF_PROFILE", "local")
     import dagster as dg
 
@@ -67,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     if not os.environ.get("DAGSTER_HOME"):
         raise CliError("DAGSTER_HOME is not set: run `make demo`, which points it at .dagster_home/")
     data_dir = local_data_dir()
-    _ensure_demo_zone(data_dir, args.days, args.junctions, args.glitches)
+    _ensure_demo_zone(data_dir, args.days, varied_feeder_sizes(args.junctions, args.feeders), args.glitches)
 
     definitions = defs()
     graph = definitions.resolve_asset_graph()
@@ -110,12 +140,28 @@ def run(args: argparse.Namespace) -> int:
     print(f"  junctions           {aggregates.get('junctions', 0)}")
 
     reports: list[str] = []
+    feeders = sorted(instance.get_dynamic_partitions("feeders"))
     phase_ops = {"phase_assignment": {"config": {"time_limit_seconds": args.phase_time_limit}}}
-    for group, extra in (("phase_balancing", {"ops": phase_ops}), ("transmission", {"partition_key": dispatch_day})):
-        selection = keys_in_group(group)
-        if not selection:
-            continue
-        result = materialize(selection, **extra)
+    changes_by_feeder: dict[str, list[str]] = {}
+    windows = set()
+    for feeder in feeders:
+        meta = _metadata(materialize(["phase_assignment"], ops=phase_ops, partition_key=feeder), "phase_assignment")
+        windows.add(meta.get("window", ""))
+        lines = meta.get("summary_lines", [])
+        changes_by_feeder[feeder] = [line.strip()[len("move "):] for line in lines if line.strip().startswith("move ")]
+        if meta.get("report_path"):
+            reports.append(str(meta["report_path"]))
+    if feeders:
+        from lascopf_assets.defs.phase_balancing.assets import PhaseBalancingConfig
+
+        ranking = materialize(["feeder_ranking"]).output_for_node("feeder_ranking")
+        print(f"\nphase balancing per feeder (K = {PhaseBalancingConfig().max_changes} each, {', '.join(sorted(windows))}), "
+              "ranked by imbalance removed per change")
+        for line in _feeder_table(ranking, changes_by_feeder):
+            print(line)
+    selection = keys_in_group("transmission")
+    if selection:
+        result = materialize(selection, partition_key=dispatch_day)
         for key in selection:
             meta = _metadata(result, key)
             for line in meta.get("summary_lines", []):

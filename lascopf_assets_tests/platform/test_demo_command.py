@@ -18,9 +18,9 @@ def test_demo_materializes_everything_and_summarizes(tmp_path, monkeypatch, caps
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.setenv("LASCOPF_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("LASCOPF_PROFILE", "local")
-    assert main(["demo", "--days", "2", "--junctions", "4"]) == 0
+    assert main(["demo", "--days", "2", "--feeders", "2", "--junctions", "2"]) == 0
     out = capsys.readouterr().out
-    assert "generated demo zone: 4 junctions" in out
+    assert "generated demo zone: 2 feeders, 4 junctions (1, 3 per feeder)" in out
     assert "rows ingested" in out and "junctions           4" in out
     # the 12 bad lines the generator appends (two of each kind) are exactly what is quarantined
     assert "12 bad lines" in out
@@ -28,7 +28,9 @@ def test_demo_materializes_everything_and_summarizes(tmp_path, monkeypatch, caps
             "'meter_unknown': 2, 'kwh_negative': 2, 'timestamp_not_on_hour': 2, 'duplicate_meter_hour': 2}") in out
 
     # the later stages print their outcome: phase changes with imbalance before/after, the dispatch
-    assert "phase balancing 2023-01-01 .. 2023-01-02 (K = 5" in out and "imbalance" in out
+    assert "phase balancing per feeder (K = 5 each, 2023-01-01 .. 2023-01-02), ranked by imbalance removed per change" in out
+    table = out[out.index("ranked by imbalance removed per change"):]
+    assert "  TR1 " in table and "  TR2 " in table and "optimal" in table
     assert "dispatch 2023-01-02: optimal" in out
 
     # every materializable asset has a materialization on the persistent instance
@@ -44,7 +46,7 @@ def test_demo_materializes_everything_and_summarizes(tmp_path, monkeypatch, caps
     assert aggregates["junction"].nunique() == 4 and len(aggregates["timestamp"].unique()) == 48
 
     # running it again reuses the zone and succeeds (idempotent partitions)
-    assert main(["demo", "--days", "2", "--junctions", "4"]) == 0
+    assert main(["demo", "--days", "2", "--feeders", "2", "--junctions", "2"]) == 0
     assert "demo zone already in" in capsys.readouterr().out
 
 
