@@ -185,9 +185,9 @@ def feeder_ranking(context: dg.AssetExecutionContext) -> dg.Output[pd.DataFrame]
     )
     if missing:
         context.log.warning(f"{len(missing)} feeder(s) without a phase_assignment yet: {', '.join(missing)}")
-    shown = ranked.drop(columns="run_id").assign(
+    shown = ranked.drop(columns=["run_id", "window", "removed"]).assign(
         initial_imbalance=ranked["initial_imbalance"].round(2), imbalance=ranked["imbalance"].round(2),
-        removed=ranked["removed"].round(2), removed_per_change=ranked["removed_per_change"].round(2),
+        removed_per_change=ranked["removed_per_change"].round(2),
         gap=ranked["gap"].map(lambda g: f"{g:.1e}"),
     )
     return dg.Output(
