@@ -13,7 +13,13 @@ Contract (shared by every backend, local disk or S3):
 * ``write_range`` splits a DataFrame covering several partitions by a time
   column into one file per partition (a day with no rows gets an empty file
   with the schema, so the partition exists), each written as above.
-* ``read_partitions`` concatenates partitions in the order given.
+* ``write_days`` writes a stream of ``(window, frame)`` days, each day's file as soon as its frame
+  comes (on one writer thread, so the next day is computed while this one is encoded), each
+  written as above: a failure on day k leaves days before k written, day k and later as they
+  were, and never a half-written file. Memory: the frames in flight (at most ``depth``).
+* ``read_partitions`` concatenates partitions in the order given; ``read_days`` yields them one at a
+  time (reading the next day ahead on a thread).
+* Reads may select columns (``columns``) and rows (``where_equal``), both pushed into the Parquet reader.
 """
 
 from __future__ import annotations
@@ -21,8 +27,9 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +44,10 @@ TMP_MARKER = ".tmp-"
 
 class PartitionMissingError(FileNotFoundError):
     """A partition that was asked for has never been written."""
+
+
+class RowsOutsidePartitionError(ValueError):
+    """Rows of an output fall outside the partition(s) it is written to (nothing of that day is written)."""
 
 
 @dataclass(frozen=True)
@@ -154,36 +165,121 @@ class ParquetLake:
         with ThreadPoolExecutor(max_workers=self.write_threads) as pool:
             return list(pool.map(write_one, range(len(windows))))
 
+    def write_days(
+        self,
+        asset_key: Sequence[str],
+        days: Iterable[tuple[PartitionWindow, pd.DataFrame | pa.Table]],
+        time_column: str,
+        *,
+        depth: int = 2,
+    ) -> list[tuple[str, int]]:
+        """Write each ``(window, rows)`` of ``days`` as that partition's file; returns ``(path, rows)`` per day.
+
+        ``days`` is consumed lazily: a day is handed to one writer thread as soon as it comes, and at most
+        ``depth`` days are in flight, so producing day k+1 overlaps writing day k and memory stays at a
+        few days. Each day's rows must lie in its window (checked before its file is written). On any
+        error (producer or writer), the days already handed over are finished (whole files), then the
+        error is raised: nothing is half written, and later days keep their old files.
+        """
+        written: list[tuple[str, int]] = []
+        pending: deque[Future] = deque()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake-writer") as writer:
+            try:
+                for window, rows in days:
+                    pending.append(writer.submit(self._write_day, asset_key, rows, time_column, window))
+                    while len(pending) >= max(1, depth) or (pending and pending[0].done()):
+                        written.append(pending.popleft().result())
+            except BaseException:
+                for future in pending:  # whole days only: let the ones in flight finish, report the first error
+                    with contextlib.suppress(Exception):
+                        future.result()
+                raise
+            while pending:
+                written.append(pending.popleft().result())
+        return written
+
+    def _write_day(self, asset_key: Sequence[str], rows: pd.DataFrame | pa.Table, time_column: str,
+                   window: PartitionWindow) -> tuple[str, int]:
+        times = rows.column(time_column) if isinstance(rows, pa.Table) else rows[time_column]
+        if len(rows):
+            micros = _utc_micros(times.to_pandas() if isinstance(times, pa.ChunkedArray) else times)
+            lo, hi = _utc_micros([window.start, window.end])
+            outside = (micros < lo) | (micros >= hi)
+            if outside.any():
+                first = pd.Timestamp(int(micros[outside][0]), unit="us", tz="UTC")
+                raise RowsOutsidePartitionError(
+                    f"{int(outside.sum())} row(s) of {'/'.join(asset_key)} fall outside the partition {window.key} "
+                    f"(first: {time_column}={first}); nothing of that day was written"
+                )
+        return self.write(asset_key, rows, window.key), len(rows)
+
     # -- reads ---------------------------------------------------------------
     def exists(self, asset_key: Sequence[str], partition_key: str | None = None) -> bool:
         return self._resolve(self.partition_path(asset_key, partition_key)) is not None
 
     def read_table(self, asset_key: Sequence[str], partition_key: str | None = None,
-                   where_equal: tuple[str, str] | None = None) -> pa.Table:
-        """One file's table; ``where_equal=(column, value)`` keeps only the rows with that value (pushed down)."""
+                   where_equal: tuple[str, str] | None = None, columns: Sequence[str] | None = None) -> pa.Table:
+        """One file's table; ``where_equal=(column, value)`` keeps only the rows with that value and
+        ``columns`` only those of the file's columns (both pushed down into the reader; a column the
+        file does not have is left out, so the reader's caller says what it misses)."""
         path = self.partition_path(asset_key, partition_key)
         physical = self._resolve(path)
         if physical is None:
             what = "/".join(asset_key) + (f" partition {partition_key}" if partition_key else "")
             raise PartitionMissingError(f"{what} has not been materialized (no {path})")
         with self.fs.open_input_file(physical) as source:
-            if where_equal is None:
+            if where_equal is None and columns is None:
                 return pq.read_table(source)
-            column, value = where_equal
             parquet = pq.ParquetFile(source)
-            if column not in parquet.schema_arrow.names:
+            names = parquet.schema_arrow.names
+            present = None if columns is None else [c for c in columns if c in names]
+            if where_equal is None:
+                return parquet.read(columns=present)
+            column, value = where_equal
+            if column not in names:
                 raise ValueError(f"{path} has no column {column!r} to select rows by")
-            return pq.read_table(source, filters=[(column, "==", value)], schema=parquet.schema_arrow)
+            table = pq.read_table(source, filters=[(column, "==", value)], schema=parquet.schema_arrow)
+            return table.select(present) if present is not None else table
+
+    def _read_options(self, where_equal, columns) -> dict:
+        # only the options asked for: a backend overriding read_table(asset_key, partition_key) still serves plain reads
+        return {k: v for k, v in (("where_equal", where_equal), ("columns", columns)) if v is not None}
 
     def read(self, asset_key: Sequence[str], partition_key: str | None = None) -> pd.DataFrame:
         return self.read_table(asset_key, partition_key).to_pandas()
 
     def read_partitions(self, asset_key: Sequence[str], partition_keys: Sequence[str],
-                        where_equal: tuple[str, str] | None = None) -> pd.DataFrame:
-        tables = [self.read_table(asset_key, key, where_equal) for key in partition_keys]
+                        where_equal: tuple[str, str] | None = None, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        options = self._read_options(where_equal, columns)
+        tables = [self.read_table(asset_key, key, **options) for key in partition_keys]
         if not tables:
             raise ValueError(f"no partitions of {'/'.join(asset_key)} requested")
         return pa.concat_tables(tables, promote_options="default").to_pandas()
+
+    def read_days(self, asset_key: Sequence[str], partition_keys: Sequence[str],
+                  where_equal: tuple[str, str] | None = None, columns: Sequence[str] | None = None,
+                  *, read_ahead: int = 1) -> Iterator[tuple[str, pd.DataFrame]]:
+        """``(key, frame)`` for each partition in order, one at a time; the next ``read_ahead`` are read on a thread."""
+        options = self._read_options(where_equal, columns)
+
+        def frame_of(key: str) -> pd.DataFrame:
+            return self.read_table(asset_key, key, **options).to_pandas()
+
+        keys = iter(partition_keys)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake-reader") as reader:
+            ahead: deque[tuple[str, Future]] = deque()
+            for key in keys:
+                ahead.append((key, reader.submit(frame_of, key)))
+                if len(ahead) > read_ahead:
+                    break
+            while ahead:
+                key, future = ahead.popleft()
+                frame = future.result()
+                following = next(keys, None)
+                if following is not None:
+                    ahead.append((following, reader.submit(frame_of, following)))
+                yield key, frame
+                del frame
 
     def partition_keys(self, asset_key: Sequence[str]) -> list[str]:
         """Keys of the partitions present, sorted."""

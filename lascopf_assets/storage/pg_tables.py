@@ -13,6 +13,11 @@ Contract (the same as the Parquet lake's, for a database):
   old window or the new one, never a half-written day; a failure at any point
   (bad row, dropped connection, an exception in the caller's callback) rolls
   back and leaves the old rows. Rerunning the same write yields the same rows.
+* :meth:`PgTableStore.write_days` writes a stream of days, each day with
+  :meth:`write_window` (its own transaction) as soon as its frame comes, on one
+  writer thread (its own connection), so the next day is computed meanwhile; a
+  failure on day k leaves the days before k written and day k and later as they were.
+  :meth:`PgTableStore.load_days` reads a range back one day at a time.
 * :meth:`PgTableStore.load_window` returns the rows of a window with the
   project's dtypes: timestamps ``datetime64[us, UTC]``, text as pandas strings,
   ``float64``, ``int64`` (``Int64`` only when a value is NULL), ``bool``.
@@ -32,7 +37,9 @@ partitions, TimescaleDB), :mod:`pg_write` (COPY in, binary or CSV) and
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Literal
 
 import pandas as pd
@@ -229,6 +236,36 @@ class PgTableStore:
                 )
                 return self._copy_in(conn, targets, types, on_chunk, chunk_rows)
 
+    def write_days(
+        self,
+        table: str,
+        days: Iterable[tuple[Timestamp, Timestamp, pd.DataFrame]],
+        time_column: str = "timestamp",
+        *,
+        depth: int = 2,
+    ) -> list[int]:
+        """:meth:`write_window` for each ``(start, end, frame)`` of ``days`` as it comes; returns rows per day.
+
+        One transaction per day, on a writer thread, with at most ``depth`` days in flight. On any
+        error the days already handed over are finished (each is all or nothing), then it is raised.
+        """
+        written: list[int] = []
+        pending: deque[Future] = deque()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-writer") as writer:
+            try:
+                for start, end, frame in days:
+                    pending.append(writer.submit(self.write_window, table, frame, start, end, time_column))
+                    while len(pending) >= max(1, depth) or (pending and pending[0].done()):
+                        written.append(pending.popleft().result())
+            except BaseException:
+                for future in pending:
+                    with contextlib.suppress(Exception):
+                        future.result()
+                raise
+            while pending:
+                written.append(pending.popleft().result())
+        return written
+
     def write_all(
         self,
         table: str,
@@ -268,6 +305,36 @@ class PgTableStore:
                 if types and where_equal[0] not in types:
                     raise TableStoreError(f"table {self.schema}.{table} has no column {where_equal[0]!r} to select rows by")
         return self._load(table, pg_read.window_filter(time_column, start_ts, end_ts, where_equal), columns)
+
+    def load_days(
+        self,
+        table: str,
+        windows: Sequence[tuple[str, Timestamp, Timestamp]],
+        time_column: str = "timestamp",
+        columns: Sequence[str] | None = None,
+        where_equal: tuple[str, str] | None = None,
+        *,
+        read_ahead: int = 1,
+    ) -> Iterator[tuple[str, pd.DataFrame]]:
+        """``(key, rows of [start, end))`` for each ``(key, start, end)`` in order; the next day is read ahead."""
+        def rows_of(window: tuple[str, Timestamp, Timestamp]) -> pd.DataFrame:
+            return self.load_window(table, window[1], window[2], time_column, columns, where_equal)
+
+        todo = iter(windows)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-reader") as reader:
+            ahead: deque[tuple[str, Future]] = deque()
+            for window in todo:
+                ahead.append((window[0], reader.submit(rows_of, window)))
+                if len(ahead) > read_ahead:
+                    break
+            while ahead:
+                key, future = ahead.popleft()
+                frame = future.result()
+                following = next(todo, None)
+                if following is not None:
+                    ahead.append((following[0], reader.submit(rows_of, following)))
+                yield key, frame
+                del frame
 
     def load_all(self, table: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
         return self._load(table, sql.SQL(""), columns)

@@ -68,3 +68,66 @@ def test_unpartitioned_round_trip(tmp_path):
     lake.write(["t"], pd.DataFrame({"a": [1, 2]}))
     assert lake.read(["t"])["a"].tolist() == [1, 2]
     assert lake.exists(["t"]) and not lake.exists(["u"])
+
+
+def test_write_days_writes_each_day_as_soon_as_it_comes(tmp_path):
+    lake = ParquetLake.local(tmp_path)
+    windows = day_windows("2023-01-01", "2023-01-02", "2023-01-03", "2023-01-04")
+    present_when_asked = []
+
+    def days():
+        for i, w in enumerate(windows):
+            present_when_asked.append(lake.partition_keys(["s"]))
+            yield w, pd.DataFrame({"timestamp": hours(w.key, 24), "v": i})
+
+    written = lake.write_days(["s"], days(), "timestamp", depth=1)
+    assert [rows for _path, rows in written] == [24] * 4
+    # depth 1: day k is on disk before day k + 1 is asked for (the range is never held)
+    assert present_when_asked == [[w.key for w in windows[:i]] for i in range(4)]
+    assert [k for k, _f in lake.read_days(["s"], [w.key for w in windows])] == [w.key for w in windows]
+    frames = dict(lake.read_days(["s"], [w.key for w in windows], columns=["v"]))
+    assert list(frames["2023-01-03"].columns) == ["v"] and (frames["2023-01-03"]["v"] == 2).all()
+
+
+def test_a_failure_on_day_k_leaves_earlier_days_written_and_later_days_untouched(tmp_path, monkeypatch):
+    lake = ParquetLake.local(tmp_path)
+    windows = day_windows("2023-01-01", "2023-01-02", "2023-01-03")
+    for w in windows:
+        lake.write(["x"], pd.DataFrame({"timestamp": hours(w.key, 24), "v": 0}), w.key)
+
+    def failing_on_day_2():
+        yield windows[0], pd.DataFrame({"timestamp": hours("2023-01-01", 24), "v": 1})
+        raise RuntimeError("day 2 cannot be made (injected)")
+
+    with pytest.raises(RuntimeError, match="injected"):
+        lake.write_days(["x"], failing_on_day_2(), "timestamp")
+    assert [int(lake.read(["x"], w.key)["v"].iloc[0]) for w in windows] == [1, 0, 0]
+
+    # the writer fails half-way through day 2's file: day 2 keeps its old file, day 3 is not written
+    real_write = pq.write_table
+    calls = []
+
+    def fail_second_file(table, sink, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            real_write(table.slice(0, 3), sink, **kwargs)
+            raise OSError("disk full (injected)")
+        real_write(table, sink, **kwargs)
+
+    monkeypatch.setattr(pq, "write_table", fail_second_file)
+    new = ((w, pd.DataFrame({"timestamp": hours(w.key, 24), "v": 2})) for w in windows)
+    with pytest.raises(OSError, match="disk full"):
+        lake.write_days(["x"], new, "timestamp", depth=1)
+    monkeypatch.undo()
+    assert [int(lake.read(["x"], w.key)["v"].iloc[0]) for w in windows] == [2, 0, 0]
+    assert sorted(p.name for p in (tmp_path / "x").iterdir()) == [f"{w.key}.parquet" for w in windows]  # no temp files
+
+
+def test_a_day_with_rows_outside_its_window_is_refused_and_not_written(tmp_path):
+    lake = ParquetLake.local(tmp_path)
+    windows = day_windows("2023-01-01", "2023-01-02")
+    days = [(windows[0], pd.DataFrame({"timestamp": hours("2023-01-01", 24), "v": 1})),
+            (windows[1], pd.DataFrame({"timestamp": hours("2023-01-02", 30), "v": 1}))]
+    with pytest.raises(ValueError, match="6 row\\(s\\) of x fall outside the partition 2023-01-02"):
+        lake.write_days(["x"], iter(days), "timestamp")
+    assert lake.partition_keys(["x"]) == ["2023-01-01"]

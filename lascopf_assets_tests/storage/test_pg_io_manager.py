@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
+from lascopf_assets.defs.storage.contract import DAILY_TABLE, DailyFrames
 from lascopf_assets.defs.storage.from_env import PG_ENV, postgres_io_manager_from_env
 from lascopf_assets.defs.storage.table_io_manager import PostgresTableIOManager
 from lascopf_assets.storage.pg_tables import PgTableStore
@@ -123,3 +124,70 @@ def test_missing_env_var_is_a_clear_config_error(monkeypatch):
 
     with pytest.raises(dg.DagsterInvalidConfigError, match=PG_ENV["host"]):
         dg.materialize([anything], resources={"io_manager": postgres_io_manager_from_env()})
+
+
+SEEN_INPUTS: list[str] = []
+FAIL_ON_DAY: list[str] = []
+
+
+@dg.asset(partitions_def=daily, backfill_policy=dg.BackfillPolicy.single_run(), dagster_type=DAILY_TABLE,
+          metadata={"partition_time_column": "timestamp"})
+def readings_days(context: dg.AssetExecutionContext):
+    keys = list(context.partition_keys)
+
+    def produce():
+        for key in keys:
+            if key in FAIL_ON_DAY:
+                raise RuntimeError(f"day {key} cannot be made (injected)")
+            window = daily.time_window_for_partition_key(key)
+            yield key, _day_frame(pd.Timestamp(window.start), pd.Timestamp(window.end)).assign(kwh=lambda f: f["kwh"] + 0.5)
+
+    frames = DailyFrames(keys, produce, lambda: {"days_made": len(keys)})
+    return frames if len(keys) > 1 else frames.to_frame()
+
+
+@dg.asset(partitions_def=daily, backfill_policy=dg.BackfillPolicy.single_run(), dagster_type=DAILY_TABLE,
+          ins={"readings_days": dg.AssetIn(dagster_type=DAILY_TABLE, metadata={"columns": ["timestamp", "kwh"]})})
+def totals_days(readings_days):
+    SEEN_INPUTS.append(type(readings_days).__name__)
+
+    def total(_key, frame):
+        assert list(frame.columns) == ["timestamp", "kwh"]  # only the columns asked for
+        return frame.groupby("timestamp", as_index=False)["kwh"].sum()
+
+    if isinstance(readings_days, DailyFrames):
+        return readings_days.map(total)
+    return total(None, readings_days)
+
+
+def test_a_streamed_range_is_written_one_transaction_per_day_and_read_back_lazily(pg_env, tmp_path):
+    resources = {"io_manager": postgres_io_manager_from_env()}
+    SEEN_INPUTS.clear()
+    FAIL_ON_DAY.clear()
+    tags = {"dagster/asset_partition_range_start": "2023-01-01", "dagster/asset_partition_range_end": "2023-01-03"}
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        assert dg.materialize([readings_days, totals_days], partition_key="2023-01-02", resources=resources, instance=instance).success
+        rng = dg.materialize([readings_days, totals_days], resources=resources, instance=instance, tags=tags)
+        assert rng.success
+        meta = rng.asset_materializations_for_node("readings_days")[0].metadata
+        assert meta["rows"].value == 3 * 48 and meta["days_made"].value == 3  # the stream's summary, after the last day
+        assert SEEN_INPUTS == ["DataFrame", "DailyFrames"]  # one day: a frame; a range: read day by day
+
+        store = PgTableStore(pg_env)
+        d0 = pd.Timestamp("2023-01-01", tz="UTC")
+        expected = pd.concat([_day_frame(d0 + pd.Timedelta(days=i), d0 + pd.Timedelta(days=i + 1)) for i in range(3)],
+                             ignore_index=True).assign(kwh=lambda f: f["kwh"] + 0.5)
+        pd.testing.assert_frame_equal(store.load_window("readings_days", d0, d0 + pd.Timedelta(days=3)), expected)
+        totals = store.load_window("totals_days", d0, d0 + pd.Timedelta(days=3))
+        assert len(totals) == 72 and totals["kwh"].iloc[0] == expected["kwh"].iloc[:2].sum()
+
+        # day 2 cannot be made: day 1 is replaced (its own transaction), days 2 and 3 keep their rows
+        FAIL_ON_DAY.append("2023-01-02")
+        store.write_window("readings_days", expected.assign(kwh=-1.0), d0, d0 + pd.Timedelta(days=3))
+        failed = dg.materialize([readings_days], resources=resources, instance=instance, tags=tags, raise_on_error=False)
+        assert not failed.success
+        after = store.load_window("readings_days", d0, d0 + pd.Timedelta(days=3))
+        day = after["timestamp"].dt.day
+        assert (after.loc[day == 1, "kwh"] > 0).all() and (after.loc[day > 1, "kwh"] == -1.0).all()
+        assert len(after) == 3 * 48
+        store.close()
