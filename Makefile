@@ -9,7 +9,7 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export LASCOPF_DATA_DIR ?= $(CURDIR)/data
 export LASCOPF_PROFILE ?= local
 
-.PHONY: install dev-install lint lock lock-check test-latest dagster-home demo test dev bench bench-backfill bench-phase bench-lascopf bench-lascopf-pypsa bench-storage phase-balance-lv clean
+.PHONY: install dev-install lint lock lock-check test-latest dagster-home demo test dev bench bench-backfill bench-phase bench-lascopf bench-lascopf-pypsa bench-storage bench-utility phase-balance-lv clean
 
 ## installs come from the hashed locks in requirements/ (see scripts/lock.py), never from a fresh resolve
 LOCK_MAIN := requirements/main.txt
@@ -88,6 +88,10 @@ bench-lascopf-pypsa: install   # adds PyPSA (own virtualenv, created by the scri
 	$(PY) benchmarks/lascopf.py --pypsa
 bench-storage: dev-install
 	$(PY) benchmarks/storage.py
+## 30 feeders, 20,000 meters, a year: backfill as one run, then every feeder on 1 and 2 Celery workers
+## (RabbitMQ on 127.0.0.1:5672; the zone is generated once into benchmarks/.work/)
+bench-utility: install
+	$(PY) benchmarks/utility.py
 bench: bench-backfill bench-phase bench-lascopf bench-storage
 
 clean:
