@@ -3,7 +3,7 @@
 Each partition's step sleeps ``LASCOPF_TEST_PROBE_SECONDS`` (default 2 s), so several runs in
 flight keep several workers busy, and records in its materialization metadata the host, the
 process id and the Celery worker that executed it (``celery.current_task``: empty unless the
-step really ran as a Celery task). The executor is the project's own ``executor_from_env()``.
+step really ran as a Celery task), and when it started and finished. The executor is the project's own ``executor_from_env()``.
 
     LASCOPF_EXECUTOR=celery dagster asset materialize -m lascopf_assets_tests.celery_probe \\
         --select celery_probe --partition p1
@@ -23,6 +23,7 @@ SECONDS_ENV = "LASCOPF_TEST_PROBE_SECONDS"
 
 @dg.asset(partitions_def=PROBE_PARTITIONS)
 def celery_probe(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    started = time.time()
     time.sleep(float(os.environ.get(SECONDS_ENV, "2")))
     from celery import current_task
 
@@ -33,6 +34,8 @@ def celery_probe(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
             "pid": os.getpid(),
             "celery_worker": worker or "",
             "partition": context.partition_key,
+            "started": started,
+            "finished": time.time(),
         }
     )
 

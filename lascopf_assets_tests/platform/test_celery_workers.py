@@ -1,18 +1,26 @@
 """Scale-out for real: two Celery workers (subprocesses) run the steps of concurrent partition runs.
 
 The test starts two ``dagster-celery worker start`` processes (concurrency 1 each, names
-``w1@<host>`` and ``w2@<host>``) on a fresh queue of the RabbitMQ broker on 127.0.0.1:5672, with a
+``w1-<token>@<host>`` and ``w2-<token>@<host>``) on a fresh queue of the RabbitMQ broker on 127.0.0.1:5672, with a
 fresh ``DAGSTER_HOME`` they share with the runs (SQLite instance, one machine). It then starts
 several ``dagster asset materialize --partition KEY`` processes at once with
 ``LASCOPF_EXECUTOR=celery``: each is a run whose step goes to the queue. It asserts that every run
-succeeded and that both workers executed steps, from three sources that cannot agree by accident:
-the name of the Celery worker the step itself saw (``celery.current_task``, empty outside a
-worker), dagster-celery's own engine event ("Executing steps ... in celery worker", with the
-worker's name), and each worker's log of the tasks it ran.
+succeeded and that both workers executed steps, from sources that cannot agree by accident:
+dagster-celery's own engine event of each run ("Executing steps ... in celery worker", with the
+worker's name), the step's events coming from a process other than the run's, each worker's log
+holding exactly the steps (run id, pid) attributed to it, and for the probe asset the Celery
+worker the step itself saw (``celery.current_task``, empty outside a worker) and its time span
+overlapping a step of the other worker.
+
+Two code locations: ``lascopf_assets_tests.celery_probe`` (a dynamic-partitioned asset that
+sleeps 2 s; rpc and Redis result backends) and the project's own ``lascopf_assets.definitions``
+with four feeder partitions of ``phase_assignment`` on a small ingested demo zone.
 
 No broker on 127.0.0.1:5672 (or ``LASCOPF_TEST_CELERY_BROKER``): the tests skip, naming it.
 """
 
+import contextlib
+import json
 import os
 import signal
 import socket
@@ -28,6 +36,10 @@ import dagster as dg
 import pytest
 
 from lascopf_assets.defs.executor import CELERY_BACKEND_ENV, CELERY_BROKER_ENV, CELERY_QUEUE_ENV, EXECUTOR_ENV
+from lascopf_assets.defs.profile import PROFILE_ENV
+from lascopf_assets.defs.resources import DATA_DIR_ENV, FEEDER_HEADS_ENV, PATH_ENV
+from lascopf_assets.lib.zone.demo import DemoZoneParams
+from lascopf_assets_tests.local_zone import ingested_demo_zone
 
 REPO = Path(__file__).resolve().parents[2]
 WORKER_CONFIG = REPO / "docker" / "celery_worker.yaml"  # the workers' config the deployment ships
@@ -79,20 +91,37 @@ def require_redis() -> None:
         pytest.skip(f"Redis on {host}:{port} did not answer PING: {exc!r}")
 
 
-def _stop(proc: subprocess.Popen, timeout: float = 20) -> None:
-    """End a process started in its own session, and its children (celery's pool), by its group id."""
-    if proc.poll() is not None:
-        return
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def _stop(procs: list[subprocess.Popen], timeout: float = 20) -> None:
+    """End processes started in their own sessions and everything in their groups (celery and its pool), by group id.
+
+    dagster-celery's CLI runs celery as a child: the CLI ending is not enough, the group must be empty.
+    All are signalled first and then waited for together (a warm shutdown takes a few seconds each).
+    """
+    def done(proc):
+        return proc.poll() is not None and not _group_alive(proc.pid)
+
     for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
+        for proc in procs:
+            if not done(proc):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, sig)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and not all(done(p) for p in procs):
+            time.sleep(0.1)
+        if all(done(p) for p in procs):
             return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    for proc in procs:
+        proc.wait(timeout=5)
 
 
 @dataclass
@@ -102,25 +131,33 @@ class CeleryCluster:
     home: Path
     env: dict[str, str]
     hostname: str
+    token: str  # in the worker names: two sessions on one broker must not share a node name (its pidbox queue)
     logs: dict[str, Path] = field(default_factory=dict)
+
+    def node(self, name: str) -> str:
+        """Celery's node name of worker ``name`` (w1, w2)."""
+        return f"{name}-{self.token}@{self.hostname}"
 
     @property
     def worker_names(self) -> set[str]:
-        return {f"{name}@{self.hostname}" for name in WORKERS}
+        return {self.node(name) for name in WORKERS}
 
     def log(self, name: str) -> str:
         return self.logs[name].read_text(errors="replace")
 
-    def materialize(self, module: str, asset: str, partitions: list[str], timeout: float = 90) -> list[dict]:
+    def materialize(self, module: str, asset: str, partitions: list[str], extra_args: tuple[str, ...] = (),
+                    timeout: float = 90) -> list[dict]:
         """Run ``dagster asset materialize`` for each partition at once (one process, one run each)."""
         procs = {}
         try:
             for key in partitions:
                 out = self.home / f"run_{key}.log"
-                procs[key] = (subprocess.Popen(
-                    [PYTHON, "-m", "dagster", "asset", "materialize", "-m", module, "--select", asset, "--partition", key],
-                    cwd=REPO, env=self.env, stdout=out.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
-                ), out)
+                with out.open("w") as sink:
+                    procs[key] = (subprocess.Popen(
+                        [PYTHON, "-m", "dagster", "asset", "materialize", "-m", module, "--select", asset,
+                         "--partition", key, *extra_args],
+                        cwd=REPO, env=self.env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
+                    ), out)
             deadline = time.monotonic() + timeout
             results = []
             for key, (proc, out) in procs.items():
@@ -131,23 +168,36 @@ class CeleryCluster:
                 results.append({"partition": key, "returncode": code, "output": out.read_text(errors="replace")})
             return results
         finally:
-            for proc, _ in procs.values():
-                _stop(proc, timeout=5)
+            _stop([proc for proc, _ in procs.values()], timeout=5)
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """What a test's workers need: the result backend, the code module they load at start, extra env."""
+
+    backend: str = "rpc"
+    module: str = PROBE_MODULE
+    env: tuple[tuple[str, str], ...] = ()  # names -> values, "{tmp_path}" in a value is filled in
+    unset: tuple[str, ...] = ()
 
 
 @pytest.fixture
 def celery_cluster(tmp_path, monkeypatch, request):
     """Start w1 and w2 (concurrency 1) on a fresh queue; terminate and reap them whatever happens."""
+    spec: ClusterSpec = getattr(request, "param", ClusterSpec())
     require_broker()
-    backend = getattr(request, "param", "rpc")
+    backend = spec.backend
     if backend == "redis":
         require_redis()
     backend_url = REDIS if backend == "redis" else "rpc://"
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")  # stock SQLite storages under home
-    queue = f"lascopf-test-{uuid.uuid4().hex[:12]}"  # nobody else's workers listen here
-    env = {k: v for k, v in os.environ.items() if k not in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")}  # would override
+    token = uuid.uuid4().hex[:12]
+    queue = f"lascopf-test-{token}"  # nobody else's workers listen here
+    dropped = {"CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", *spec.unset}  # Celery's own would override ours
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
+    env.update({name: value.format(tmp_path=tmp_path) for name, value in spec.env})
     env.update({
         "DAGSTER_HOME": str(home),
         EXECUTOR_ENV: "celery",
@@ -165,31 +215,38 @@ def celery_cluster(tmp_path, monkeypatch, request):
         instance.get_runs(limit=1)
         instance.get_dynamic_partitions("celery_probes")
         instance.all_instigator_state()
-    cluster = CeleryCluster(home=home, env=env, hostname=socket.gethostname())
+    cluster = CeleryCluster(home=home, env=env, hostname=socket.gethostname(), token=token)
     workers = {}
     try:
         for name in WORKERS:
             cluster.logs[name] = tmp_path / f"{name}.log"
-            # dagster-celery appends "@%h" to -n itself: -n w1 is celery's `-n w1@%h`
-            workers[name] = subprocess.Popen(
-                [PYTHON, "-m", "dagster_celery.cli", "worker", "start", "-A", "dagster_celery.app", "-y", str(WORKER_CONFIG),
-                 "-q", queue, "-n", name, "--loglevel", "INFO", "--", "--concurrency", "1", "--without-gossip", "--without-mingle"],
-                cwd=REPO, env=env, stdout=cluster.logs[name].open("w"), stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        deadline = time.monotonic() + 45
+            # dagster-celery appends "@%h" to -n itself: -n w1-TOKEN is celery's `-n w1-TOKEN@%h`
+            with cluster.logs[name].open("w") as sink:
+                workers[name] = subprocess.Popen(
+                    [PYTHON, "-m", "dagster_celery.cli", "worker", "start", "-A", "dagster_celery.app",
+                     "-y", str(WORKER_CONFIG), "-q", queue, "-n", f"{name}-{token}", "-i", spec.module, "--loglevel", "INFO",
+                     "--", "--concurrency", "1", "--without-gossip", "--without-mingle"],
+                    cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
+                )
+        deadline = time.monotonic() + 60
         waiting = set(WORKERS)
         while waiting and time.monotonic() < deadline:
             for name in sorted(waiting):
-                if f"{name}@{cluster.hostname} ready." in cluster.log(name):
+                if f"{cluster.node(name)} ready." in cluster.log(name):
                     waiting.discard(name)
                 elif workers[name].poll() is not None:
                     pytest.fail(f"celery worker {name} exited with {workers[name].returncode}:\n{cluster.log(name)[-3000:]}")
             time.sleep(0.2)
-        assert not waiting, f"workers {sorted(waiting)} not ready in 45 s:\n" + "\n".join(cluster.log(n)[-2000:] for n in waiting)
+        assert not waiting, f"workers {sorted(waiting)} not ready in 60 s:\n" + "\n".join(cluster.log(n)[-2000:] for n in waiting)
         yield cluster
     finally:
-        for proc in workers.values():
-            _stop(proc)
+        _stop(list(workers.values()))
+
+
+def _run_pid(instance: dg.DagsterInstance, run_id: str) -> int:
+    """The process of the run itself (the `dagster asset materialize` process): where RUN_START came from."""
+    (start,) = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_START)
+    return start.dagster_event.pid
 
 
 def _step_workers(instance: dg.DagsterInstance, run_id: str) -> list[str]:
@@ -215,47 +272,86 @@ def check_runs_on_both_workers(cluster: CeleryCluster, asset: str, results: list
         for run in runs:
             assert run.status == dg.DagsterRunStatus.SUCCESS, f"run {run.run_id} ({run.tags.get('dagster/partition')}): {run.status}"
             engine = _step_workers(instance, run.run_id)
-            assert len(engine) >= 1 and set(engine) <= cluster.worker_names, engine
-            facts[run.tags["dagster/partition"]] = {"run_id": run.run_id, "engine_workers": set(engine)}
+            assert len(engine) == 1 and set(engine) <= cluster.worker_names, engine  # one step, one worker
+            facts[run.tags["dagster/partition"]] = {"run_id": run.run_id, "worker": engine[0],
+                                                    "run_pid": _run_pid(instance, run.run_id)}
         for key in partitions:
             records = instance.fetch_materializations(
                 dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[key]), limit=1
             ).records
             assert records, f"no materialization of {asset} partition {key}"
             event = records[0].event_log_entry
+            assert event.run_id == facts[key]["run_id"]
+            # the step's events come from a worker's pool process, not from the run's own process
+            assert event.dagster_event.pid != facts[key]["run_pid"], (key, event.dagster_event.pid)
+            facts[key]["step_pid"] = event.dagster_event.pid
             facts[key]["materialization"] = event.asset_materialization.metadata if event.asset_materialization else {}
-    by_engine = set().union(*(f["engine_workers"] for f in facts.values()))
+    by_engine = {f["worker"] for f in facts.values()}
     assert by_engine == cluster.worker_names, f"steps ran only on {by_engine}, not on both of {cluster.worker_names}"
-    # each worker's own log names tasks it ran, and no task failed
-    for name in WORKERS:
-        log = cluster.log(name)
-        assert "Task execute_plan[" in log and " succeeded in " in log, f"{name} ran no step:\n{log[-3000:]}"
-        assert " raised unexpected" not in log, log[-3000:]
+    # each worker's own log: the steps it ran (dagster's log line: run id - pid - step - STEP_SUCCESS), and only those
+    logs = {cluster.node(name): cluster.log(name) for name in WORKERS}
+    for key, f in facts.items():
+        line = f"{f['run_id']} - {f['step_pid']} - {asset} - STEP_SUCCESS"
+        holders = {node for node, log in logs.items() if line in log}
+        assert holders == {f["worker"]}, (key, f["worker"], holders)
+    for node, log in logs.items():
+        assert " raised unexpected" not in log, (node, log[-3000:])
     return facts
 
 
 @pytest.mark.timeout(150)
-@pytest.mark.parametrize("celery_cluster", ["rpc", "redis"], indirect=True, ids=["rpc-backend", "redis-backend"])
+@pytest.mark.parametrize("celery_cluster", [ClusterSpec("rpc"), ClusterSpec("redis")], indirect=True,
+                         ids=["rpc-backend", "redis-backend"])
 def test_concurrent_partition_runs_use_both_celery_workers(celery_cluster):
     partitions = [f"p{i}" for i in range(1, 5)]
     with dg.DagsterInstance.get() as instance:
         instance.add_dynamic_partitions("celery_probes", partitions)
-    started = time.monotonic()
     results = celery_cluster.materialize(PROBE_MODULE, "celery_probe", partitions)
-    elapsed = time.monotonic() - started
     facts = check_runs_on_both_workers(celery_cluster, "celery_probe", results)
-    # the step saw itself inside a Celery task of the worker dagster-celery names, in a process of its own
-    seen = {}
+    # the step saw itself inside a Celery task of the worker dagster-celery names, in its process
+    spans = {}
     for key, f in facts.items():
-        meta = f["materialization"]
-        worker = meta["celery_worker"].value
-        assert {worker} == f["engine_workers"], (key, worker, f["engine_workers"])
-        assert meta["partition"].value == key
-        seen.setdefault(worker, set()).add(meta["pid"].value)
-    assert set(seen) == celery_cluster.worker_names
-    assert not seen[f"w1@{celery_cluster.hostname}"] & seen[f"w2@{celery_cluster.hostname}"]  # distinct processes
-    # four 2 s steps on two single-slot workers: in parallel well under the 8 s of one after another + startup
-    assert elapsed < 60, elapsed
+        meta = {k: v.value for k, v in f["materialization"].items()}
+        assert meta["celery_worker"] == f["worker"] and meta["pid"] == f["step_pid"], (key, meta, f)
+        assert meta["partition"] == key and meta["hostname"] == celery_cluster.hostname
+        spans.setdefault(f["worker"], []).append((meta["started"], meta["finished"]))
+    # the two single-slot workers ran steps at the same time: the runs were executed in parallel
+    w1, w2 = spans[celery_cluster.node("w1")], spans[celery_cluster.node("w2")]
+    assert any(a0 < b1 and b0 < a1 for a0, a1 in w1 for b0, b1 in w2), spans
+
+
+FEEDER_DAYS = ["2023-01-01", "2023-01-02"]
+FEEDERS = ["TR1", "TR2", "TR3", "TR4"]
+# the workers and runs on the test's own local-profile zone: data under tmp_path/data, nothing from the shell
+FEEDER_ZONE = ClusterSpec(
+    backend="rpc",
+    module="lascopf_assets.definitions",  # what the compose worker loads (-i)
+    env=((DATA_DIR_ENV, "{tmp_path}/data"), (PROFILE_ENV, "local")),
+    unset=(*PATH_ENV.values(), FEEDER_HEADS_ENV),
+)
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("celery_cluster", [FEEDER_ZONE], indirect=True, ids=["feeders"])
+def test_feeder_partitions_of_phase_assignment_run_on_both_celery_workers(celery_cluster, tmp_path):
+    """The real thing: four feeders of a demo zone, one phase_assignment run each, steps on the two workers."""
+    params = DemoZoneParams(feeders=len(FEEDERS), feeder_junctions=(6, 5, 6, 5), meters_per_junction=(3, 4),
+                            days=len(FEEDER_DAYS))
+    with ingested_demo_zone(tmp_path / "data", params, FEEDER_DAYS) as zone:
+        feeders = sorted(zone.instance.get_dynamic_partitions("feeders"))  # what grid_topology synced
+    assert feeders == FEEDERS
+    with dg.DagsterInstance.get() as instance:  # the workers' and runs' instance knows the same feeders
+        instance.add_dynamic_partitions("feeders", feeders)
+    config = {"ops": {"phase_assignment": {"config": {"max_changes": 2, "curve_max_changes": 2, "time_limit_seconds": 60}}}}
+    results = celery_cluster.materialize("lascopf_assets.definitions", "phase_assignment", feeders,
+                                         extra_args=("--config-json", json.dumps(config)), timeout=150)
+    facts = check_runs_on_both_workers(celery_cluster, "phase_assignment", results)
+    for feeder, f in facts.items():
+        meta = {k: v.value for k, v in f["materialization"].items()}
+        assert meta["feeder"] == feeder and meta["status"] == "optimal", (feeder, meta.get("status"), meta.get("reason"))
+        assert meta["junctions"] == dict(zip(FEEDERS, params.feeder_junctions))[feeder]
+        assert meta["hours"] == 24 * len(FEEDER_DAYS)
+        assert Path(meta["report_path"]).is_file()  # written by the worker into the shared data dir
 
 
 # --- the executor switch itself (no broker needed) ---------------------------------------------
