@@ -287,6 +287,7 @@ def check_runs_on_both_workers(cluster: CeleryCluster, asset: str, results: list
             facts[key]["step_pid"] = event.dagster_event.pid
             facts[key]["materialization"] = event.asset_materialization.metadata if event.asset_materialization else {}
     by_engine = {f["worker"] for f in facts.values()}
+    assert len(cluster.worker_names) == 2 and len(partitions) > 2
     assert by_engine == cluster.worker_names, f"steps ran only on {by_engine}, not on both of {cluster.worker_names}"
     # each worker's own log: the steps it ran (dagster's log line: run id - pid - step - STEP_SUCCESS), and only those
     logs = {cluster.node(name): cluster.log(name) for name in WORKERS}
