@@ -130,9 +130,12 @@ def fan_out(data: Path, home: Path, feeders: list[str], workers: int, time_limit
     env = local_env(data, home)
     with CeleryWorkers(home, env, [f"w{i + 1}" for i in range(workers)], module="lascopf_assets.definitions") as cluster:
         started_at, started = time.time(), time.perf_counter()
-        cluster.materialize_all("lascopf_assets.definitions", "phase_assignment", feeders, config,
-                                in_flight=workers + 1, timeout=3 * time_limit * len(feeders) + 600)
+        results = cluster.materialize_all("lascopf_assets.definitions", "phase_assignment", feeders, ("-c", str(config)),
+                                          in_flight=workers + 1, timeout=3 * time_limit * len(feeders) + 600)
         wall = time.perf_counter() - started
+    failed = [r["partition"] for r in results if r["returncode"] != 0]
+    if failed:
+        print(f"  runs that did not succeed: {failed}; the first one's output:\n{results[feeders.index(failed[0])]['output'][-3000:]}")
     return wall, feeder_outcomes(home, feeders, started_at)
 
 

@@ -1,7 +1,8 @@
 """Real dagster-celery workers as subprocesses, and partition runs sent to them (test and benchmark support).
 
 :class:`CeleryWorkers` starts ``dagster-celery worker start`` processes (concurrency 1 each, names
-``<name>@<host>``) on a fresh queue of the broker, with the ``DAGSTER_HOME`` the runs use (one
+``<name>-<token>@<host>``: two sessions on one broker must not share a node name, whose pidbox queue
+is exclusive) on a fresh queue of the broker, with the ``DAGSTER_HOME`` the runs use (one
 machine: the SQLite instance is shared through the folder), waits until each says it is ready, and
 stops them and their pool children on exit whatever happened. Runs are ``dagster asset materialize
 --partition KEY`` processes with ``LASCOPF_EXECUTOR=celery``: each run's step becomes a Celery task.
@@ -9,6 +10,7 @@ stops them and their pool children on exit whatever happened. Runs are ``dagster
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -73,20 +75,37 @@ def redis_problem() -> str | None:
     return None
 
 
-def stop(proc: subprocess.Popen, timeout: float = 20) -> None:
-    """End a process started in its own session, and its children (celery's pool), by its group id."""
-    if proc.poll() is not None:
-        return
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def stop(procs: list[subprocess.Popen], timeout: float = 20) -> None:
+    """End processes started in their own sessions and everything in their groups (celery and its pool), by group id.
+
+    dagster-celery's CLI runs celery as a child: the CLI ending is not enough, the group must be empty.
+    All are signalled first and then waited for together (a warm shutdown takes a few seconds each).
+    """
+    def done(proc):
+        return proc.poll() is not None and not _group_alive(proc.pid)
+
     for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
+        for proc in procs:
+            if not done(proc):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, sig)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and not all(done(p) for p in procs):
+            time.sleep(0.1)
+        if all(done(p) for p in procs):
             return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    for proc in procs:
+        proc.wait(timeout=5)
 
 
 def celery_env(base: dict[str, str], home: Path, queue: str, backend_url: str = "rpc://") -> dict[str, str]:
@@ -118,7 +137,8 @@ class CeleryWorkers:
         self.home = Path(home)
         self.names = list(names)
         self.module = module
-        self.queue = f"lascopf-{uuid.uuid4().hex[:12]}"  # nobody else's workers listen here
+        self.token = uuid.uuid4().hex[:12]
+        self.queue = f"lascopf-{self.token}"  # nobody else's workers listen here
         self.env = celery_env(env, self.home, self.queue, backend_url)
         self.hostname = socket.gethostname()
         self.logs = {name: self.home / f"celery_{name}_{self.queue}.log" for name in self.names}
@@ -126,7 +146,8 @@ class CeleryWorkers:
         self._procs: dict[str, subprocess.Popen] = {}
 
     def node(self, name: str) -> str:
-        return f"{name}@{self.hostname}"
+        """Celery's node name of worker ``name`` (w1, w2)."""
+        return f"{name}-{self.token}@{self.hostname}"
 
     @property
     def worker_names(self) -> set[str]:
@@ -138,13 +159,14 @@ class CeleryWorkers:
     def __enter__(self) -> CeleryWorkers:
         try:
             for name in self.names:
-                # dagster-celery appends "@%h" to -n itself: -n w1 is celery's `-n w1@%h`
-                self._procs[name] = subprocess.Popen(
-                    [PYTHON, "-m", "dagster_celery.cli", "worker", "start", "-A", "dagster_celery.app", "-y", str(WORKER_CONFIG),
-                     "-q", self.queue, "-n", name, "-i", self.module, "--loglevel", "INFO",
-                     "--", "--concurrency", "1", "--without-gossip", "--without-mingle"],
-                    cwd=REPO, env=self.env, stdout=self.logs[name].open("w"), stderr=subprocess.STDOUT, start_new_session=True,
-                )
+                # dagster-celery appends "@%h" to -n itself: -n w1-TOKEN is celery's `-n w1-TOKEN@%h`
+                with self.logs[name].open("w") as sink:
+                    self._procs[name] = subprocess.Popen(
+                        [PYTHON, "-m", "dagster_celery.cli", "worker", "start", "-A", "dagster_celery.app",
+                         "-y", str(WORKER_CONFIG), "-q", self.queue, "-n", f"{name}-{self.token}", "-i", self.module,
+                         "--loglevel", "INFO", "--", "--concurrency", "1", "--without-gossip", "--without-mingle"],
+                        cwd=REPO, env=self.env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
+                    )
             self._wait_ready()
         except BaseException:
             self.__exit__(None, None, None)
@@ -166,22 +188,22 @@ class CeleryWorkers:
             raise RuntimeError(f"celery workers {sorted(waiting)} not ready in {self.ready_timeout:.0f} s:\n{tails}")
 
     def __exit__(self, *exc) -> None:
-        for proc in self._procs.values():
-            stop(proc)
+        stop(list(self._procs.values()))
 
-    def _start_run(self, module: str, asset: str, key: str, config: Path | None) -> tuple[subprocess.Popen, Path]:
+    def _start_run(self, module: str, asset: str, key: str, extra_args: tuple[str, ...]) -> tuple[subprocess.Popen, Path]:
         out = self.home / f"run_{asset}_{key}_{self.queue}.log"
-        command = [PYTHON, "-m", "dagster", "asset", "materialize", "-m", module, "--select", asset, "--partition", key]
-        if config is not None:
-            command += ["-c", str(config)]
-        proc = subprocess.Popen(command, cwd=REPO, env=self.env, stdout=out.open("w"), stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        command = [PYTHON, "-m", "dagster", "asset", "materialize", "-m", module, "--select", asset, "--partition", key,
+                   *extra_args]
+        with out.open("w") as sink:
+            proc = subprocess.Popen(command, cwd=REPO, env=self.env, stdout=sink, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
         return proc, out
 
-    def materialize_all(self, module: str, asset: str, partitions: list[str], config: Path | None = None,
+    def materialize_all(self, module: str, asset: str, partitions: list[str], extra_args: tuple[str, ...] = (),
                         in_flight: int | None = None, timeout: float = 90) -> list[dict]:
         """One ``dagster asset materialize`` process (one run) per partition, at most ``in_flight`` at once
-        (default: all at once); ``[{"partition", "returncode", "output"}]`` in partition order."""
+        (default: all at once); ``extra_args`` go to each (e.g. ``("-c", config.yaml)``).
+        Returns ``[{"partition", "returncode", "output"}]`` in partition order (returncode None: timed out)."""
         limit = in_flight or len(partitions)
         pending = list(partitions)
         running: dict[str, tuple[subprocess.Popen, Path]] = {}
@@ -191,7 +213,7 @@ class CeleryWorkers:
             while pending or running:
                 while pending and len(running) < limit:
                     key = pending.pop(0)
-                    running[key] = self._start_run(module, asset, key, config)
+                    running[key] = self._start_run(module, asset, key, extra_args)
                 for key, (proc, out) in list(running.items()):
                     if proc.poll() is not None:
                         done[key] = {"partition": key, "returncode": proc.returncode, "output": out.read_text(errors="replace")}
@@ -204,6 +226,5 @@ class CeleryWorkers:
                     break
                 time.sleep(0.1)
         finally:
-            for proc, _ in running.values():
-                stop(proc, timeout=5)
+            stop([proc for proc, _ in running.values()], timeout=5)
         return [done[key] for key in partitions]

@@ -19,18 +19,10 @@ with four feeder partitions of ``phase_assignment`` on a small ingested demo zon
 No broker on 127.0.0.1:5672 (or ``LASCOPF_TEST_CELERY_BROKER``): the tests skip, naming it.
 """
 
-import contextlib
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import dagster as dg
 import pytest
@@ -39,136 +31,12 @@ from lascopf_assets.defs.executor import CELERY_BACKEND_ENV, CELERY_BROKER_ENV, 
 from lascopf_assets.defs.profile import PROFILE_ENV
 from lascopf_assets.defs.resources import DATA_DIR_ENV, FEEDER_HEADS_ENV, PATH_ENV
 from lascopf_assets.lib.zone.demo import DemoZoneParams
+from lascopf_assets_tests.celery_cluster import REDIS, CeleryWorkers, broker_problem, redis_problem
 from lascopf_assets_tests.local_zone import ingested_demo_zone
 
-REPO = Path(__file__).resolve().parents[2]
-WORKER_CONFIG = REPO / "docker" / "celery_worker.yaml"  # the workers' config the deployment ships
-VENV_PYTHON = REPO / ".venv" / "bin" / "python"
-PYTHON = str(VENV_PYTHON if VENV_PYTHON.exists() else Path(sys.executable))
-BIN = str(Path(PYTHON).parent)  # dagster-celery runs `celery` from PATH: the venv's bin comes first
-
-# RabbitMQ's and Redis's well-known local defaults; override to point at other servers
-BROKER = os.environ.get("LASCOPF_TEST_CELERY_BROKER", "pyamqp://guest:guest@127.0.0.1:5672//")
-REDIS = os.environ.get("LASCOPF_TEST_CELERY_REDIS", "redis://127.0.0.1:6379/0")
 WORKERS = ("w1", "w2")
 PROBE_MODULE = "lascopf_assets_tests.celery_probe"
 CELERY_EVENT_KEY = "Celery worker"  # dagster-celery's engine-event metadata label
-
-
-def _answers(url: str, default_port: int) -> tuple[str, int, bool]:
-    parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or default_port
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return host, port, True
-    except OSError:
-        return host, port, False
-
-
-def require_broker() -> None:
-    host, port, up = _answers(BROKER, 5672)
-    if not up:
-        pytest.skip(f"no RabbitMQ broker answers on {host}:{port} (start rabbitmq-server or set LASCOPF_TEST_CELERY_BROKER)")
-    from kombu import Connection
-
-    try:
-        with Connection(BROKER, connect_timeout=3) as conn:
-            conn.ensure_connection(max_retries=1)
-    except Exception as exc:  # noqa: BLE001 - any refusal means the broker is not usable here
-        pytest.skip(f"the broker on {host}:{port} refused an AMQP connection: {exc!r} (set LASCOPF_TEST_CELERY_BROKER)")
-
-
-def require_redis() -> None:
-    host, port, up = _answers(REDIS, 6379)
-    if not up:
-        pytest.skip(f"no Redis answers on {host}:{port} for the Celery result backend "
-                    "(start redis-server or set LASCOPF_TEST_CELERY_REDIS)")
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS, socket_connect_timeout=2).ping()
-    except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"Redis on {host}:{port} did not answer PING: {exc!r}")
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-
-
-def _stop(procs: list[subprocess.Popen], timeout: float = 20) -> None:
-    """End processes started in their own sessions and everything in their groups (celery and its pool), by group id.
-
-    dagster-celery's CLI runs celery as a child: the CLI ending is not enough, the group must be empty.
-    All are signalled first and then waited for together (a warm shutdown takes a few seconds each).
-    """
-    def done(proc):
-        return proc.poll() is not None and not _group_alive(proc.pid)
-
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5)):
-        for proc in procs:
-            if not done(proc):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, sig)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and not all(done(p) for p in procs):
-            time.sleep(0.1)
-        if all(done(p) for p in procs):
-            return
-    for proc in procs:
-        proc.wait(timeout=5)
-
-
-@dataclass
-class CeleryCluster:
-    """Two workers on one fresh queue, and the environment the runs need to reach them."""
-
-    home: Path
-    env: dict[str, str]
-    hostname: str
-    token: str  # in the worker names: two sessions on one broker must not share a node name (its pidbox queue)
-    logs: dict[str, Path] = field(default_factory=dict)
-
-    def node(self, name: str) -> str:
-        """Celery's node name of worker ``name`` (w1, w2)."""
-        return f"{name}-{self.token}@{self.hostname}"
-
-    @property
-    def worker_names(self) -> set[str]:
-        return {self.node(name) for name in WORKERS}
-
-    def log(self, name: str) -> str:
-        return self.logs[name].read_text(errors="replace")
-
-    def materialize(self, module: str, asset: str, partitions: list[str], extra_args: tuple[str, ...] = (),
-                    timeout: float = 90) -> list[dict]:
-        """Run ``dagster asset materialize`` for each partition at once (one process, one run each)."""
-        procs = {}
-        try:
-            for key in partitions:
-                out = self.home / f"run_{key}.log"
-                with out.open("w") as sink:
-                    procs[key] = (subprocess.Popen(
-                        [PYTHON, "-m", "dagster", "asset", "materialize", "-m", module, "--select", asset,
-                         "--partition", key, *extra_args],
-                        cwd=REPO, env=self.env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
-                    ), out)
-            deadline = time.monotonic() + timeout
-            results = []
-            for key, (proc, out) in procs.items():
-                try:
-                    code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    code = None
-                results.append({"partition": key, "returncode": code, "output": out.read_text(errors="replace")})
-            return results
-        finally:
-            _stop([proc for proc, _ in procs.values()], timeout=5)
 
 
 @dataclass(frozen=True)
@@ -185,29 +53,14 @@ class ClusterSpec:
 def celery_cluster(tmp_path, monkeypatch, request):
     """Start w1 and w2 (concurrency 1) on a fresh queue; terminate and reap them whatever happens."""
     spec: ClusterSpec = getattr(request, "param", ClusterSpec())
-    require_broker()
-    backend = spec.backend
-    if backend == "redis":
-        require_redis()
-    backend_url = REDIS if backend == "redis" else "rpc://"
+    for problem in (broker_problem(), redis_problem() if spec.backend == "redis" else None):
+        if problem:
+            pytest.skip(problem)
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")  # stock SQLite storages under home
-    token = uuid.uuid4().hex[:12]
-    queue = f"lascopf-test-{token}"  # nobody else's workers listen here
-    dropped = {"CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", *spec.unset}  # Celery's own would override ours
-    env = {k: v for k, v in os.environ.items() if k not in dropped}
+    env = {k: v for k, v in os.environ.items() if k not in spec.unset}
     env.update({name: value.format(tmp_path=tmp_path) for name, value in spec.env})
-    env.update({
-        "DAGSTER_HOME": str(home),
-        EXECUTOR_ENV: "celery",
-        CELERY_BROKER_ENV: BROKER,
-        CELERY_BACKEND_ENV: backend_url,
-        CELERY_QUEUE_ENV: queue,
-        "PATH": BIN + os.pathsep + env.get("PATH", ""),
-        "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p),
-        "PYTHONUNBUFFERED": "1",
-    })
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     # create the SQLite storages once, here: processes creating them at the same moment race on the
     # schema (alembic then finds two heads in alembic_version)
@@ -215,32 +68,12 @@ def celery_cluster(tmp_path, monkeypatch, request):
         instance.get_runs(limit=1)
         instance.get_dynamic_partitions("celery_probes")
         instance.all_instigator_state()
-    cluster = CeleryCluster(home=home, env=env, hostname=socket.gethostname(), token=token)
-    workers = {}
+    backend_url = REDIS if spec.backend == "redis" else "rpc://"
     try:
-        for name in WORKERS:
-            cluster.logs[name] = tmp_path / f"{name}.log"
-            # dagster-celery appends "@%h" to -n itself: -n w1-TOKEN is celery's `-n w1-TOKEN@%h`
-            with cluster.logs[name].open("w") as sink:
-                workers[name] = subprocess.Popen(
-                    [PYTHON, "-m", "dagster_celery.cli", "worker", "start", "-A", "dagster_celery.app",
-                     "-y", str(WORKER_CONFIG), "-q", queue, "-n", f"{name}-{token}", "-i", spec.module, "--loglevel", "INFO",
-                     "--", "--concurrency", "1", "--without-gossip", "--without-mingle"],
-                    cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
-                )
-        deadline = time.monotonic() + 60
-        waiting = set(WORKERS)
-        while waiting and time.monotonic() < deadline:
-            for name in sorted(waiting):
-                if f"{cluster.node(name)} ready." in cluster.log(name):
-                    waiting.discard(name)
-                elif workers[name].poll() is not None:
-                    pytest.fail(f"celery worker {name} exited with {workers[name].returncode}:\n{cluster.log(name)[-3000:]}")
-            time.sleep(0.2)
-        assert not waiting, f"workers {sorted(waiting)} not ready in 60 s:\n" + "\n".join(cluster.log(n)[-2000:] for n in waiting)
-        yield cluster
-    finally:
-        _stop(list(workers.values()))
+        with CeleryWorkers(home, env, list(WORKERS), spec.module, backend_url) as cluster:
+            yield cluster
+    except RuntimeError as exc:  # a worker that exited or never got ready: the harness's own words
+        pytest.fail(str(exc))
 
 
 def _run_pid(instance: dg.DagsterInstance, run_id: str) -> int:
@@ -259,7 +92,7 @@ def _step_workers(instance: dg.DagsterInstance, run_id: str) -> list[str]:
     return names
 
 
-def check_runs_on_both_workers(cluster: CeleryCluster, asset: str, results: list[dict]) -> dict[str, dict]:
+def check_runs_on_both_workers(cluster: CeleryWorkers, asset: str, results: list[dict]) -> dict[str, dict]:
     """Every run succeeded and ran its step in a worker; both workers took steps. Returns partition -> facts."""
     for r in results:
         assert r["returncode"] == 0, f"run of partition {r['partition']} exited {r['returncode']}:\n{r['output'][-4000:]}"
@@ -307,7 +140,7 @@ def test_concurrent_partition_runs_use_both_celery_workers(celery_cluster):
     partitions = [f"p{i}" for i in range(1, 5)]
     with dg.DagsterInstance.get() as instance:
         instance.add_dynamic_partitions("celery_probes", partitions)
-    results = celery_cluster.materialize(PROBE_MODULE, "celery_probe", partitions)
+    results = celery_cluster.materialize_all(PROBE_MODULE, "celery_probe", partitions)
     facts = check_runs_on_both_workers(celery_cluster, "celery_probe", results)
     # the step saw itself inside a Celery task of the worker dagster-celery names, in its process
     spans = {}
@@ -344,8 +177,8 @@ def test_feeder_partitions_of_phase_assignment_run_on_both_celery_workers(celery
     with dg.DagsterInstance.get() as instance:  # the workers' and runs' instance knows the same feeders
         instance.add_dynamic_partitions("feeders", feeders)
     config = {"ops": {"phase_assignment": {"config": {"max_changes": 2, "curve_max_changes": 2, "time_limit_seconds": 60}}}}
-    results = celery_cluster.materialize("lascopf_assets.definitions", "phase_assignment", feeders,
-                                         extra_args=("--config-json", json.dumps(config)), timeout=150)
+    results = celery_cluster.materialize_all("lascopf_assets.definitions", "phase_assignment", feeders,
+                                             extra_args=("--config-json", json.dumps(config)), timeout=150)
     facts = check_runs_on_both_workers(celery_cluster, "phase_assignment", results)
     for feeder, f in facts.items():
         meta = {k: v.value for k, v in f["materialization"].items()}
