@@ -137,11 +137,11 @@ def test_index_reads_only_new_or_rewritten_files(tmp_path):
     assert got["c_2023-01-05.csv"] == (("2023-01-05",), "missing required column(s) timestamp")
 
 
-def test_tables_for_days_read_each_file_once_and_refuse_unreadable(tmp_path, monkeypatch):
+def test_files_for_days_read_each_file_once_and_refuse_unreadable(tmp_path, monkeypatch):
     import pandas as pd
 
     from lascopf_assets.lib.ingest import raw_rows
-    from lascopf_assets.lib.ingest.raw_rows import UnreadableLandingFiles, landing_tables_for_days
+    from lascopf_assets.lib.ingest.raw_rows import DayWindow, UnreadableLandingFiles, landing_files_for_days, raw_rows_by_day
 
     landing = tmp_path / "landing"
     landing.mkdir()
@@ -152,17 +152,50 @@ def test_tables_for_days_read_each_file_once_and_refuse_unreadable(tmp_path, mon
     monkeypatch.setattr(raw_rows, "read_landing_table", lambda path, at: reads.append(path) or real(path, at))
     index = LandingIndex(tmp_path / "state" / "index.json")
     now = pd.Timestamp.now(tz="UTC")
+
+    def day(key):
+        return DayWindow(key, pd.Timestamp(key, tz="UTC"), pd.Timestamp(key, tz="UTC") + pd.Timedelta(days=1))
+
     files, _ = scan_landing(landing)
-    wanted, tables = landing_tables_for_days(index, files, {"2023-01-02"}, now)
+    wanted, kept = landing_files_for_days(index, files, {"2023-01-02"}, now)
+    [(key, rows)] = list(raw_rows_by_day(wanted, [day("2023-01-02")], now, kept=kept))
     # a fresh index reads all three files once; the one for the day is not read again
     assert sorted(reads) == sorted(f.path for f in files)
-    assert [w.file.name for w in wanted] == ["d_2023-01-02.csv"] and tables[0].num_rows == 1
+    assert [w.file.name for w in wanted] == ["d_2023-01-02.csv"] and key == "2023-01-02" and len(rows) == 1
     reads.clear()
-    wanted, _ = landing_tables_for_days(index, files, {"2023-01-03"}, now)  # indexed: only the wanted file
+    wanted, kept = landing_files_for_days(index, files, {"2023-01-03"}, now)  # indexed: only the wanted file
+    list(raw_rows_by_day(wanted, [day("2023-01-03")], now, kept=kept))
     assert [p.rsplit("/", 1)[1] for p in reads] == ["d_2023-01-03.csv"]
     write(landing / "bad_2023-01-03.csv", "no,columns\n")
     files, _ = scan_landing(landing)
     import pytest
 
     with pytest.raises(UnreadableLandingFiles, match="bad_2023-01-03.csv: missing required column"):
-        landing_tables_for_days(index, files, {"2023-01-03"}, now)
+        landing_files_for_days(index, files, {"2023-01-03"}, now)
+
+
+def test_without_room_to_keep_tables_new_files_are_indexed_by_their_timestamps(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from lascopf_assets.lib.ingest import raw_rows
+    from lascopf_assets.lib.ingest.raw_rows import DayWindow, landing_files_for_days, raw_rows_by_day
+
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    # one file over two days, one per day: each day's rows come from every file that has some, by name
+    write(landing / "a.csv", "meter_id,timestamp,kwh\nm1,2023-01-02T01:00:00Z,2\nm1,2023-01-01T00:00:00Z,1\n")
+    write(landing / "b.csv", "meter_id,timestamp,kwh\nm2,2023-01-01T00:00:00Z,3\n")
+    reads = []
+    real = raw_rows.read_landing_table
+    monkeypatch.setattr(raw_rows, "read_landing_table", lambda path, at: reads.append(path) or real(path, at))
+    now = pd.Timestamp.now(tz="UTC")
+    files, _ = scan_landing(landing)
+    wanted, kept = landing_files_for_days(LandingIndex(tmp_path / "index.json"), files, {"2023-01-01", "2023-01-02"}, now,
+                                          keep_bytes=0)
+    assert kept == {} and reads == []
+    windows = [DayWindow(d, pd.Timestamp(d, tz="UTC"), pd.Timestamp(d, tz="UTC") + pd.Timedelta(days=1))
+               for d in ("2023-01-01", "2023-01-02")]
+    days = dict(raw_rows_by_day(wanted, windows, now))
+    assert days["2023-01-01"][["meter_id", "source_file", "source_row"]].values.tolist() == [["m1", "a.csv", 3], ["m2", "b.csv", 2]]
+    assert days["2023-01-02"]["kwh"].tolist() == [2.0]
+    assert sorted(p.rsplit("/", 1)[1] for p in reads) == ["a.csv", "b.csv"]  # a.csv parsed once for both its days

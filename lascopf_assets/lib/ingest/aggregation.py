@@ -1,4 +1,4 @@
-"""Per-junction hourly aggregates of validated meter readings."""
+"""Per-junction hourly aggregates of validated meter readings (a day at a time for a range: the keys include the hour)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import pandas as pd
 
 AGGREGATE_COLUMNS = ["timestamp", "feeder", "junction", "phase", "kwh", "meters"]
 _KEYS = ["timestamp", "feeder", "junction", "phase"]
+INPUT_COLUMNS = [*_KEYS, "kwh"]  # what aggregate_by_junction reads of validated_loads
 
 
 def aggregate_by_junction(valid: pd.DataFrame) -> pd.DataFrame:
@@ -34,3 +35,22 @@ def aggregate_by_junction(valid: pd.DataFrame) -> pd.DataFrame:
     out = out.rename(columns={"sum": "kwh", "size": "meters"})
     out["meters"] = out["meters"].astype(np.int64)
     return out[AGGREGATE_COLUMNS]
+
+
+class AggregateTotals:
+    """What the aggregates of a range came to, added up day by day: rows, distinct junctions, kWh."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.kwh_total = 0.0
+        self._junctions: set[str] = set()
+
+    def add(self, aggregates: pd.DataFrame) -> pd.DataFrame:
+        self.rows += len(aggregates)
+        self.kwh_total += float(aggregates["kwh"].sum())
+        self._junctions.update(aggregates["junction"].dropna().unique().tolist())
+        return aggregates
+
+    @property
+    def junctions(self) -> int:
+        return len(self._junctions)

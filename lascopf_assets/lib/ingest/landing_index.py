@@ -100,14 +100,16 @@ class LandingIndex:
 
         With ``read_rows`` (a function ``LandingFile -> pyarrow.Table`` of parsed
         rows, e.g. a caller that needs the rows anyway), a file that has to be
-        read is read through it, so it is read once, not twice.
+        read is read through it, so it is read once, not twice; where it returns
+        None, the file's timestamps alone are read.
         """
         cached = self._load()
         unknown = [f for f in files if f.identity not in cached]
 
         def days_of(f: LandingFile) -> dict:
             try:
-                days = days_of_table(read_rows(f)) if read_rows else _timestamp_days(f.path)
+                table = read_rows(f) if read_rows else None
+                days = days_of_table(table) if table is not None else _timestamp_days(f.path)
                 return {"days": days, "error": None}
             except LandingFileError as exc:
                 named = day_named_in(f.name)

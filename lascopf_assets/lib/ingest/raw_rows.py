@@ -1,23 +1,28 @@
-"""The raw rows of a partition window: which landing files, read once, combined (Arrow, vectorized)."""
+"""The raw rows of a range of days, one day at a time: which landing files, each read once, per day (Arrow).
+
+:func:`landing_files_for_days` says which files have rows on the days (from the landing index,
+which reads only the timestamps of a file it has not seen) and refuses the range up front when
+one of them is unreadable. :func:`raw_rows_by_day` then yields each day's rows in day order:
+the files covering the day, read on a thread pool while the previous day is being used, their
+rows of that day ordered by timestamp (stable: files by name, then line order). A file covering
+several days is read once and kept only until its last day, so memory holds the files of about
+two days, never the range. :class:`RawRowStats` accumulates what the range's metadata reports.
+"""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lascopf_assets.lib.ingest.landing import LandingFile, read_landing_table, utc_days
-from lascopf_assets.lib.ingest.landing_index import (
-    READ_THREADS,
-    IndexedFile,
-    LandingIndex,
-    days_of_table,
-    files_for_days,
-)
+from lascopf_assets.lib.ingest.landing import LandingFile, landing_schema, read_landing_table
+from lascopf_assets.lib.ingest.landing_index import READ_THREADS, IndexedFile, LandingIndex, days_of_table, files_for_days
 
 
 class UnreadableLandingFiles(ValueError):
@@ -28,63 +33,140 @@ class UnreadableLandingFiles(ValueError):
         super().__init__("; ".join(f"{f.file.path}: {f.error}" for f in files))
 
 
-def landing_tables_for_days(
-    index: LandingIndex, files: list[LandingFile], days: set[str], ingested_at: pd.Timestamp
-) -> tuple[list[IndexedFile], list[pa.Table]]:
-    """The files with rows on ``days`` and their parsed rows, each file read once.
+@dataclass(frozen=True)
+class DayWindow:
+    """A day partition: its key and its half-open UTC window ``[start, end)``."""
 
-    Files the index has to read for the first time are parsed in full and
-    kept when they matter for ``days``; the other files are read on a thread
-    pool (pyarrow parses without holding the GIL). Raises
-    ``UnreadableLandingFiles`` naming every unreadable file of those days, and
-    ``LandingFileError`` for a file that became unreadable since it was indexed.
+    key: str
+    start: pd.Timestamp
+    end: pd.Timestamp
+
+
+# parsed tables kept from indexing new files, for the days they cover (beyond it, new files are
+# indexed by their timestamps alone and parsed again when their day comes)
+KEEP_BYTES = 128 << 20
+
+
+def landing_files_for_days(
+    index: LandingIndex, files: list[LandingFile], days: set[str], ingested_at: pd.Timestamp, keep_bytes: int = KEEP_BYTES,
+) -> tuple[list[IndexedFile], dict[str, pa.Table]]:
+    """The files with rows on ``days`` (by name), and the parsed rows of some of them by identity.
+
+    Files the index has not seen yet are parsed in full while ``keep_bytes`` lasts, and the
+    tables of those with rows on ``days`` are kept (so they are read once, not twice); after
+    that, new files are indexed from their timestamps only. Raises ``UnreadableLandingFiles``
+    naming every unreadable file of those days.
     """
-    already_read: dict[str, pa.Table] = {}
+    kept: dict[str, pa.Table] = {}
+    room = [keep_bytes]
+    lock = threading.Lock()
 
-    def read_rows(f: LandingFile) -> pa.Table:
+    def read_rows(f: LandingFile) -> pa.Table | None:
+        with lock:
+            if room[0] <= 0:
+                return None
         table = read_landing_table(f.path, ingested_at)
         if days.intersection(days_of_table(table)):
-            already_read[f.identity] = table
+            with lock:
+                if room[0] > 0:
+                    kept[f.identity] = table
+                    room[0] -= table.nbytes
         return table
 
     wanted = files_for_days(index.refresh(files, read_rows), days)
     unreadable = [f for f in wanted if f.error]
     if unreadable:
         raise UnreadableLandingFiles(unreadable)
+    names = {f.file.identity for f in wanted}
+    return wanted, {identity: table for identity, table in kept.items() if identity in names}
 
-    def rows_of(f: IndexedFile) -> pa.Table:
-        kept = already_read.get(f.file.identity)
-        return kept if kept is not None else read_landing_table(f.file.path, ingested_at)
-
-    with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
-        return wanted, list(pool.map(rows_of, wanted))
 
 @dataclass
 class RawRowStats:
-    days: list[str]  # days (YYYY-MM-DD) that have at least one row
-    rows_with_parse_errors: int
-    per_file: pd.DataFrame  # source_file, rows, parse_errors
+    """What the rows of a range came to, added up day by day."""
+
+    days: list[str] = field(default_factory=list)  # days (YYYY-MM-DD) that have at least one row
+    rows: int = 0
+    rows_with_parse_errors: int = 0
+    _per_file: dict[str, list[int]] = field(default_factory=dict)  # source_file -> [rows, parse_errors]
+
+    def add(self, key: str, table: pa.Table) -> None:
+        if not table.num_rows:
+            return
+        self.days.append(key)
+        self.rows += table.num_rows
+        self.rows_with_parse_errors += table.num_rows - table.column("parse_error").null_count
+        counts = table.group_by("source_file").aggregate([("source_row", "count"), ("parse_error", "count")])
+        for name, rows, errors in zip(*(counts.column(i).to_pylist() for i in range(3)), strict=True):
+            entry = self._per_file.setdefault(name, [0, 0])
+            entry[0] += rows
+            entry[1] += errors
+
+    @property
+    def per_file(self) -> pd.DataFrame:
+        """``source_file, rows, parse_errors`` over the days added so far, by file name."""
+        names = sorted(self._per_file)
+        return pd.DataFrame({
+            "source_file": pd.array(names, dtype="str"),
+            "rows": np.array([self._per_file[n][0] for n in names], dtype=np.int64),
+            "parse_errors": np.array([self._per_file[n][1] for n in names], dtype=np.int64),
+        })
 
 
-def rows_in_window(tables: list[pa.Table], start: pd.Timestamp, end: pd.Timestamp) -> tuple[pd.DataFrame, RawRowStats]:
-    """Rows of ``tables`` with ``start <= timestamp < end``, ordered by timestamp (stable), as pandas."""
-    table = pa.concat_tables(tables, promote_options="default")
+def rows_of_day(tables: list[pa.Table], day: DayWindow) -> pa.Table:
+    """Rows of ``tables`` with ``start <= timestamp < end``, ordered by timestamp (stable)."""
+    if not tables:
+        return landing_schema([]).empty_table()
+    table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
     ts = pc.cast(table.column("timestamp"), pa.int64()).to_numpy(zero_copy_only=False)
-    lo, hi = start.value // 1000, end.value // 1000  # Timestamp.value is in nanoseconds
+    lo, hi = day.start.value // 1000, day.end.value // 1000  # Timestamp.value is in nanoseconds
     keep = (ts >= lo) & (ts < hi)
     if not keep.all():
         table, ts = table.filter(pa.array(keep)), ts[keep]
     if len(ts) > 1 and (np.diff(ts) < 0).any():
         order = np.argsort(ts, kind="stable")
-        table, ts = table.take(pa.array(order)), ts[order]
-    days = utc_days(ts)
-    per_file = (
-        table.group_by("source_file")
-        .aggregate([("source_row", "count"), ("parse_error", "count")])
-        .rename_columns(["source_file", "rows", "parse_errors"])
-        .to_pandas()
-        .sort_values("source_file", ignore_index=True)
-    )
-    with_errors = table.num_rows - table.column("parse_error").null_count
-    stats = RawRowStats(days=days, rows_with_parse_errors=with_errors, per_file=per_file)
-    return table.to_pandas(), stats
+        table = table.take(pa.array(order))
+    return table
+
+
+def raw_rows_by_day(
+    wanted: Sequence[IndexedFile], days: Sequence[DayWindow], ingested_at: pd.Timestamp, stats: RawRowStats | None = None,
+    kept: Mapping[str, pa.Table] | None = None,
+) -> Iterator[tuple[str, pd.DataFrame]]:
+    """``(day key, that day's raw rows)`` for each of ``days`` in order (see the module doc).
+
+    ``kept``: tables already parsed (by file identity, from :func:`landing_files_for_days`), used
+    instead of reading those files again.
+
+    A file that cannot be read any more (rewritten since it was indexed) raises ``LandingFileError``
+    naming it when its first day comes: the days before it have been yielded, no later one is.
+    """
+    cover = [[f for f in wanted if d.key in f.days] for d in days]  # by name, as ``wanted`` is
+    last_use = {f.file.identity: i for i, files in enumerate(cover) for f in files}
+    reads: dict[str, Future] = {}
+    kept = dict(kept or {})
+    with ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="landing-reader") as pool:
+
+        def start_reads(i: int) -> None:
+            if i < len(cover):
+                for f in cover[i]:
+                    if f.file.identity not in reads:
+                        table = kept.pop(f.file.identity, None)
+                        if table is not None:
+                            reads[f.file.identity] = done = Future()
+                            done.set_result(table)
+                        else:
+                            reads[f.file.identity] = pool.submit(read_landing_table, f.file.path, ingested_at)
+
+        start_reads(0)
+        for i, day in enumerate(days):
+            start_reads(i + 1)  # the next day's files are parsed while this day is used downstream
+            table = rows_of_day([reads[f.file.identity].result() for f in cover[i]], day)
+            for f in cover[i]:
+                if last_use[f.file.identity] == i:
+                    del reads[f.file.identity]
+            if stats is not None:
+                stats.add(day.key, table)
+            frame = table.to_pandas()
+            del table
+            yield day.key, frame
