@@ -20,6 +20,8 @@ import pandas as pd
 from lascopf_assets.lib.phase_balance.problem import (
     LoadTableError,
     PhaseBalanceProblem,
+    first_disagreement,
+    first_rows,
     problem_from_long_table,
     row_label,
 )
@@ -49,12 +51,10 @@ def problems_by_feeder(table: pd.DataFrame, source: str = "loads", csv_lines: bo
     feeder_codes, feeder_names = pd.factorize(feeder.astype(str).str.strip(), sort=True)
     junction_codes, junction_names = pd.factorize(table["junction"].astype(str))
     # the feeder of each junction's first row; any row that disagrees is the error
-    first_row = np.full(len(junction_names), len(table), dtype=np.int64)
-    np.minimum.at(first_row, junction_codes, np.arange(len(table)))
+    first_row = first_rows(junction_codes, len(junction_names))
     first_feeder = feeder_codes[first_row[junction_codes]]
-    clash = (feeder_codes != first_feeder) & (junction_codes >= 0)
-    if clash.any():
-        pos = int(np.argmax(clash))
+    pos = first_disagreement(feeder_codes, first_feeder)
+    if pos is not None:
         j = junction_codes[pos]
         raise LoadTableError(
             f"{row_label(source, pos, csv_lines)}: junction {junction_names[j]!r} is under feeder "

@@ -120,12 +120,10 @@ def problem_from_long_table(table: pd.DataFrame, source: str = "loads", csv_line
         raise LoadTableError(f"{where(pos)}: empty timestamp")
 
     # One phase per junction: compare each row's phase with the junction's first phase.
-    first_row = np.full(len(j_names), len(junction), dtype=np.int64)
-    np.minimum.at(first_row, j_codes, np.arange(len(junction)))
+    first_row = first_rows(j_codes, len(j_names))
     first_phase = phase_code[first_row]
-    clash = phase_code != first_phase[j_codes]
-    if clash.any():
-        pos = int(np.argmax(clash))
+    pos = first_disagreement(phase_code, first_phase[j_codes])
+    if pos is not None:
         j = j_codes[pos]
         raise LoadTableError(
             f"{where(pos)}: junction {j_names[j]!r} is on phase {PHASES[phase_code[pos]]} here "
@@ -148,6 +146,19 @@ def problem_from_long_table(table: pd.DataFrame, source: str = "loads", csv_line
         junctions=np.asarray(j_names, dtype=object),
         timestamps=np.asarray(t_values),
     )
+
+
+def first_rows(codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """The first row of each group (``codes[i]`` is row ``i``'s group, 0..n_groups-1)."""
+    first = np.full(n_groups, len(codes), dtype=np.int64)
+    np.minimum.at(first, codes, np.arange(len(codes)))
+    return first
+
+
+def first_disagreement(values: np.ndarray, expected: np.ndarray) -> int | None:
+    """The first row where ``values`` differs from ``expected``, or None."""
+    clash = values != expected
+    return int(np.argmax(clash)) if clash.any() else None
 
 
 def row_label(source: str, position: int, csv_lines: bool) -> str:
