@@ -94,3 +94,22 @@ def test_powersystems_system_exports_the_day_for_powersystems_jl(tmp_path):
     assert np.array_equal(export.loads.matrix, table.pivot(index="bus", columns="timestamp", values="load_mw")
                           .reindex(index=export.loads.bus_ids).to_numpy())
     assert out.metadata["feeders_mapped"].value == 1 and out.metadata["buses"].value == 14  # both junctions are on TR1
+
+
+def test_grid_topology_keeps_feeder_partitions_in_step_with_the_configured_heads(tmp_path):
+    data = tmp_path / "data"
+    write_demo_zone(data, DemoZoneParams(feeders=3, junctions=2, meters_per_junction=(2, 3), days=1, seed=4))
+    landing = LandingZone(landing_dir=str(data / "landing"), topology_dir=str(data / "topology"), state_dir=str(data / "state"))
+    instance = dg.DagsterInstance.ephemeral()
+    out = grid_topology(dg.build_asset_context(instance=instance), landing, FeederHeads())
+    assert sorted(instance.get_dynamic_partitions("feeders")) == ["TR1", "TR2", "TR3"]
+    assert out.metadata["feeders"].value == 3 and out.metadata["junctions_outside_feeders"].value == 0
+    meters = out.value[out.value["type"] == "meter"]
+    assert set(meters["feeder"]) == {"TR1", "TR2", "TR3"}
+    # only TR2 heads a feeder now: TR1 and TR3 leave the partitions, their junctions are said to be outside
+    out = grid_topology(dg.build_asset_context(instance=instance), landing, FeederHeads(element_ids="TR2"))
+    assert instance.get_dynamic_partitions("feeders") == ["TR2"]
+    assert out.metadata["junctions_outside_feeders"].value == 4
+    # a head that is not a backbone element fails the run with the reason and the folder
+    with pytest.raises(dg.Failure, match=r"feeder head 'F2-J001' is not on a three-phase backbone .*topology folder"):
+        grid_topology(dg.build_asset_context(instance=instance), landing, FeederHeads(element_ids="F2-J001"))
