@@ -103,3 +103,26 @@ def test_meters_under_a_multi_phase_junction_are_refused_with_their_names(tmp_pa
     meters = pd.DataFrame({"meter_id": ["m1", "m2"], "junction": ["J1", "J2"], "phase": ["A", "AB"]})
     with pytest.raises(ValueError, match=r"single-phase junction .*m2 \(AB\)"):
         validate_readings(readings(tmp_path, ["m1,2023-01-01T00:00:00Z,1"]), meters)
+
+
+def test_a_validator_keeps_a_few_versions_and_judges_every_day_alike(tmp_path):
+    from lascopf_assets.lib.ingest.validation import TopologyValidator, validate_by_topology_version
+    from lascopf_assets.lib.zone.demo import DemoZoneParams, write_demo_zone
+    from lascopf_assets.lib.zone.versions import versioned_topology
+
+    summary = write_demo_zone(tmp_path, DemoZoneParams(junctions=3, meters_per_junction=(2, 3), days=3, seed=4))
+    lines = summary.topology_path.read_text().splitlines()
+    gone = next(line for line in lines if ",meter," in line)
+    (summary.topology_path.parent / "grid_topology_2023-01-02.csv").write_text("\n".join(x for x in lines if x != gone) + "\n")
+    topology = versioned_topology(sorted(summary.topology_path.parent.glob("*.csv")), "2023-01-01")
+    days = [read_landing_file(p) for p in summary.paths]
+    validator = TopologyValidator(topology, keep_versions=1)  # each day may evict the other version's rules
+    for raw in [*days, days[0]]:
+        got, want = validator.validate(raw), validate_by_topology_version(raw, topology)
+        pd.testing.assert_frame_equal(got.valid, want.valid)
+        pd.testing.assert_frame_equal(got.quarantine, want.quarantine)
+    assert len(validator._rules) == 1
+    raw = pd.concat(days, ignore_index=True)
+    meter = gone.split(",")[0]
+    later = int(((raw["meter_id"] == meter) & (raw["timestamp"] >= pd.Timestamp("2023-01-02", tz="UTC"))).sum())
+    assert later > 0 and validate_by_topology_version(raw, topology).counts_by_rule() == {"meter_unknown": later}

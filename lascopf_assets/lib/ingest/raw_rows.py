@@ -44,7 +44,7 @@ class DayWindow:
 
 # parsed tables kept from indexing new files, for the days they cover (beyond it, new files are
 # indexed by their timestamps alone and parsed again when their day comes)
-KEEP_BYTES = 128 << 20
+KEEP_BYTES = 32 << 20
 
 
 def landing_files_for_days(

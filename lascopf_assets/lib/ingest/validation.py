@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -172,20 +172,27 @@ class TopologyValidator:
     """Validates readings against the topology version in force at each reading's timestamp.
 
     ``topology`` is the versioned table of ``zone.versions.versioned_topology``. Each version's
-    rules are built on first use and kept, so validating a range day by day costs no more than
-    validating it at once. Readings before the first version go with the first version.
+    rules are built on first use and kept while in use, so validating a range day by day costs no
+    more than validating it at once. Readings before the first version go with the first version.
     """
 
-    def __init__(self, topology: pd.DataFrame):
+    def __init__(self, topology: pd.DataFrame, keep_versions: int = 4):
         self.topology = topology
         self.starts = version_starts(topology)
-        self._rules: dict[int, MeterRules] = {}
+        self.keep_versions = keep_versions
+        self._rules: OrderedDict[int, MeterRules] = OrderedDict()
 
     def _rules_of(self, slot: int) -> MeterRules:
-        if slot not in self._rules:
-            valid_from = pd.Timestamp(int(self.starts[slot]), unit="us", tz="UTC")
-            self._rules[slot] = MeterRules(meters_in_force(self.topology, valid_from))
-        return self._rules[slot]
+        """The rules of one version; the last ``keep_versions`` used are kept (days come in time order,
+        so a range with many versions, e.g. one per meter replacement, holds a few, not all)."""
+        if slot in self._rules:
+            self._rules.move_to_end(slot)
+            return self._rules[slot]
+        valid_from = pd.Timestamp(int(self.starts[slot]), unit="us", tz="UTC")
+        rules = self._rules[slot] = MeterRules(meters_in_force(self.topology, valid_from))
+        while len(self._rules) > max(1, self.keep_versions):
+            self._rules.popitem(last=False)
+        return rules
 
     def validate(self, raw: pd.DataFrame) -> ValidationResult:
         """Each version's readings checked against that version's meters, the results joined
