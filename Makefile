@@ -76,6 +76,11 @@ dev: install dagster-home
 ## benchmarks (long; not part of make test)
 bench-backfill: install
 	$(PY) benchmarks/backfill.py
+## 20,000 meters (10 feeders x 40 junctions) for a year as one run, and its first 90 days (memory vs days);
+## the zone is generated once into benchmarks/.work/backfill/ (CSV landing files)
+.PHONY: bench-backfill-utility
+bench-backfill-utility: install
+	$(PY) benchmarks/backfill.py --feeders 10 --junctions 40 --meters 20000 --growth-days 90 --month-days 0
 bench-phase: install
 	$(PY) benchmarks/phase_balance.py --time-limit 1800
 ## the IEEE European LV feeder (../shared/data) through the CLI, hourly and 1-minute, K = 5
