@@ -131,3 +131,15 @@ def test_a_day_with_rows_outside_its_window_is_refused_and_not_written(tmp_path)
     with pytest.raises(ValueError, match="6 row\\(s\\) of x fall outside the partition 2023-01-02"):
         lake.write_days(["x"], iter(days), "timestamp")
     assert lake.partition_keys(["x"]) == ["2023-01-01"]
+
+
+def test_read_days_selects_rows_and_columns_in_the_reader(tmp_path):
+    lake = ParquetLake.local(tmp_path)
+    windows = day_windows("2023-01-01", "2023-01-02")
+    lake.write_days(["f"], ((w, pd.DataFrame({"timestamp": hours(w.key, 24), "feeder": ["TR1", "TR2"] * 12, "v": 1.0}))
+                            for w in windows), "timestamp")
+    days = dict(lake.read_days(["f"], [w.key for w in windows], where_equal=("feeder", "TR2"), columns=["timestamp", "v"]))
+    assert list(days) == ["2023-01-01", "2023-01-02"]
+    assert all(len(f) == 12 and list(f.columns) == ["timestamp", "v"] for f in days.values())
+    # a column the file does not have is left out: the reader's caller says what it misses
+    assert list(lake.read_table(["f"], "2023-01-01", columns=["v", "absent"]).column_names) == ["v"]
