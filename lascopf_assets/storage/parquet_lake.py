@@ -241,17 +241,12 @@ class ParquetLake:
             table = pq.read_table(source, filters=[(column, "==", value)], schema=parquet.schema_arrow)
             return table.select(present) if present is not None else table
 
-    def _read_options(self, where_equal, columns) -> dict:
-        # only the options asked for: a backend overriding read_table(asset_key, partition_key) still serves plain reads
-        return {k: v for k, v in (("where_equal", where_equal), ("columns", columns)) if v is not None}
-
     def read(self, asset_key: Sequence[str], partition_key: str | None = None) -> pd.DataFrame:
         return self.read_table(asset_key, partition_key).to_pandas()
 
     def read_partitions(self, asset_key: Sequence[str], partition_keys: Sequence[str],
                         where_equal: tuple[str, str] | None = None, columns: Sequence[str] | None = None) -> pd.DataFrame:
-        options = self._read_options(where_equal, columns)
-        tables = [self.read_table(asset_key, key, **options) for key in partition_keys]
+        tables = [self.read_table(asset_key, key, where_equal, columns) for key in partition_keys]
         if not tables:
             raise ValueError(f"no partitions of {'/'.join(asset_key)} requested")
         return pa.concat_tables(tables, promote_options="default").to_pandas()
@@ -260,10 +255,9 @@ class ParquetLake:
                   where_equal: tuple[str, str] | None = None, columns: Sequence[str] | None = None,
                   *, read_ahead: int = 1) -> Iterator[tuple[str, pd.DataFrame]]:
         """``(key, frame)`` for each partition in order, one at a time; the next ``read_ahead`` are read on a thread."""
-        options = self._read_options(where_equal, columns)
 
         def frame_of(key: str) -> pd.DataFrame:
-            return self.read_table(asset_key, key, **options).to_pandas()
+            return self.read_table(asset_key, key, where_equal, columns).to_pandas()
 
         keys = iter(partition_keys)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake-reader") as reader:

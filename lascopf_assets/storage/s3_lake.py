@@ -200,9 +200,10 @@ class S3ParquetLake(ParquetLake):
         with self._errors(f"lookup of {final_path}"):
             return super()._resolve(final_path)
 
-    def read_table(self, asset_key: Sequence[str], partition_key: str | None = None) -> pa.Table:
+    def read_table(self, asset_key: Sequence[str], partition_key: str | None = None,
+                   where_equal: tuple[str, str] | None = None, columns: Sequence[str] | None = None) -> pa.Table:
         with self._errors("read"):
-            return super().read_table(asset_key, partition_key)
+            return super().read_table(asset_key, partition_key, where_equal, columns)
 
     def partition_keys(self, asset_key: Sequence[str]) -> list[str]:
         with self._errors("listing"):

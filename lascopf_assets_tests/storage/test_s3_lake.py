@@ -54,6 +54,18 @@ def test_partition_and_range_round_trip(s3_bucket):
     assert not any(TMP_MARKER in k for k in keys(s3_bucket))
 
 
+def test_rows_of_one_feeder_and_some_columns_are_read_from_s3(s3_bucket):
+    """The S3 lake serves what a feeder partition reads: its own rows, the columns asked for, pushed down."""
+    lake = S3ParquetLake.from_config(config(s3_bucket))
+    df = frame(D0, days=2).assign(feeder=pd.array(["TR1", "TR2"] * 24, dtype="str"))
+    lake.write_range(["agg"], df, "timestamp", windows(2))
+    got = lake.read_partitions(["agg"], ["2023-01-01", "2023-01-02"], where_equal=("feeder", "TR2"), columns=["timestamp", "kwh"])
+    expected = df[df["feeder"] == "TR2"][["timestamp", "kwh"]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, expected)
+    with pytest.raises(ValueError, match="has no column 'zone' to select rows by"):
+        lake.read_partitions(["agg"], ["2023-01-01"], where_equal=("zone", "x"))
+
+
 def test_rerun_is_idempotent_and_leaves_one_object(s3_bucket):
     lake = S3ParquetLake.from_config(config(s3_bucket))
     df = frame(D0)
