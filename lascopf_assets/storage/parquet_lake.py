@@ -38,6 +38,8 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from lascopf_assets.storage.read_ahead import read_ahead
+
 PARQUET_SUFFIX = ".parquet"
 TMP_MARKER = ".tmp-"
 
@@ -253,27 +255,13 @@ class ParquetLake:
 
     def read_days(self, asset_key: Sequence[str], partition_keys: Sequence[str],
                   where_equal: tuple[str, str] | None = None, columns: Sequence[str] | None = None,
-                  *, read_ahead: int = 1) -> Iterator[tuple[str, pd.DataFrame]]:
-        """``(key, frame)`` for each partition in order, one at a time; the next ``read_ahead`` are read on a thread."""
+                  *, read_ahead_days: int = 1) -> Iterator[tuple[str, pd.DataFrame]]:
+        """``(key, frame)`` for each partition in order, one at a time; the next ``read_ahead_days`` are read on a thread."""
 
         def frame_of(key: str) -> pd.DataFrame:
             return self.read_table(asset_key, key, where_equal, columns).to_pandas()
 
-        keys = iter(partition_keys)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake-reader") as reader:
-            ahead: deque[tuple[str, Future]] = deque()
-            for key in keys:
-                ahead.append((key, reader.submit(frame_of, key)))
-                if len(ahead) > read_ahead:
-                    break
-            while ahead:
-                key, future = ahead.popleft()
-                frame = future.result()
-                following = next(keys, None)
-                if following is not None:
-                    ahead.append((following, reader.submit(frame_of, following)))
-                yield key, frame
-                del frame
+        return read_ahead(partition_keys, frame_of, key=lambda k: k, ahead=read_ahead_days, thread_name="lake-reader")
 
     def partition_keys(self, asset_key: Sequence[str]) -> list[str]:
         """Keys of the partitions present, sorted."""

@@ -56,6 +56,7 @@ from lascopf_assets.storage.pg_types import (
     to_arrow,
 )
 from lascopf_assets.storage.pg_write import COPY_CHUNK_ROWS, OnChunk
+from lascopf_assets.storage.read_ahead import read_ahead
 
 __all__ = ["COPY_CHUNK_ROWS", "PgTableStore", "SchemaChangeError", "TableSpec", "TableStoreError", "TimescaleMode"]
 
@@ -314,27 +315,13 @@ class PgTableStore:
         columns: Sequence[str] | None = None,
         where_equal: tuple[str, str] | None = None,
         *,
-        read_ahead: int = 1,
+        read_ahead_days: int = 1,
     ) -> Iterator[tuple[str, pd.DataFrame]]:
         """``(key, rows of [start, end))`` for each ``(key, start, end)`` in order; the next day is read ahead."""
         def rows_of(window: tuple[str, Timestamp, Timestamp]) -> pd.DataFrame:
             return self.load_window(table, window[1], window[2], time_column, columns, where_equal)
 
-        todo = iter(windows)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-reader") as reader:
-            ahead: deque[tuple[str, Future]] = deque()
-            for window in todo:
-                ahead.append((window[0], reader.submit(rows_of, window)))
-                if len(ahead) > read_ahead:
-                    break
-            while ahead:
-                key, future = ahead.popleft()
-                frame = future.result()
-                following = next(todo, None)
-                if following is not None:
-                    ahead.append((following[0], reader.submit(rows_of, following)))
-                yield key, frame
-                del frame
+        return read_ahead(windows, rows_of, key=lambda w: w[0], ahead=read_ahead_days, thread_name="pg-reader")
 
     def load_all(self, table: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
         return self._load(table, sql.SQL(""), columns)
