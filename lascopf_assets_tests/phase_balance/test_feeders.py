@@ -165,3 +165,52 @@ def test_balances_frame_feeds_the_ranking():
     ranked = feeder_ranking(balances_frame(balances))
     assert set(ranked["feeder"]) == set(FEEDERS)
     assert (ranked["removed"] >= -1e-9).all()
+
+
+class _RecordingBalancer:
+    """Spends a given fraction of each share it is handed, and records the shares (the policy under test)."""
+
+    def __init__(self, spend: dict[int, float]):
+        self.spend, self.shares = spend, {}
+
+    def solve(self, k, share, gap):
+        import time
+
+        self.shares[k] = share
+        if share:
+            time.sleep(share * self.spend.get(k, 0.0))
+        return k
+
+
+def test_the_asked_for_k_gets_the_time_the_small_k_leave_and_the_curve_keeps_a_reserve():
+    from lascopf_assets.lib.phase_balance.exact import solve_with_curve
+
+    budget = 1.1  # 11 solves: an equal split would give each 0.1 s
+    balancer = _RecordingBalancer({k: 1.0 for k in range(6, 11)})  # K <= 5 finish at once, larger K use it all
+    result, curve = solve_with_curve(balancer, 5, 10, budget)
+    assert result == 5 and curve == list(range(11))
+    assert list(balancer.shares) == list(range(11))  # increasing K: cuts and incumbents carry over
+    reserve = 0.5 * budget * 5 / 11
+    assert balancer.shares[5] == pytest.approx(budget - reserve, abs=0.05)  # K = 5 gets what K = 0..4 left
+    # K = 5 spent nothing: the larger K split the whole budget that is left, each using its share
+    assert balancer.shares[6] == pytest.approx(budget / 5, abs=0.05)
+    assert all(balancer.shares[k] == pytest.approx(budget / 5, abs=0.06) for k in range(7, 11))
+
+
+def test_without_a_time_limit_every_k_is_unbounded():
+    from lascopf_assets.lib.phase_balance.exact import solve_with_curve
+
+    balancer = _RecordingBalancer({})
+    solve_with_curve(balancer, 3, 5, None)
+    assert list(balancer.shares) == [0, 1, 2, 3, 4, 5] and set(balancer.shares.values()) == {None}
+
+
+def test_when_the_asked_for_k_uses_its_time_the_curve_still_has_its_reserve():
+    from lascopf_assets.lib.phase_balance.exact import solve_with_curve
+
+    budget = 1.1
+    balancer = _RecordingBalancer({5: 1.0})  # K = 5 uses all it is given
+    solve_with_curve(balancer, 5, 10, budget)
+    reserve = 0.5 * budget * 5 / 11
+    assert balancer.shares[5] == pytest.approx(budget - reserve, abs=0.05)
+    assert balancer.shares[6] == pytest.approx(reserve / 5, abs=0.02)  # the reserve, split over K = 6..10

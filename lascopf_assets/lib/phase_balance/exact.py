@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -322,15 +323,35 @@ def solve_with_curve(balancer: ExactPhaseBalancer, max_changes: int, curve_max_c
 
     One solver object serves every K, in increasing order (cuts and incumbents carry over; the K-1
     optimum is feasible for K); ``max_changes`` past the curve is solved last. ``time_limit`` is one
-    budget for them all: each solve gets an equal share of the time still left.
+    budget for them all, spent with the asked-for K first: the K <= ``max_changes`` share the budget
+    less a reserve for the larger K of the curve (half of what an equal split would give them), each
+    taking an equal part of what is left when its turn comes (the small K finish early and leave
+    their time to ``max_changes``); the larger K then share the reserve and whatever is left.
     """
     ks = list(range(curve_max_changes + 1)) if curve_max_changes is not None else []
     if max_changes not in ks:
         ks.append(max_changes)
-    deadline = None if time_limit is None else time.perf_counter() + time_limit
+    first = [k for k in ks if k <= max_changes]
+    later = [k for k in ks if k > max_changes]
+    shares = curve_time_shares(time_limit, len(first), len(later))
     solved = {}
-    for i, k in enumerate(ks):
-        share = None if deadline is None else max(0.0, deadline - time.perf_counter()) / (len(ks) - i)
-        solved[k] = balancer.solve(k, share, gap_tolerance)
+    for group, reserve in ((first, shares.reserve), (later, 0.0)):
+        for i, k in enumerate(group):
+            share = None if shares.deadline is None else max(0.0, shares.deadline - reserve - time.perf_counter()) / (len(group) - i)
+            solved[k] = balancer.solve(k, share, gap_tolerance)
     curve = None if curve_max_changes is None else [solved[k] for k in range(curve_max_changes + 1)]
     return solved[max_changes], curve
+
+
+@dataclass(frozen=True)
+class CurveTimeShares:
+    deadline: float | None  # perf_counter time the whole budget ends (None: no limit)
+    reserve: float  # seconds kept back for the K past the asked-for one
+
+
+def curve_time_shares(time_limit: float | None, n_first: int, n_later: int) -> CurveTimeShares:
+    """The deadline of a ``solve_with_curve`` budget and the reserve of its larger K (see there)."""
+    if time_limit is None:
+        return CurveTimeShares(None, 0.0)
+    reserve = 0.5 * time_limit * n_later / (n_first + n_later) if n_later else 0.0
+    return CurveTimeShares(time.perf_counter() + time_limit, reserve)
