@@ -27,9 +27,8 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,7 +37,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from lascopf_assets.storage.read_ahead import read_ahead
+from lascopf_assets.storage.day_threads import read_ahead, write_behind
 
 PARQUET_SUFFIX = ".parquet"
 TMP_MARKER = ".tmp-"
@@ -183,22 +182,8 @@ class ParquetLake:
         error (producer or writer), the days already handed over are finished (whole files), then the
         error is raised: nothing is half written, and later days keep their old files.
         """
-        written: list[tuple[str, int]] = []
-        pending: deque[Future] = deque()
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake-writer") as writer:
-            try:
-                for window, rows in days:
-                    pending.append(writer.submit(self._write_day, asset_key, rows, time_column, window))
-                    while len(pending) >= max(1, depth) or (pending and pending[0].done()):
-                        written.append(pending.popleft().result())
-            except BaseException:
-                for future in pending:  # whole days only: let the ones in flight finish, report the first error
-                    with contextlib.suppress(Exception):
-                        future.result()
-                raise
-            while pending:
-                written.append(pending.popleft().result())
-        return written
+        return write_behind(days, lambda day: self._write_day(asset_key, day[1], time_column, day[0]), depth,
+                            thread_name="lake-writer")
 
     def _write_day(self, asset_key: Sequence[str], rows: pd.DataFrame | pa.Table, time_column: str,
                    window: PartitionWindow) -> tuple[str, int]:

@@ -37,9 +37,7 @@ partitions, TimescaleDB), :mod:`pg_write` (COPY in, binary or CSV) and
 from __future__ import annotations
 
 import contextlib
-from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Literal
 
 import pandas as pd
@@ -47,6 +45,7 @@ import psycopg
 from psycopg import sql
 
 from lascopf_assets.storage import pg_ddl, pg_read, pg_write
+from lascopf_assets.storage.day_threads import read_ahead, write_behind
 from lascopf_assets.storage.pg_sessions import ThreadSessions, connect
 from lascopf_assets.storage.pg_types import (
     SchemaChangeError,
@@ -56,7 +55,6 @@ from lascopf_assets.storage.pg_types import (
     to_arrow,
 )
 from lascopf_assets.storage.pg_write import COPY_CHUNK_ROWS, OnChunk
-from lascopf_assets.storage.read_ahead import read_ahead
 
 __all__ = ["COPY_CHUNK_ROWS", "PgTableStore", "SchemaChangeError", "TableSpec", "TableStoreError", "TimescaleMode"]
 
@@ -250,22 +248,8 @@ class PgTableStore:
         One transaction per day, on a writer thread, with at most ``depth`` days in flight. On any
         error the days already handed over are finished (each is all or nothing), then it is raised.
         """
-        written: list[int] = []
-        pending: deque[Future] = deque()
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-writer") as writer:
-            try:
-                for start, end, frame in days:
-                    pending.append(writer.submit(self.write_window, table, frame, start, end, time_column))
-                    while len(pending) >= max(1, depth) or (pending and pending[0].done()):
-                        written.append(pending.popleft().result())
-            except BaseException:
-                for future in pending:
-                    with contextlib.suppress(Exception):
-                        future.result()
-                raise
-            while pending:
-                written.append(pending.popleft().result())
-        return written
+        return write_behind(days, lambda day: self.write_window(table, day[2], day[0], day[1], time_column), depth,
+                            thread_name="pg-writer")
 
     def write_all(
         self,
