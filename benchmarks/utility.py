@@ -110,16 +110,11 @@ def feeder_outcomes(home: Path, feeders: list[str], since: float) -> dict[str, d
     os.environ["DAGSTER_HOME"] = str(home)
     import dagster as dg
 
-    out = {}
+    from lascopf_assets.defs.phase_balancing.assets import latest_feeder_materializations
+
     with dg.DagsterInstance.get() as instance:
-        for feeder in feeders:
-            records = instance.fetch_materializations(
-                dg.AssetRecordsFilter(asset_key=dg.AssetKey("phase_assignment"), asset_partitions=[feeder]), limit=1
-            ).records
-            if records and records[0].timestamp >= since:
-                meta = records[0].event_log_entry.asset_materialization.metadata
-                out[feeder] = {k: v.value for k, v in meta.items()}
-    return out
+        latest = latest_feeder_materializations(instance, feeders)
+    return {feeder: m.metadata for feeder, m in latest.items() if m.timestamp >= since}
 
 
 def fan_out(data: Path, home: Path, feeders: list[str], workers: int, time_limit: float) -> tuple[float, dict]:

@@ -16,14 +16,10 @@ from lascopf_assets.lib.zone.topology import TopologyError
 from lascopf_assets.lib.zone.versions import versioned_topology
 
 
-def feeder_table(latest: pd.DataFrame) -> pd.DataFrame:
-    """``feeder, junctions, meters`` of one version (meters under junctions), sorted by feeder."""
-    meters = latest[(latest["type"] == "meter") & latest["junction"].notna()]
-    grouped = meters.groupby("feeder", dropna=False, sort=True)
-    return pd.DataFrame({
-        "junctions": grouped["junction"].nunique(),
-        "meters": grouped.size(),
-    }).reset_index()
+def feeder_table(per_junction: pd.DataFrame) -> pd.DataFrame:
+    """``feeder, junctions, meters`` from the ``feeder, junction, phase, meters`` table of one version, sorted by feeder."""
+    grouped = per_junction.groupby("feeder", dropna=False, sort=True)
+    return pd.DataFrame({"junctions": grouped.size(), "meters": grouped["meters"].sum()}).reset_index()
 
 
 def sync_feeder_partitions(instance: dg.DagsterInstance, feeders: list[str]) -> tuple[list[str], list[str]]:
@@ -58,7 +54,7 @@ def grid_topology(context: dg.AssetExecutionContext, zone: LandingZone, feeder_h
         meters.groupby(["feeder", "junction", "junction_phase"], dropna=False).size().rename("meters").reset_index()
         .rename(columns={"junction_phase": "phase"})
     )
-    feeders = feeder_table(latest)
+    feeders = feeder_table(per_junction)
     named = sorted(str(f) for f in feeders["feeder"].dropna())
     added, removed = sync_feeder_partitions(context.instance, named)
     if added or removed:

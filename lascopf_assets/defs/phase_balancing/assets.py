@@ -12,6 +12,8 @@ imbalance removed per phase change: what a crew planner reads.
 """
 
 
+from dataclasses import dataclass
+
 import dagster as dg
 import pandas as pd
 
@@ -147,9 +149,18 @@ _OUTCOME_FIELDS = {"status": "status", "junctions": "junctions", "changes": "n_c
                    "initial_imbalance": "imbalance_before", "imbalance": "imbalance_after", "gap": "gap"}
 
 
-def latest_feeder_outcomes(instance: dg.DagsterInstance, feeders: list[str]) -> pd.DataFrame:
-    """One row per feeder with a phase_assignment: its latest materialization's outcome (and its run and window)."""
-    rows = []
+@dataclass(frozen=True)
+class FeederMaterialization:
+    """A feeder's latest phase_assignment materialization: when, by which run, and its metadata values."""
+
+    timestamp: float
+    run_id: str
+    metadata: dict
+
+
+def latest_feeder_materializations(instance: dg.DagsterInstance, feeders: list[str]) -> dict[str, FeederMaterialization]:
+    """``feeder -> FeederMaterialization`` for each feeder that has a phase_assignment."""
+    latest = {}
     for feeder in feeders:
         records = instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=phase_assignment.key, asset_partitions=[feeder]), limit=1
@@ -158,10 +169,19 @@ def latest_feeder_outcomes(instance: dg.DagsterInstance, feeders: list[str]) -> 
         if event is None or event.asset_materialization is None:
             continue
         meta = {k: v.value for k, v in event.asset_materialization.metadata.items()}
+        latest[feeder] = FeederMaterialization(records[0].timestamp, event.run_id, meta)
+    return latest
+
+
+def latest_feeder_outcomes(instance: dg.DagsterInstance, feeders: list[str]) -> pd.DataFrame:
+    """One row per feeder with a phase_assignment: its latest materialization's outcome (and its run and window)."""
+    rows = []
+    for feeder, latest in latest_feeder_materializations(instance, feeders).items():
+        meta = latest.metadata
         if not all(key in meta for key in _OUTCOME_FIELDS.values()):
             continue  # written before the outcome was recorded (an older code version)
         row = {"feeder": feeder, **{name: meta[key] for name, key in _OUTCOME_FIELDS.items()}}
-        rows.append({**row, "window": meta.get("window", ""), "run_id": event.run_id})
+        rows.append({**row, "window": meta.get("window", ""), "run_id": latest.run_id})
     return pd.DataFrame(rows, columns=["feeder", *_OUTCOME_FIELDS, "window", "run_id"])
 
 
