@@ -45,10 +45,11 @@ def problems_by_feeder(table: pd.DataFrame, source: str = "loads", csv_lines: bo
     if len(table) == 0:
         raise LoadTableError(f"{source}: no rows")
     feeder = table[FEEDER_COLUMN]
-    empty = (feeder.isna() | (feeder.astype(str).str.strip() == "")).to_numpy()
+    names = feeder.astype(str).str.strip()
+    empty = (feeder.isna() | (names == "")).to_numpy()
     if empty.any():
         raise LoadTableError(f"{row_label(source, int(np.argmax(empty)), csv_lines)}: empty feeder")
-    feeder_codes, feeder_names = pd.factorize(feeder.astype(str).str.strip(), sort=True)
+    feeder_codes, feeder_names = pd.factorize(names, sort=True)
     junction_codes, junction_names = pd.factorize(table["junction"].astype(str))
     # the feeder of each junction's first row; any row that disagrees is the error
     first_row = first_rows(junction_codes, len(junction_names))
