@@ -1,4 +1,4 @@
-"""Deterministic demo distribution zone: grid topology plus hourly smart-meter kWh.
+"""Deterministic demo distribution zone: grid topology plus smart-meter kWh, hourly or sub-hourly.
 
 The entry points; the parts live in their own modules:
 
@@ -8,7 +8,8 @@ The entry points; the parts live in their own modules:
   phases (initial imbalance about 0.6 by default, per feeder), meter replacements,
   topology (one source transformer per feeder);
 - :mod:`~lascopf_assets.lib.zone.loads`: per-meter profiles and the hourly kWh matrix;
-- :mod:`~lascopf_assets.lib.zone.readings`: reading rows as pyarrow tables;
+- :mod:`~lascopf_assets.lib.zone.readings`: reading rows as pyarrow tables, each meter-hour
+  split into exact sub-hourly intervals when ``interval_minutes < 60``;
 - :mod:`~lascopf_assets.lib.zone.writers` and :mod:`~lascopf_assets.lib.zone.glitches`:
   the files, and the bad lines appended to them;
 - :mod:`~lascopf_assets.lib.zone.imbalance`: the zone's imbalance figure, and each feeder's.
@@ -27,8 +28,8 @@ import pandas as pd
 from lascopf_assets.lib.zone.glitches import GLITCH_KINDS, append_glitches
 from lascopf_assets.lib.zone.imbalance import imbalance_by_feeder, mean_hourly_imbalance
 from lascopf_assets.lib.zone.loads import KWH_DECIMALS, HourlyLoads, draw_meter_profiles, synthesize_hourly_loads
-from lascopf_assets.lib.zone.params import DemoZoneParams
-from lascopf_assets.lib.zone.readings import READING_COLUMNS, typed_readings
+from lascopf_assets.lib.zone.params import INTERVAL_MINUTES, DemoZoneParams
+from lascopf_assets.lib.zone.readings import READING_COLUMNS, IntervalSplit, typed_readings
 from lascopf_assets.lib.zone.streams import ZoneRandomStreams
 from lascopf_assets.lib.zone.structure import (
     PHASES,
@@ -43,6 +44,7 @@ from lascopf_assets.lib.zone.writers import FORMATS, write_daily_readings, write
 
 __all__ = [
     "GLITCH_KINDS",
+    "INTERVAL_MINUTES",
     "KWH_DECIMALS",
     "PHASES",
     "READING_COLUMNS",
@@ -63,7 +65,8 @@ class DemoZone:
     """An in-memory demo zone.
 
     ``readings``: ``meter_id`` (str), ``timestamp`` (datetime64[us, UTC]),
-    ``kwh`` (float64, 4 decimals), sorted by timestamp then meter_id.
+    ``kwh`` (float64, 4 decimals), sorted by timestamp then meter position; one row per
+    present meter-hour, or ``params.intervals_per_hour`` rows at the interval starts.
     ``topology``: the rows of ``grid_topology.csv`` (all str, empty = no terminal).
     ``replacements``: ``old_meter_id, new_meter_id, timestamp`` (first hour of the new meter).
     ``meter_kind``: ``"residential"`` or ``"commercial"`` per meter id.
@@ -138,7 +141,7 @@ def generate_demo_zone(params: DemoZoneParams | None = None) -> DemoZone:
     kinds = np.where(zone.is_commercial[structure.meter_position], "commercial", "residential")
     return DemoZone(
         params=params,
-        readings=typed_readings(structure, zone.hourly, 0, params.hours).to_pandas(),
+        readings=typed_readings(structure, zone.hourly, 0, params.hours, IntervalSplit.of_zone(params)).to_pandas(),
         topology=structure.topology.copy(),
         junction_phase=truth.junction_phase,
         meter_junction=truth.meter_junction,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+INTERVAL_MINUTES = (5, 10, 15, 20, 30, 60)  # reading intervals a zone can be written at: divisors of 60 from 5 up
+
 
 @dataclass(frozen=True)
 class DemoZoneParams:
@@ -23,6 +25,12 @@ class DemoZoneParams:
     (0-based) gets ``imbalance * (1 - 0.6 * f / (feeders - 1))``, so the first
     feeder is the most skewed and the last has 40 % of its skew.
     :attr:`total_junctions` counts the junctions of all feeders.
+
+    ``interval_minutes`` (one of :data:`INTERVAL_MINUTES`) is how often a meter reports:
+    60 writes one reading per meter-hour (the zone's data as it has always been); less
+    splits each present meter-hour into ``60 / interval_minutes`` readings at the interval
+    starts whose kWh sum exactly to the hour's (see :mod:`~lascopf_assets.lib.zone.readings`).
+    The hourly loads, the missing hours and everything else are the same at any interval.
     """
 
     junctions: int = 40
@@ -40,6 +48,7 @@ class DemoZoneParams:
     feeders: int = 1
     feeder_junctions: tuple[int, ...] | None = None
     feeder_imbalance: tuple[float, ...] | None = None
+    interval_minutes: int = 60
 
     def __post_init__(self) -> None:
         # Lists are accepted and kept as tuples, so params stay hashable and compare equal.
@@ -63,6 +72,10 @@ class DemoZoneParams:
             (0.0 <= self.missing_rate < 0.5, f"missing_rate must be in [0, 0.5), got {self.missing_rate}"),
             (self.outages >= 0, f"outages must be >= 0, got {self.outages}"),
             (self.glitches >= 0, f"glitches must be >= 0, got {self.glitches}"),
+            (
+                type(self.interval_minutes) is int and self.interval_minutes in INTERVAL_MINUTES,
+                f"interval_minutes must be one of {', '.join(map(str, INTERVAL_MINUTES))}, got {self.interval_minutes!r}",
+            ),
             (
                 self.replacements is None or self.replacements >= 0,
                 f"replacements must be >= 0, got {self.replacements}",
@@ -93,6 +106,11 @@ class DemoZoneParams:
     def hours(self) -> int:
         """Number of hourly intervals the zone covers."""
         return self.days * 24
+
+    @property
+    def intervals_per_hour(self) -> int:
+        """Readings per present meter-hour (1 for hourly zones)."""
+        return 60 // self.interval_minutes
 
     @property
     def junctions_per_feeder(self) -> tuple[int, ...]:
