@@ -8,7 +8,7 @@ import time
 from collections import Counter
 
 from lascopf_assets.cli import CliError
-from lascopf_assets.lib.zone.demo import DemoZoneParams, write_demo_zone
+from lascopf_assets.lib.zone.demo import INTERVAL_MINUTES, DemoZoneParams, write_demo_zone
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,6 +38,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--start", default="2023-01-01", help="first day, YYYY-MM-DD (default 2023-01-01)")
     parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     parser.add_argument("--format", dest="fmt", choices=("csv", "parquet"), default="csv")
+    parser.add_argument(
+        "--interval-minutes", type=int, default=60, choices=INTERVAL_MINUTES, metavar="N",
+        help="minutes per meter reading, one of " + ", ".join(map(str, INTERVAL_MINUTES))
+        + " (default 60: hourly; less splits each meter-hour into 60/N readings summing to its kWh)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -48,6 +53,11 @@ def _feeder_junctions(text: str | None) -> tuple[int, ...] | None:
         return tuple(int(part) for part in text.split(","))
     except ValueError:
         raise CliError(f"--feeder-junctions {text!r} is not a comma-separated list of junction counts like 16,12,8,4") from None
+
+
+def _readings(interval_minutes: int) -> str:
+    """What the summary calls the rows: plain readings when hourly (the line as it always was)."""
+    return "readings" if interval_minutes == 60 else f"{interval_minutes}-minute readings"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             feeders=feeders,
             feeder_junctions=feeder_junctions,
+            interval_minutes=args.interval_minutes,
         )
     except ValueError as exc:
         raise CliError(str(exc)) from None
@@ -90,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
         f"({len(summary.replacements)} replacements), {summary.days} days {start} .. {last}\n"
         f"  {len(summary.feeders)} feeder{'s' if len(summary.feeders) > 1 else ''} "
         f"(named by source transformer):{feeder_lines}\n"
-        f"  {summary.rows:,} readings in {summary.files} {args.fmt} files under {summary.out_dir / 'landing'}\n"
+        f"  {summary.rows:,} {_readings(params.interval_minutes)} in {summary.files} {args.fmt} files "
+        f"under {summary.out_dir / 'landing'}\n"
         f"  topology: {summary.topology_path}"
     )
     return 0
