@@ -74,8 +74,10 @@ dev: install dagster-home
 	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 ## benchmarks (long; not part of make test)
+## make bench-backfill INTERVAL=15: the same zone with 15-minute readings (5, 10, 15, 20, 30; default 60, hourly)
+INTERVAL ?= 60
 bench-backfill: install
-	$(PY) benchmarks/backfill.py
+	$(PY) benchmarks/backfill.py$(if $(filter-out 60,$(INTERVAL)), --interval-minutes $(INTERVAL))
 ## 20,000 meters (10 feeders x 40 junctions) for a year as one run, and its first 90 days (memory vs days);
 ## the zone is generated once into benchmarks/.work/backfill/ (CSV landing files)
 .PHONY: bench-backfill-utility
