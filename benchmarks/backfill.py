@@ -14,8 +14,16 @@ so its peak RSS (ru_maxrss of the child) is the backfill's own:
      (e.g. ``git worktree add /tmp/old 774580d``), same venv, same files; ``--compare-days N``
      limits those runs to the first N days (the old one-frame range needs ~15x the rows' size).
 
+``--interval-minutes N`` (5, 10, 15, 20, 30; default 60) writes the zone's readings at N-minute
+intervals (issue 11: AMI meters report every 15 minutes), each meter-hour split into 60/N readings
+that sum to its kWh; ingestion rolls them up to hourly kWh. A 15-minute year of the default zone is
+70 M interval readings (about 4x the hourly rows and landing bytes). Sub-hourly zones are cached
+apart (``-i15`` in the folder name; hourly folders keep their names). ``--generate-only`` writes
+(or finds) the zone, prints its generation time and peak RSS, and runs no backfill.
+
     python benchmarks/backfill.py                      # 2,010 meters, 365 days (the default)
     python benchmarks/backfill.py --feeders 10 --junctions 40 --meters 20000 --format parquet --growth-days 90
+    python benchmarks/backfill.py --interval-minutes 15          # the default zone, 15-minute readings
 """
 
 from __future__ import annotations
@@ -65,14 +73,15 @@ def zone_params(args):
 
     return DemoZoneParams(
         feeders=args.feeders, junctions=args.junctions, feeder_junctions=args.feeder_junctions,
-        total_meters=args.meters, days=args.days, start=START, seed=args.seed,
+        total_meters=args.meters, days=args.days, start=START, seed=args.seed, interval_minutes=args.interval_minutes,
     )
 
 
 def cached_zone(args, work: Path) -> tuple[Path, dict]:
     """The zone's folder (landing/, topology/, zone.json) under ``work/cache``, generated when absent."""
     feeders = ",".join(map(str, args.feeder_junctions)) if args.feeder_junctions else f"{args.feeders}x{args.junctions}"
-    folder = work / "cache" / f"zone-{feeders}-m{args.meters}-d{args.days}-s{args.seed}-{args.format}"
+    interval = "" if args.interval_minutes == 60 else f"-i{args.interval_minutes}"  # hourly caches keep their names
+    folder = work / "cache" / f"zone-{feeders}-m{args.meters}-d{args.days}-s{args.seed}{interval}-{args.format}"
     info_path = folder / "zone.json"
     if info_path.exists():
         return folder, json.loads(info_path.read_text())
@@ -83,7 +92,8 @@ def cached_zone(args, work: Path) -> tuple[Path, dict]:
     summary = write_demo_zone(folder, zone_params(args), fmt=args.format)
     info = {"meters": summary.meters, "junctions": summary.junctions, "feeders": args.feeders, "rows": summary.rows,
             "files": summary.files, "format": args.format, "generated_s": round(time.perf_counter() - started, 1),
-            "landing_bytes": sum(p.stat().st_size for p in summary.paths)}
+            "landing_bytes": sum(p.stat().st_size for p in summary.paths), "interval_minutes": args.interval_minutes,
+            "generated_peak_rss_mb": round(peak_rss_mb())}
     info_path.write_text(json.dumps(info))
     return folder, info
 
@@ -196,6 +206,9 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--format", choices=("csv", "parquet"), default="csv", help="landing file format")
+    parser.add_argument("--interval-minutes", type=int, default=60, choices=(5, 10, 15, 20, 30, 60),
+                        help="minutes per meter reading (default 60: hourly)")
+    parser.add_argument("--generate-only", action="store_true", help="write (or find) the zone and stop")
     parser.add_argument("--growth-days", type=int, default=0, help="also back-fill the first N days (memory vs days)")
     parser.add_argument("--month-days", type=int, default=31, help="days run as one run per partition (0: skip)")
     parser.add_argument("--compare-code", type=Path, default=None, help="a checkout whose code to measure too")
@@ -213,9 +226,13 @@ def main() -> None:
     work = args.work.resolve()
     (work / "runs").mkdir(parents=True, exist_ok=True)
     zone, info = cached_zone(args, work)
-    print(f"zone: {info['feeders']} feeder(s), {info['meters']:,} meters, {info['junctions']} junctions, {info['rows']:,} rows "
-          f"in {info['files']} {info['format']} landing files ({info['landing_bytes'] / 2**20:,.0f} MB; generated once in "
-          f"{info['generated_s']} s) under {zone}")
+    interval = info.get("interval_minutes", 60)  # zones cached before the option were hourly
+    peak = f", peak RSS {info['generated_peak_rss_mb']:,} MB" if "generated_peak_rss_mb" in info else ""
+    print(f"zone: {info['feeders']} feeder(s), {info['meters']:,} meters, {info['junctions']} junctions, {info['rows']:,} "
+          f"{interval}-minute readings in {info['files']} {info['format']} landing files "
+          f"({info['landing_bytes'] / 2**20:,.0f} MB; generated once in {info['generated_s']} s{peak}) under {zone}")
+    if args.generate_only:
+        return
     print(f"machine: {os.cpu_count()} cores; load average before: {os.getloadavg()[0]:.1f}; the landing index starts cold")
 
     ranges = [args.days] + ([args.growth_days] if args.growth_days else [])
@@ -228,7 +245,7 @@ def main() -> None:
     for name, code, days in runs:
         spec = {"mode": "range", "first": day_key(0), "last": day_key(days - 1)}
         results[(name, days)] = run_child(zone, work, spec, code)
-        report_range(f"[{name}] single-run backfill, {days} days", results[(name, days)])
+        report_range(f"[{name}] single-run backfill, {days} days of {interval}-minute readings", results[(name, days)])
 
     year = results[("new", args.days)]
     if args.growth_days:
