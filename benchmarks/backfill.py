@@ -118,10 +118,10 @@ def child(spec: dict) -> None:
     instance = dg.DagsterInstance.get()  # the project's dagster.yaml in the run's DAGSTER_HOME
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
-    def materialize(selection, **kwargs):
+    def materialize(selection, must_succeed=True, **kwargs):
         result = dg.materialize(assets, selection=selection, resources=definitions.resources, instance=instance,
-                                run_config=quiet, **kwargs)
-        assert result.success
+                                run_config=quiet, raise_on_error=must_succeed, **kwargs)
+        assert result.success or not must_succeed
         return result
 
     out: dict = {}
@@ -132,12 +132,29 @@ def child(spec: dict) -> None:
     elif spec["mode"] == "range":
         out["rss_before_mb"] = round(current_rss_mb())
         started = time.perf_counter()
-        result = materialize(daily, tags={"dagster/asset_partition_range_start": spec["first"],
-                                          "dagster/asset_partition_range_end": spec["last"]})
+        # A failed run still reports its figures (then the parent fails): a blocking check that stops
+        # junction_aggregates, e.g. sub-hourly rows quarantined by a validation without the roll-up.
+        result = materialize(daily, must_succeed=False, tags={"dagster/asset_partition_range_start": spec["first"],
+                                                              "dagster/asset_partition_range_end": spec["last"]})
         out["seconds"] = time.perf_counter() - started
-        [raw] = [e.materialization for e in result.get_asset_materialization_events()
-                 if e.materialization.asset_key.to_user_string() == "raw_measurements"][:1]
-        out["rows"] = int(raw.metadata["rows_ingested"].value)
+        out["failed"] = [] if result.success else sorted(
+            {f"check {e.asset_key.to_user_string()}:{e.check_name}" for e in result.get_asset_check_evaluations()
+             if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR}  # not the WARN ones a good run has
+            | {f"step {key}" for key in result.get_failed_step_keys()}
+        )
+
+        def first_metadata(key):
+            found = [e.materialization.metadata for e in result.get_asset_materialization_events()
+                     if e.materialization.asset_key.to_user_string() == key]
+            if not found:
+                raise RuntimeError(f"the backfill did not materialize {key}; failed: {out['failed']}")
+            return found[0]
+
+        out["rows"] = int(first_metadata("raw_measurements")["rows_ingested"].value)
+        validated = first_metadata("validated_loads")  # the range's totals, on every day's materialization
+        for name in ("rows_valid", "rows_quarantined", "quarantined_by_rule"):
+            if name in validated:  # older checkouts may not report them
+                out[name] = validated[name].value
     else:  # one run per day partition
         out["rss_before_mb"] = round(current_rss_mb())
         started = time.perf_counter()
@@ -194,6 +211,11 @@ def report_range(label: str, result: dict) -> None:
           f"peak RSS {result['peak_rss_mb']:,} MB (at the start of the run {result['rss_before_mb']:,} MB; "
           f"grid_topology before it, in its own process: {result['topology']['seconds']:.1f} s, "
           f"peak RSS {result['topology']['peak_rss_mb']:,} MB)")
+    if "rows_valid" in result:  # sub-hourly rows are valid only where ingestion rolls them up to hours
+        print(f"  validated_loads: {result['rows_valid']:,} rows valid, {result['rows_quarantined']:,} quarantined "
+              f"{result.get('quarantined_by_rule', {})}")
+    if result.get("failed"):
+        raise SystemExit(f"{label} did not succeed: {', '.join(result['failed'])}")
 
 
 def main() -> None:
