@@ -28,7 +28,8 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-LANDING_SUFFIXES = (".csv", ".parquet")
+from lascopf_assets.lib.ingest.landing import LANDING_SUFFIXES
+
 _DAY_FOLDER = re.compile(r"^(?:date=)?(\d{4}-\d{2}-\d{2})$")
 CURSOR_VERSION = 1
 

@@ -1,15 +1,20 @@
 """Landing files: which ones there are, and reading one into typed rows with provenance.
 
-A landing file is a CSV or Parquet file directly inside the landing folder with
-at least the columns ``meter_id, timestamp, kwh`` (see docs/CONVENTIONS.md).
+A landing file is a CSV (also gzip-compressed, ``.csv.gz``) or Parquet file directly inside
+the landing folder, in the long layout (at least ``meter_id, timestamp, kwh``) or the wide one
+(``meter_id, date[, utc_offset]`` and 24, 48 or 96 interval columns); delimiter, encoding and
+decimal comma are detected (:mod:`lascopf_assets.lib.ingest.file_layouts`; the layouts are in
+docs/CONVENTIONS.md, "Landing file layouts"). The detected format is recorded in the parsed
+table's schema metadata (:data:`FORMAT_KEY`, read back with :func:`file_format`).
 
 Reading never drops a row. Each row comes back with its provenance
 (``source_file``, ``source_row`` = the physical line number in a CSV, counting
-the header as line 1, or the 1-based row number in a Parquet file) and, where
-a field could not be parsed, a ``parse_error`` code plus the original text in
-``raw_values``. A row whose timestamp cannot be read is routed to the first day
-that the rest of its file covers (its ``timestamp`` is then that day's start,
-and ``parse_error`` says why), so it reaches that day's quarantine.
+the header as line 1, or the 1-based row number in a Parquet file; a wide row's
+intervals all carry its line) and, where a field could not be parsed, a
+``parse_error`` code plus the original text in ``raw_values``. A row whose
+timestamp cannot be read is routed to the first day that the rest of its file
+covers (its ``timestamp`` is then that day's start, and ``parse_error`` says
+why), so it reaches that day's quarantine.
 
 A file that cannot be read at all (not CSV/Parquet, required columns missing,
 no readable timestamp in it) raises :class:`LandingFileError` naming the file.
@@ -17,25 +22,36 @@ no readable timestamp in it) raises :class:`LandingFileError` naming the file.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pcsv
-import pyarrow.parquet as pq
 
-REQUIRED_COLUMNS = ("meter_id", "timestamp", "kwh")
+from lascopf_assets.lib.ingest.file_layouts import (
+    FORMAT_KEY,
+    LONG_COLUMNS,
+    OFFSET_COLUMN,
+    LandingFileError,
+    Source,
+    day_starts_us,
+    read_source,
+    read_time_columns,
+    utc_offsets_us,
+)
+
+REQUIRED_COLUMNS = LONG_COLUMNS
 SCADA_COLUMNS = ("voltage_pu", "power_factor", "frequency_hz", "active_power_kw")
-LANDING_SUFFIXES = (".csv", ".parquet")
+LANDING_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 UTC_MICROS = pa.timestamp("us", tz="UTC")
+_DAY_US = 86_400_000_000
 
 # A landing file name: no directories, no hidden or temporary files, one of the suffixes.
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.(csv|parquet)$")
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.(csv|csv\.gz|parquet)$")
 _HAS_OFFSET = r"(?:Z|[+-]\d{2}(?::?\d{2})?)$"
 
 # parse_error codes, in the order a row is judged (the first one found is kept)
@@ -47,17 +63,6 @@ TIMESTAMP_NO_OFFSET = "timestamp_without_utc_offset"
 KWH_MISSING = "kwh_missing"
 KWH_NOT_NUMERIC = "kwh_not_numeric"
 SCADA_NOT_NUMERIC = "scada_value_not_numeric"
-
-
-class LandingFileError(ValueError):
-    """A landing file that cannot be ingested at all."""
-
-    def __init__(self, path: str | os.PathLike, reason: str, line: int | None = None):
-        self.path = str(path)
-        self.reason = reason
-        self.line = line
-        where = f"{self.path}:{line}" if line is not None else self.path
-        super().__init__(f"{where}: {reason}")
 
 
 @dataclass(frozen=True)
@@ -79,7 +84,7 @@ def refusal_reason(name: str) -> str | None:
     if "/" in name or "\\" in name or ".." in name:
         return "path separators or '..' are not allowed in landing file names"
     if not name.lower().endswith(LANDING_SUFFIXES):
-        return "not a .csv or .parquet file"
+        return "not a .csv, .csv.gz or .parquet file"
     if not _SAFE_NAME.match(name):
         return "name must start with a letter or digit and use only letters, digits, '.', '_' and '-'"
     return None
@@ -119,46 +124,6 @@ def scan_landing(folder: str | os.PathLike) -> tuple[list[LandingFile], list[tup
 # --- reading -------------------------------------------------------------------------
 
 
-def _csv_table(path: str) -> tuple[pa.Table, np.ndarray, list[str], np.ndarray]:
-    """The CSV's rows as strings, their line numbers, and the malformed lines' text and numbers."""
-    malformed: list[str] = []
-
-    def keep_text(row: pcsv.InvalidRow) -> str:
-        malformed.append(row.text)
-        return "skip"
-
-    known = (*REQUIRED_COLUMNS, *SCADA_COLUMNS)
-    try:
-        table = pcsv.read_csv(
-            path,
-            parse_options=pcsv.ParseOptions(invalid_row_handler=keep_text, ignore_empty_lines=False),
-            convert_options=pcsv.ConvertOptions(
-                column_types={c: pa.string() for c in known}, strings_can_be_null=False
-            ),
-        )
-    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        raise LandingFileError(path, f"not a readable CSV file ({str(exc).splitlines()[0]})") from exc
-    if not malformed:
-        return table, np.arange(2, table.num_rows + 2, dtype=np.int64), [], np.empty(0, dtype=np.int64)
-    # pyarrow does not number the rows it skips: find them among the physical lines.
-    lines = Path(path).read_bytes().decode("utf-8", errors="replace").split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    is_malformed = np.zeros(len(lines), dtype=bool)
-    cursor = 1
-    for text in malformed:
-        while cursor < len(lines) and lines[cursor].rstrip("\r") != text.rstrip("\r"):
-            cursor += 1
-        if cursor < len(lines):
-            is_malformed[cursor] = True
-            cursor += 1
-    line_numbers = np.arange(1, len(lines) + 1, dtype=np.int64)
-    good_lines = line_numbers[1:][~is_malformed[1:]]
-    if len(good_lines) != table.num_rows:  # e.g. quoted newlines: fall back to row order
-        good_lines = np.arange(2, table.num_rows + 2, dtype=np.int64)
-    return table, good_lines, malformed, line_numbers[is_malformed]
-
-
 def _parse_timestamps(column: pa.ChunkedArray) -> tuple[pd.Series, np.ndarray]:
     """UTC timestamps and a parse-error code per row (None where fine)."""
     errors = np.full(len(column), None, dtype=object)
@@ -185,8 +150,18 @@ def _parse_timestamps(column: pa.ChunkedArray) -> tuple[pd.Series, np.ndarray]:
     return parsed, errors
 
 
-def _parse_numbers(column: pa.ChunkedArray, missing_code: str | None, bad_code: str) -> tuple[np.ndarray, np.ndarray]:
+def _decimal_point(column: pa.ChunkedArray, decimal: str) -> pa.ChunkedArray:
+    """Number text with a decimal comma (``0,125``) as ``0.125``, in a file whose decimal is ``,``."""
+    if decimal == "," and (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return pc.replace_substring(column, ",", ".")
+    return column
+
+
+def _parse_numbers(
+    column: pa.ChunkedArray, missing_code: str | None, bad_code: str, decimal: str = "."
+) -> tuple[np.ndarray, np.ndarray]:
     """float64 values and a parse-error code per row (None where fine)."""
+    column = _decimal_point(column, decimal)
     errors = np.full(len(column), None, dtype=object)
     if pa.types.is_floating(column.type) or pa.types.is_integer(column.type):
         values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
@@ -209,24 +184,6 @@ def _parse_numbers(column: pa.ChunkedArray, missing_code: str | None, bad_code: 
     return values, errors
 
 
-def _read_source(path: str) -> tuple[pa.Table, np.ndarray, list[str], np.ndarray]:
-    if path.lower().endswith(".csv"):
-        table, rows, malformed_text, malformed_lines = _csv_table(path)
-    elif path.lower().endswith(".parquet"):
-        try:
-            table = pq.read_table(path)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise LandingFileError(path, f"not a readable Parquet file ({exc})") from exc
-        rows = np.arange(1, table.num_rows + 1, dtype=np.int64)
-        malformed_text, malformed_lines = [], np.empty(0, dtype=np.int64)
-    else:
-        raise LandingFileError(path, "not a .csv or .parquet file")
-    missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
-    if missing:
-        raise LandingFileError(path, f"missing required column(s) {', '.join(missing)}", line=1)
-    return table, rows, malformed_text, malformed_lines
-
-
 def landing_schema(scada: list[str]) -> pa.Schema:
     """The Arrow schema of parsed landing rows (SCADA columns only where present)."""
     return pa.schema(
@@ -237,11 +194,43 @@ def landing_schema(scada: list[str]) -> pa.Schema:
     )
 
 
-def _clean_table(table: pa.Table, rows: np.ndarray, name: str, ingested_at: pd.Timestamp) -> pa.Table | None:
+def _wide_timestamps(source: Source) -> tuple[pa.Array, np.ndarray]:
+    """A wide file's long rows' UTC instants (null where unusable) and timestamp parse-error codes.
+
+    Each wide row's instant is its date's midnight in its ``utc_offset``, plus the interval's
+    start; without an offset it is the local clock read as UTC and flagged, as a long file's naive
+    timestamps are. Judged once per wide row, then repeated for its intervals.
+    """
+    wide = source.wide
+    day_us, date_empty, date_bad = day_starts_us(wide.column("date"))
+    offsets = wide.column(OFFSET_COLUMN) if OFFSET_COLUMN in wide.column_names else None
+    offset_us, offset_empty, offset_bad = utc_offsets_us(offsets, wide.num_rows)
+    codes = np.full(wide.num_rows, None, dtype=object)
+    codes[offset_empty] = TIMESTAMP_NO_OFFSET
+    codes[offset_bad] = TIMESTAMP_UNPARSEABLE
+    codes[date_bad] = TIMESTAMP_UNPARSEABLE
+    codes[date_empty] = TIMESTAMP_MISSING
+    usable = ~(date_empty | date_bad | offset_bad)
+    micros = (day_us - offset_us)[source.wide_row] + source.step_us
+    timestamps = pa.array(micros, type=pa.int64(), mask=~usable[source.wide_row]).cast(UTC_MICROS)
+    return timestamps, codes[source.wide_row]
+
+
+def _with_format(table: pa.Table, source: Source) -> pa.Table:
+    return table.replace_schema_metadata({FORMAT_KEY: source.format.to_json()})
+
+
+def _clean_table(source: Source, name: str, ingested_at: pd.Timestamp) -> pa.Table | None:
     """The fast path: every value parses. None when any row needs the forgiving path."""
-    ts = table.column("timestamp")
-    if pa.types.is_timestamp(ts.type) and ts.type.tz is None:
-        return None  # naive instants must be flagged row by row
+    table, decimal = source.table, source.format.decimal
+    if source.wide is not None:
+        ts, ts_err = _wide_timestamps(source)
+        if not pd.isna(ts_err).all():
+            return None
+    else:
+        ts = table.column("timestamp")
+        if pa.types.is_timestamp(ts.type) and ts.type.tz is None:
+            return None  # naive instants must be flagged row by row
     meter = table.column("meter_id")
     if not (pa.types.is_string(meter.type) or pa.types.is_large_string(meter.type)):
         return None
@@ -250,8 +239,8 @@ def _clean_table(table: pa.Table, rows: np.ndarray, name: str, ingested_at: pd.T
         columns = {
             "meter_id": pc.utf8_trim_whitespace(pc.cast(meter, pa.string())),
             "timestamp": pc.cast(ts, UTC_MICROS),
-            "kwh": pc.cast(table.column("kwh"), pa.float64()),
-            **{c: pc.cast(table.column(c), pa.float64()) for c in scada},
+            "kwh": pc.cast(_decimal_point(table.column("kwh"), decimal), pa.float64()),
+            **{c: pc.cast(_decimal_point(table.column(c), decimal), pa.float64()) for c in scada},
         }
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
@@ -264,24 +253,27 @@ def _clean_table(table: pa.Table, rows: np.ndarray, name: str, ingested_at: pd.T
         parse_error=pa.nulls(n, pa.string()),
         raw_values=pa.nulls(n, pa.string()),
         source_file=pc.cast(file_codes, pa.string()),
-        source_row=pa.array(rows, pa.int64()),
+        source_row=pa.array(source.rows, pa.int64()),
         ingested_at=stamp,
     )
     return pa.table(columns, schema=landing_schema(scada))
 
 
 def read_landing_table(path: str | os.PathLike, ingested_at: pd.Timestamp | None = None) -> pa.Table:
-    """All rows of one landing file, typed, with provenance and parse errors (see module doc)."""
+    """All rows of one landing file, typed, with provenance and parse errors (see module doc).
+
+    The file's detected format is in the schema metadata under :data:`FORMAT_KEY` (:func:`file_format`).
+    """
     path = os.fspath(path)
     ingested_at = (ingested_at or pd.Timestamp.now(tz="UTC")).as_unit("us")
-    table, rows, malformed_text, malformed_lines = _read_source(path)
-    if not malformed_text:
-        clean = _clean_table(table, rows, os.path.basename(path), ingested_at)
+    source = read_source(path, (*REQUIRED_COLUMNS, *SCADA_COLUMNS), ("kwh", *SCADA_COLUMNS))
+    if not source.malformed_text:
+        clean = _clean_table(source, os.path.basename(path), ingested_at)
         if clean is not None:
-            return clean
-    frame = _forgiving_frame(path, table, rows, malformed_text, malformed_lines, ingested_at)
-    scada = [c for c in SCADA_COLUMNS if c in frame.columns]
-    return pa.Table.from_pandas(frame, preserve_index=False).select(landing_schema(scada).names).cast(landing_schema(scada))
+            return _with_format(clean, source)
+    frame = _forgiving_frame(path, source, ingested_at)
+    schema = landing_schema([c for c in SCADA_COLUMNS if c in frame.columns])
+    return _with_format(pa.Table.from_pandas(frame, preserve_index=False).select(schema.names).cast(schema), source)
 
 
 def read_landing_file(path: str | os.PathLike, ingested_at: pd.Timestamp | None = None) -> pd.DataFrame:
@@ -289,15 +281,41 @@ def read_landing_file(path: str | os.PathLike, ingested_at: pd.Timestamp | None 
     return read_landing_table(path, ingested_at).to_pandas()
 
 
-def _forgiving_frame(
-    path: str, table: pa.Table, rows: np.ndarray, malformed_text: list[str], malformed_lines: np.ndarray,
-    ingested_at: pd.Timestamp,
-) -> pd.DataFrame:
+def file_format(table: pa.Table) -> dict:
+    """The format ``read_landing_table`` detected for the file of ``table`` (layout, compression,
+    delimiter, decimal, encoding, interval_minutes); raises ValueError when none is recorded."""
+    metadata = table.schema.metadata or {}
+    if FORMAT_KEY not in metadata:
+        raise ValueError(f"no landing file format recorded in the table's schema metadata ({FORMAT_KEY!r})")
+    return json.loads(metadata[FORMAT_KEY])
+
+
+def _raw_columns(source: Source) -> dict[str, pa.ChunkedArray]:
+    """The columns whose text ``raw_values`` shows for a bad row."""
+    table = source.table
+    if source.wide is None:
+        cols = {"meter_id": table.column("meter_id"), "timestamp": table.column("timestamp"), "kwh": table.column("kwh")}
+        cols.update({c: table.column(c) for c in SCADA_COLUMNS if c in table.column_names})
+        return cols
+    take = pa.array(source.wide_row)
+    cols = {"meter_id": table.column("meter_id")}
+    cols.update({c: pc.take(source.wide.column(c), take) for c in ("date", OFFSET_COLUMN) if c in source.wide.column_names})
+    cols.update(column=table.column("column"), kwh=table.column("kwh"))
+    return cols
+
+
+def _forgiving_frame(path: str, source: Source, ingested_at: pd.Timestamp) -> pd.DataFrame:
     """Rows with parse errors coded one by one (the path for files with any bad value)."""
     name = os.path.basename(path)
+    table, decimal = source.table, source.format.decimal
+    rows, malformed_text, malformed_lines = source.rows, source.malformed_text, source.malformed_lines
     n = table.num_rows
-    timestamps, ts_err = _parse_timestamps(table.column("timestamp"))
-    kwh, kwh_err = _parse_numbers(table.column("kwh"), KWH_MISSING, KWH_NOT_NUMERIC)
+    if source.wide is not None:
+        wide_ts, ts_err = _wide_timestamps(source)
+        timestamps = wide_ts.to_pandas()
+    else:
+        timestamps, ts_err = _parse_timestamps(table.column("timestamp"))
+    kwh, kwh_err = _parse_numbers(table.column("kwh"), KWH_MISSING, KWH_NOT_NUMERIC, decimal)
     meter = table.column("meter_id")
     if not pa.types.is_string(meter.type) and not pa.types.is_large_string(meter.type):
         meter = pc.cast(meter, pa.string())
@@ -305,13 +323,11 @@ def _forgiving_frame(
     meter_err = np.where((meter_ids == "").to_numpy() | meter_ids.isna().to_numpy(), METER_ID_MISSING, None)
 
     out = pd.DataFrame({"meter_id": meter_ids, "timestamp": timestamps, "kwh": kwh})
-    raw_parts = {}
     scada_err = np.full(n, None, dtype=object)
     for col in SCADA_COLUMNS:
         if col in table.column_names:
-            out[col], err = _parse_numbers(table.column(col), None, SCADA_NOT_NUMERIC)
+            out[col], err = _parse_numbers(table.column(col), None, SCADA_NOT_NUMERIC, decimal)
             scada_err = np.where(pd.isna(scada_err), err, scada_err)
-            raw_parts[col] = table.column(col)
 
     # first error wins, in the documented order
     parse_error = meter_err.astype(object)
@@ -321,9 +337,8 @@ def _forgiving_frame(
 
     raw_values = np.full(n, None, dtype=object)
     if bad.any():
-        cols = {"meter_id": table.column("meter_id"), "timestamp": table.column("timestamp"), "kwh": table.column("kwh")}
-        cols.update(raw_parts)
-        texts = {k: np.asarray(pc.cast(v, pa.string()).to_pylist(), dtype=object)[bad] for k, v in cols.items()}
+        picked = pa.array(np.flatnonzero(bad))
+        texts = {k: pc.cast(pc.take(v, picked), pa.string()).to_pylist() for k, v in _raw_columns(source).items()}
         raw_values[bad] = [
             ";".join(f"{k}={texts[k][i]}" for k in texts) for i in range(int(bad.sum()))
         ]
@@ -369,3 +384,27 @@ def utc_days(micros: np.ndarray) -> list[str]:
     """Sorted day keys (YYYY-MM-DD, UTC) that int64 microsecond timestamps fall on."""
     days = np.unique(np.asarray(micros, dtype=np.int64).astype("datetime64[us]").astype("datetime64[D]"))
     return [str(d) for d in days]
+
+
+def covered_days(path: str | os.PathLike) -> list[str]:
+    """The UTC days (YYYY-MM-DD, sorted) that a landing file's rows fall on, of any layout.
+
+    Reads only the time columns: ``timestamp`` of a long file, ``date`` and ``utc_offset`` of a
+    wide one (whose row covers the days of its first and last interval start), so the other
+    columns (even ``kwh``) need not be there. Rows without a usable instant are routed to one of
+    these days by the reader, so they add none. Raises ``LandingFileError`` when no day can be read.
+    """
+    path = os.fspath(path)
+    layout, table, intervals = read_time_columns(path)
+    if layout == "long":
+        timestamps, _ = _parse_timestamps(table.column("timestamp"))
+        micros = timestamps.dropna().dt.tz_localize(None).to_numpy().astype("datetime64[us]").astype(np.int64)
+    else:
+        day_us, date_empty, date_bad = day_starts_us(table.column("date"))
+        offsets = table.column(OFFSET_COLUMN) if OFFSET_COLUMN in table.column_names else None
+        offset_us, _, offset_bad = utc_offsets_us(offsets, table.num_rows)
+        first = (day_us - offset_us)[~(date_empty | date_bad | offset_bad)]
+        micros = np.concatenate([first, first + _DAY_US - intervals.minutes * 60_000_000])
+    if not len(micros):
+        raise LandingFileError(path, "no row has a readable timestamp")
+    return utc_days(micros)
