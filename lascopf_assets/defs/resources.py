@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 
 from lascopf_assets.defs.profile import PROJECT_ROOT, current_profile
 from lascopf_assets.defs.storage.from_env import (
@@ -16,6 +17,7 @@ from lascopf_assets.defs.storage.lake_io_managers import ParquetLakeIOManager
 from lascopf_assets.defs.storage.resources import S3LandingBucket
 from lascopf_assets.lib.ingest.landing import LandingFile, scan_landing
 from lascopf_assets.lib.ingest.landing_index import LandingIndex
+from lascopf_assets.lib.ingest.rejections import FileRejection, RejectionLedger, current_rejections
 
 DATA_DIR_ENV = "LASCOPF_DATA_DIR"
 # each local folder's own override of its place under the data dir
@@ -40,6 +42,16 @@ class LandingZone(dg.ConfigurableResource):
 
     def landing_index(self) -> LandingIndex:
         return LandingIndex(Path(self.state_dir) / "landing_index.json")
+
+    def rejection_ledger(self) -> RejectionLedger:
+        return RejectionLedger(Path(self.state_dir) / "landing_rejections.json")
+
+    def record_rejections(
+        self, indexed: list, refused: list[tuple[str, str]], now: pd.Timestamp
+    ) -> tuple[list[FileRejection], list[FileRejection]]:
+        """Every rejected landing file now (``indexed``: the index's view of the accepted names), and
+        those seen for the first time (see ``lib.ingest.rejections``)."""
+        return self.rejection_ledger().record(current_rejections(indexed, refused, self.landing_dir), now)
 
     def prepare(self, days: set[str]) -> None:
         """Make the landing files of ``days`` available in ``landing_dir`` (already there locally)."""

@@ -137,11 +137,11 @@ def test_index_reads_only_new_or_rewritten_files(tmp_path):
     assert got["c_2023-01-05.csv"] == (("2023-01-05",), "missing required column(s) timestamp")
 
 
-def test_files_for_days_read_each_file_once_and_refuse_unreadable(tmp_path, monkeypatch):
+def test_files_for_days_read_each_file_once_and_set_unreadable_ones_apart(tmp_path, monkeypatch):
     import pandas as pd
 
     from lascopf_assets.lib.ingest import raw_rows
-    from lascopf_assets.lib.ingest.raw_rows import DayWindow, UnreadableLandingFiles, landing_files_for_days, raw_rows_by_day
+    from lascopf_assets.lib.ingest.raw_rows import DayWindow, landing_files_for_days, raw_rows_by_day
 
     landing = tmp_path / "landing"
     landing.mkdir()
@@ -157,21 +157,24 @@ def test_files_for_days_read_each_file_once_and_refuse_unreadable(tmp_path, monk
         return DayWindow(key, pd.Timestamp(key, tz="UTC"), pd.Timestamp(key, tz="UTC") + pd.Timedelta(days=1))
 
     files, _ = scan_landing(landing)
-    wanted, kept = landing_files_for_days(index, files, {"2023-01-02"}, now)
-    [(key, rows)] = list(raw_rows_by_day(wanted, [day("2023-01-02")], now, kept=kept))
+    found = landing_files_for_days(index, files, {"2023-01-02"}, now)
+    wanted = found.readable
+    [(key, rows)] = list(raw_rows_by_day(wanted, [day("2023-01-02")], now, kept=found.kept))
     # a fresh index reads all three files once; the one for the day is not read again
     assert sorted(reads) == sorted(f.path for f in files)
     assert [w.file.name for w in wanted] == ["d_2023-01-02.csv"] and key == "2023-01-02" and len(rows) == 1
     reads.clear()
-    wanted, kept = landing_files_for_days(index, files, {"2023-01-03"}, now)  # indexed: only the wanted file
-    list(raw_rows_by_day(wanted, [day("2023-01-03")], now, kept=kept))
+    found = landing_files_for_days(index, files, {"2023-01-03"}, now)  # indexed: only the wanted file
+    list(raw_rows_by_day(found.readable, [day("2023-01-03")], now, kept=found.kept))
     assert [p.rsplit("/", 1)[1] for p in reads] == ["d_2023-01-03.csv"]
     write(landing / "bad_2023-01-03.csv", "no,columns\n")
     files, _ = scan_landing(landing)
-    import pytest
-
-    with pytest.raises(UnreadableLandingFiles, match="bad_2023-01-03.csv: missing required column"):
-        landing_files_for_days(index, files, {"2023-01-03"}, now)
+    found = landing_files_for_days(index, files, {"2023-01-03"}, now)
+    # the unreadable file of the day is set apart with its reason; the good one is still ingested
+    assert [f.file.name for f in found.readable] == ["d_2023-01-03.csv"]
+    [unreadable] = found.unreadable
+    assert unreadable.file.name == "bad_2023-01-03.csv" and unreadable.error.startswith("missing required column(s)")
+    assert len(found.indexed) == 4
 
 
 def test_without_room_to_keep_tables_new_files_are_indexed_by_their_timestamps(tmp_path, monkeypatch):
@@ -190,9 +193,10 @@ def test_without_room_to_keep_tables_new_files_are_indexed_by_their_timestamps(t
     monkeypatch.setattr(raw_rows, "read_landing_table", lambda path, at: reads.append(path) or real(path, at))
     now = pd.Timestamp.now(tz="UTC")
     files, _ = scan_landing(landing)
-    wanted, kept = landing_files_for_days(LandingIndex(tmp_path / "index.json"), files, {"2023-01-01", "2023-01-02"}, now,
-                                          keep_bytes=0)
-    assert kept == {} and reads == []
+    found = landing_files_for_days(LandingIndex(tmp_path / "index.json"), files, {"2023-01-01", "2023-01-02"}, now,
+                                   keep_bytes=0)
+    wanted = found.readable
+    assert found.kept == {} and reads == []
     windows = [DayWindow(d, pd.Timestamp(d, tz="UTC"), pd.Timestamp(d, tz="UTC") + pd.Timedelta(days=1))
                for d in ("2023-01-01", "2023-01-02")]
     days = dict(raw_rows_by_day(wanted, windows, now))

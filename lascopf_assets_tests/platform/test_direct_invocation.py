@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from lascopf_assets.defs.ingestion.assets import (
+    LandingConfig,
     ValidationConfig,
     junction_aggregates,
     raw_measurements,
@@ -63,9 +64,10 @@ def test_grid_topology_finds_the_generators_junctions(zone):
 def test_raw_then_validated_loads_directly_with_their_checks(zone):
     summary, landing = zone
     topology = grid_topology(dg.build_asset_context(), landing, FeederHeads()).value
-    raw_out = raw_measurements(dg.build_asset_context(partition_key=DAY), landing)
+    raw_out, files_check = raw_measurements(dg.build_asset_context(partition_key=DAY), LandingConfig(), landing)
     raw = raw_out.value
     assert raw_out.metadata["rows_ingested"].value == len(raw) > 0
+    assert files_check.passed and files_check.metadata["files_ingested"].value == 1
     assert set(raw["timestamp"].dt.strftime("%Y-%m-%d")) == {DAY}
     raw.loc[raw.index[:2], "kwh"] = -2.0  # two bad rows among the day's readings
     events = list(validated_loads(dg.build_asset_context(partition_key=DAY), ValidationConfig(), raw, topology))
@@ -73,9 +75,10 @@ def test_raw_then_validated_loads_directly_with_their_checks(zone):
     checks = {e.check_name: e for e in events if isinstance(e, dg.AssetCheckResult)}
     assert len(outputs["validated_loads"].value) == len(raw) - 2
     assert list(outputs["quarantined_measurements"].value["rule"]) == ["kwh_negative", "kwh_negative"]
-    assert set(checks) == {"rows_accounted_for", "quarantine_share_within_limit", "voltage_within_band"}
+    # no SCADA voltage: that check has nothing to judge and is not evaluated (the metadata says why)
+    assert set(checks) == {"rows_accounted_for", "quarantine_share_within_limit"}
     assert checks["rows_accounted_for"].passed and checks["quarantine_share_within_limit"].passed
-    assert not checks["voltage_within_band"].passed and checks["voltage_within_band"].severity == dg.AssetCheckSeverity.WARN
+    assert outputs["validated_loads"].metadata["checks_not_judged"].value == {"voltage_within_band": "no SCADA voltage in these readings"}
     strict = validated_loads(dg.build_asset_context(partition_key=DAY), ValidationConfig(max_quarantine_share=0.0), raw,
                              topology)
     [share] = [e for e in strict if isinstance(e, dg.AssetCheckResult) and e.check_name == "quarantine_share_within_limit"]

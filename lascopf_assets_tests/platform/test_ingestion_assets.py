@@ -12,7 +12,8 @@ from lascopf_assets.defs.ingestion.topology import grid_topology
 from lascopf_assets.storage.parquet_lake import ParquetLake
 
 DAILY = ["raw_measurements", "validated_loads", "quarantined_measurements", "junction_aggregates"]
-ASSETS = [grid_topology, ingestion.raw_measurements, ingestion.validated_loads, ingestion.junction_aggregates]
+ASSETS = [grid_topology, ingestion.raw_measurements, ingestion.validated_loads, ingestion.junction_aggregates,
+          ingestion.rejected_landing_files]
 
 
 def run(selection, instance=None, run_config=None, **kwargs):
@@ -30,6 +31,25 @@ def lake(summary):
 def range_tags(first: str, last: str) -> dict[str, str]:
     """Tags that make one run over the day partitions first..last (a single-run backfill)."""
     return {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+
+
+def check_status(instance, asset: str, check: str, run_id: str) -> str:
+    """The check's resolved status in ``run_id`` as the UI shows it (a planned check the run never evaluated: SKIPPED)."""
+    from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+
+    key = dg.AssetCheckKey(dg.AssetKey(asset), check)
+    records = [r for r in instance.event_log_storage.get_asset_check_execution_history(key, limit=20) if r.run_id == run_id]
+    # a range run plans the check per partition and records its one evaluation for the range
+    evaluated = {r.status for r in records} - {AssetCheckExecutionRecordStatus.PLANNED}
+    if not evaluated:
+        assert records and instance.get_run_by_id(run_id).is_success
+        return "SKIPPED"  # what AssetCheckExecutionRecord.resolve_status gives a planned check of a finished, successful run
+    [status] = evaluated
+    return status.value
+
+
+def logs_of(instance, run_id: str) -> list[str]:
+    return [e.user_message for e in instance.all_logs(run_id)]
 
 
 def materializations(result, asset):
@@ -55,10 +75,13 @@ def test_single_run_range_writes_one_file_per_day(zone_env):
     assert agg["kwh"].sum() == pytest.approx(valid["kwh"].sum())
     assert dict(agg.drop_duplicates("junction")[["junction", "phase"]].values) == zone_env.junction_phase
     assert {c.check_name: c.passed for c in result.get_asset_check_evaluations()} == {
-        "rows_accounted_for": True, "quarantine_share_within_limit": True, "voltage_within_band": False}
-    # the demo zone has no SCADA voltage: that check says it had nothing to judge, as a warning that blocks nothing
-    [voltage] = [c for c in result.get_asset_check_evaluations() if c.check_name == "voltage_within_band"]
-    assert voltage.severity == dg.AssetCheckSeverity.WARN and voltage.description.startswith("no SCADA voltage")
+        "landing_files_ingested": True, "rows_accounted_for": True, "quarantine_share_within_limit": True}
+    # the demo zone has no SCADA voltage: that check had nothing to judge, so it was not evaluated (skipped, not
+    # passed), and the materialization and the log say why
+    assert meta["checks_not_judged"].value == {"voltage_within_band": "no SCADA voltage in these readings"}
+    assert check_status(instance, "validated_loads", "voltage_within_band", result.run_id) == "SKIPPED"
+    assert check_status(instance, "validated_loads", "rows_accounted_for", result.run_id) == "SUCCEEDED"
+    assert any("check voltage_within_band not judged: no SCADA voltage" in (m or "") for m in logs_of(instance, result.run_id))
 
 
 def test_bad_rows_are_quarantined_and_the_check_blocks(zone_env):
@@ -88,19 +111,69 @@ def test_bad_rows_are_quarantined_and_the_check_blocks(zone_env):
     assert not lake(zone_env).exists(["junction_aggregates"], "2023-01-02")
 
 
-def test_unreadable_file_fails_the_run_naming_it_and_keeps_the_partition(zone_env):
+def check_evaluation(result, name):
+    [evaluation] = [c for c in result.get_asset_check_evaluations() if c.check_name == name]
+    return evaluation
+
+
+def test_an_unreadable_file_is_named_and_its_day_is_ingested_without_it(zone_env):
     instance = dg.DagsterInstance.ephemeral()
     assert run(["grid_topology"], instance).success
     assert run(DAILY, instance, partition_key="2023-01-01").success
     before = lake(zone_env).read(["raw_measurements"], "2023-01-01")
     (zone_env.out_dir / "landing" / "late_2023-01-01.csv").write_text("meter,when,value\nx,y,z\n")
     result = run(DAILY, instance, partition_key="2023-01-01")
-    assert not result.success
-    failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0]
-    message = failure.step_failure_data.error.message + str(failure.step_failure_data.user_failure_data)
-    assert "late_2023-01-01.csv" in message and "missing required column(s) meter_id, timestamp, kwh" in message
+    # default policy "warn": the day's good file is ingested, the run is green, the rejected file is named
+    assert result.success
+    check = check_evaluation(result, "landing_files_ingested")
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert "late_2023-01-01.csv" in check.description and "missing required column(s)" in check.description
+    meta = materializations(result, "raw_measurements")[0].metadata
+    assert meta["rejected_files"].value == 1 and "late_2023-01-01.csv" in meta["rejected_files_table"].value
+    errors = [e.user_message for e in instance.all_logs(result.run_id) if e.level >= 40]
+    assert any("late_2023-01-01.csv" in m and "missing required column(s)" in m for m in errors)
     after = lake(zone_env).read(["raw_measurements"], "2023-01-01")
-    pd.testing.assert_frame_equal(before, after)
+    pd.testing.assert_frame_equal(before.drop(columns="ingested_at"), after.drop(columns="ingested_at"))
+    assert {m.partition for m in materializations(result, "junction_aggregates")} == {"2023-01-01"}
+
+    # policy "fail": the check fails with ERROR severity and blocks the rest of the run
+    strict = run(DAILY, instance, partition_key="2023-01-01",
+                 run_config={"ops": {"raw_measurements": {"config": {"rejected_files": "fail"}}}})
+    assert not strict.success
+    assert check_evaluation(strict, "landing_files_ingested").severity == dg.AssetCheckSeverity.ERROR
+    assert materializations(strict, "validated_loads") == []
+
+    # a day whose only file cannot be read has nothing to ingest: its run fails naming the file, the lake keeps the day
+    (zone_env.out_dir / "landing" / "meter_readings_2023-01-02.csv").write_text("meter;when\n1;2\n")
+    day2 = run(DAILY, instance, partition_key="2023-01-02")
+    assert not day2.success
+    failure = [e for e in day2.all_events if e.event_type_value == "STEP_FAILURE"][0]
+    assert "meter_readings_2023-01-02.csv" in failure.step_failure_data.error.message
+    assert not lake(zone_env).exists(["raw_measurements"], "2023-01-02")
+
+
+def test_rejected_landing_files_is_a_queryable_record(zone_env):
+    landing = zone_env.out_dir / "landing"
+    (landing / "late_2023-01-01.csv").write_text("meter,when,value\nx,y,z\n")
+    (landing / "notes.txt").write_text("hello")
+    (landing / "garbage.csv").write_bytes(b"\x00\x01")
+    instance = dg.DagsterInstance.ephemeral()
+    first = run(["rejected_landing_files"], instance)
+    assert first.success
+    table = lake(zone_env).read(["rejected_landing_files"])
+    assert list(table.columns) == ["file", "identity", "kind", "reason", "day", "first_seen"]
+    rows = {r.file: r for r in table.itertuples()}
+    assert set(rows) == {"garbage.csv", "late_2023-01-01.csv", "notes.txt"}
+    assert rows["late_2023-01-01.csv"].kind == "unreadable" and rows["late_2023-01-01.csv"].day == "2023-01-01"
+    assert "missing required column(s)" in rows["late_2023-01-01.csv"].reason
+    assert rows["notes.txt"].kind == "refused_name" and pd.isna(rows["notes.txt"].day)
+    assert rows["late_2023-01-01.csv"].identity.startswith("late_2023-01-01.csv:")
+    # first seen is kept across materializations; a removed file leaves the record
+    (landing / "notes.txt").unlink()
+    assert run(["rejected_landing_files"], instance).success
+    again = lake(zone_env).read(["rejected_landing_files"])
+    assert set(again["file"]) == {"garbage.csv", "late_2023-01-01.csv"}
+    assert again.set_index("file")["first_seen"].to_dict() == table[table.file != "notes.txt"].set_index("file")["first_seen"].to_dict()
 
 
 def test_new_topology_version_applies_from_its_date(zone_env):

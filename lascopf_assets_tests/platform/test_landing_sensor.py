@@ -61,18 +61,44 @@ def test_ticks_request_each_file_version_once(zone_env):
     assert span.tags["lascopf/landing_files"].count("late_") == 2
 
 
-def test_refused_and_unreadable_files(zone_env):
+def test_refused_and_unreadable_files_are_reported_once(zone_env):
     landing = zone_env.out_dir / "landing"
     (landing / "notes.txt").write_text("hello")
     (landing / "broken_2023-01-05.csv").write_text("not,a,landing\nfile,at,all\n")
     (landing / "broken_nodate.csv").write_text("x\n")
-    requests, cursor, _ = tick(dg.DagsterInstance.ephemeral())
-    state = LandingCursor.parse(cursor)
-    assert "notes.txt" in state.refused
-    # the unreadable file that names a day gets that day's run (which fails naming it); the other is only logged
-    assert [days_of(r) for r in requests] == [("2023-01-01", "2023-01-03"), ("2023-01-05", "2023-01-05")]
-    assert "broken_2023-01-05.csv" in requests[1].tags["lascopf/landing_files"]
-    assert not any("broken_nodate" in r.tags["lascopf/landing_files"] for r in requests)
+    instance = dg.DagsterInstance.ephemeral()
+    context = dg.build_sensor_context(instance=instance, resources={"zone": defs().resources["zone"]})
+    result = landing_file_sensor(context)
+    days = [r for r in result.run_requests if r.asset_selection == [ingestion.raw_measurements.key]]
+    # the unreadable file that names a day gets that day's run (which names it and ingests the rest); the other is logged
+    assert [days_of(r) for r in days] == [("2023-01-01", "2023-01-03"), ("2023-01-05", "2023-01-05")]
+    assert "broken_2023-01-05.csv" in days[1].tags["lascopf/landing_files"]
+    assert not any("broken_nodate" in r.tags["lascopf/landing_files"] for r in days)
+    # every rejection is recorded: one request for the rejected_landing_files record
+    [record] = [r for r in result.run_requests if r.asset_selection == [ingestion.rejected_landing_files.key]]
+    assert record.run_key.startswith("rejections:")
+    state = LandingCursor.parse(result.cursor)
+    assert sorted(i.split(":")[0] for i in state.rejected) == ["broken_2023-01-05.csv", "broken_nodate.csv", "notes.txt"]
+    # the next tick has nothing new to report and requests nothing
+    again, cursor2, skip = tick(instance, result.cursor)
+    assert again == [] and skip is not None
+    # a removed rejected file changes the record: a new request for it, and nothing else
+    (landing / "notes.txt").unlink()
+    later, _, _ = tick(instance, cursor2)
+    assert [r.asset_selection for r in later] == [[ingestion.rejected_landing_files.key]]
+
+
+def test_rejections_are_named_on_the_sensor_tick(zone_env, capfd):
+    (zone_env.out_dir / "landing" / "broken_2023-01-05.csv").write_text("not,a,landing\nfile,at,all\n")
+    (zone_env.out_dir / "landing" / "notes.txt").write_text("hello")
+    capfd.readouterr()
+    _, cursor, _ = tick(dg.DagsterInstance.ephemeral())
+    lines = capfd.readouterr().err.splitlines()  # the tick's log, as the sensor page shows it
+    assert any(" ERROR - " in line and "'broken_2023-01-05.csv' is not ingested (2023-01-05): missing required column(s)" in line
+               and "ingested without it" in line for line in lines)
+    assert any(" WARNING - " in line and "'notes.txt' is not ingested (no known day)" in line for line in lines)
+    tick(dg.DagsterInstance.ephemeral(), cursor)
+    assert "broken_2023-01-05.csv" not in capfd.readouterr().err  # reported once
 
 
 def test_rows_outside_the_partitions_are_not_requested(zone_env):

@@ -21,6 +21,7 @@ writes them, then the checks judge the range from the totals.
 import hashlib
 import tempfile
 from collections.abc import Iterator
+from typing import Literal
 
 import dagster as dg
 import pandas as pd
@@ -31,13 +32,8 @@ from lascopf_assets.defs.resources import LandingZone
 from lascopf_assets.defs.storage.contract import COLUMNS, DAILY_TABLE, DailyFrames
 from lascopf_assets.lib.ingest.aggregation import INPUT_COLUMNS, AggregateTotals, aggregate_by_junction
 from lascopf_assets.lib.ingest.landing import LandingFileError
-from lascopf_assets.lib.ingest.raw_rows import (
-    DayWindow,
-    RawRowStats,
-    UnreadableLandingFiles,
-    landing_files_for_days,
-    raw_rows_by_day,
-)
+from lascopf_assets.lib.ingest.raw_rows import DayWindow, RawRowStats, landing_files_for_days, raw_rows_by_day
+from lascopf_assets.lib.ingest.rejections import REJECTION_COLUMNS, FileRejection, rejections_frame
 from lascopf_assets.lib.ingest.schemas import VOLTAGE_BAND_PU, VOLTAGE_MIN_SHARE_IN_BAND
 from lascopf_assets.lib.ingest.validation import QuarantineSpill, TopologyValidator, ValidationTotals
 
@@ -79,11 +75,36 @@ def _as_days(value: pd.DataFrame | DailyFrames, keys: list[str]) -> DailyFrames:
 
 
 def _landing_failure(exc: LandingFileError) -> dg.Failure:
-    """A landing file that cannot be read, named with its line when known (the run fails at that file's first day)."""
+    """A landing file that cannot be read any more (rewritten since it was indexed), named with its line when
+    known: the run fails at that file's first day."""
     metadata = {"file": exc.path, "reason": exc.reason}
     if exc.line is not None:
         metadata["line"] = exc.line
     return dg.Failure(description=str(exc), metadata=metadata)
+
+
+class LandingConfig(dg.Config):
+    rejected_files: Literal["warn", "fail"] = "warn"
+    """A landing file of the run's days that cannot be ingested (refused name, unreadable): "warn" ingests the
+    day's other files and the check ``landing_files_ingested`` warns; "fail" makes that check fail with ERROR
+    severity, which keeps the run's downstream assets from materializing."""
+
+
+def _rejections_metadata(rejections: list[FileRejection]) -> dict:
+    frame = rejections_frame(rejections)
+    return {
+        "rejected_files": dg.MetadataValue.int(len(rejections)),
+        "rejected_files_table": _md_table(frame[["file", "kind", "reason", "day", "first_seen"]]),
+    }
+
+
+def _landing_files_check(config: LandingConfig, rejections: list[FileRejection], files: int) -> dg.AssetCheckResult:
+    severity = dg.AssetCheckSeverity.ERROR if config.rejected_files == "fail" else dg.AssetCheckSeverity.WARN
+    return dg.AssetCheckResult(
+        check_name="landing_files_ingested", asset_key="raw_measurements", passed=not rejections, severity=severity,
+        description="; ".join(r.describe() for r in rejections[:20]) or f"all {files} landing file(s) of these days were read",
+        metadata={"files_ingested": files, **_rejections_metadata(rejections), "policy": config.rejected_files},
+    )
 
 
 @dg.asset(
@@ -93,20 +114,31 @@ def _landing_failure(exc: LandingFileError) -> dg.Failure:
     metadata=TIMESTAMP_SPLITS_DAYS,
     io_manager_key=TIMESERIES,
     dagster_type=DAILY_TABLE,
+    check_specs=[
+        dg.AssetCheckSpec("landing_files_ingested", asset="raw_measurements", blocking=True,
+                          description="every landing file routed to these days was ingested (none refused or unreadable)"),
+    ],
     description="Every row of the day's landing files, typed, with provenance (file, line, ingest time) and parse errors.",
 )
-def raw_measurements(context: dg.AssetExecutionContext, zone: LandingZone) -> dg.Output:
+def raw_measurements(context: dg.AssetExecutionContext, config: LandingConfig, zone: LandingZone) -> Iterator:
     keys = list(context.partition_keys)
     days = set(keys)
     zone.prepare(days)
     ingested_at = pd.Timestamp.now(tz="UTC").as_unit("us")
-    files, _refused = zone.scan()
-    try:
-        wanted, kept = landing_files_for_days(zone.landing_index(), files, days, ingested_at)
-    except UnreadableLandingFiles as exc:
-        raise dg.Failure(description=str(exc), metadata={"unreadable_files": [f.file.name for f in exc.files]}) from exc
+    files, refused = zone.scan()
+    found = landing_files_for_days(zone.landing_index(), files, days, ingested_at)
+    rejected, _new = zone.record_rejections(found.indexed, refused, ingested_at)
+    rejected = [r for r in rejected if r.belongs_to(days)]
+    for rejection in rejected:  # named in the run the user is looking at, not only on a sensor tick
+        context.log.error(rejection.describe())
+    wanted = found.readable
     if not wanted:
-        raise dg.Failure(description=f"no landing file in {zone.landing_dir} has rows for {min(days)}..{max(days)}")
+        named = "; ".join(r.describe() for r in rejected[:20])
+        raise dg.Failure(
+            description=f"no readable landing file in {zone.landing_dir} has rows for {min(days)}..{max(days)}"
+            + (f" ({named})" if named else ""),
+            metadata=_rejections_metadata(rejected),
+        )
     # the same file versions give the same data: reruns do not look like new data downstream
     identities = "\n".join(sorted(f.file.identity for f in wanted))
     version = hashlib.sha256(f"{min(days)}..{max(days)}\n{identities}".encode()).hexdigest()[:16]
@@ -114,7 +146,7 @@ def raw_measurements(context: dg.AssetExecutionContext, zone: LandingZone) -> dg
 
     def rows_by_day() -> Iterator[tuple[str, pd.DataFrame]]:
         try:
-            yield from raw_rows_by_day(wanted, _day_windows(keys), ingested_at, stats, kept)
+            yield from raw_rows_by_day(wanted, _day_windows(keys), ingested_at, stats, found.kept)
         except LandingFileError as exc:
             raise _landing_failure(exc) from exc
 
@@ -127,7 +159,29 @@ def raw_measurements(context: dg.AssetExecutionContext, zone: LandingZone) -> dg
         }
 
     frames = DailyFrames(keys, rows_by_day, summary)
-    return _daily_output(frames, {"files": dg.MetadataValue.int(len(wanted))}, data_version=dg.DataVersion(version))
+    metadata = {"files": dg.MetadataValue.int(len(wanted)), **_rejections_metadata(rejected)}
+    yield _daily_output(frames, metadata, data_version=dg.DataVersion(version))
+    yield _landing_files_check(config, rejected, len(wanted))
+
+
+@dg.asset(
+    group_name="ingestion",
+    kinds={"pandas", "parquet"},
+    description="Landing files that cannot be ingested (refused name or link, unreadable, undecodable, required columns "
+    "missing): file, identity, kind, reason, the day(s) they were routed to (null: unknown), first seen.",
+)
+def rejected_landing_files(context: dg.AssetExecutionContext, zone: LandingZone) -> dg.Output:
+    files, refused = zone.scan()
+    rejected, new = zone.record_rejections(zone.landing_index().refresh(files), refused, pd.Timestamp.now(tz="UTC"))
+    for rejection in new:
+        context.log.warning(rejection.describe())
+    frame = rejections_frame(rejected)
+    by_kind = frame.drop_duplicates("identity")["kind"].value_counts()
+    return dg.Output(frame[REJECTION_COLUMNS], metadata={
+        "rejected_files": dg.MetadataValue.int(len(rejected)),
+        "by_kind": dg.MetadataValue.json({k: int(v) for k, v in by_kind.items()}),
+        "files": _md_table(frame),
+    })
 
 
 class ValidationConfig(dg.Config):
@@ -157,12 +211,15 @@ class ValidationConfig(dg.Config):
         dg.AssetCheckSpec("voltage_within_band", asset="validated_loads", blocking=True,
                           description=f"SCADA voltage within {VOLTAGE_BAND_PU} p.u. for >= {VOLTAGE_MIN_SHARE_IN_BAND:.0%} of rows"),
     ],
-    can_subset=False,
+    # subsettable only so that a check with nothing to judge can be left unevaluated (Dagster requires every check
+    # output of a non-subsettable op); the two assets are still made together, see _require_both_outputs
+    can_subset=True,
 )
 def validated_loads(
     context: dg.AssetExecutionContext, config: ValidationConfig, raw_measurements: pd.DataFrame | DailyFrames,
     grid_topology: pd.DataFrame,
 ):
+    _require_both_outputs(context)
     keys = list(context.partition_keys)
     raw = _as_days(raw_measurements, keys)
     validator = TopologyValidator(grid_topology)
@@ -190,7 +247,20 @@ def validated_loads(
                 raise dg.Failure(description="the IO manager of validated_loads did not store the range day by day (DailyFrames)")
             quarantine = DailyFrames(keys, lambda: ((k, spill.take(k)) for k in keys), lambda: _quarantine_metadata(totals))
             yield dg.Output(quarantine, output_name="quarantined_measurements")
-    yield from _validation_checks(config, totals)
+    yield from _validation_checks(context, config, totals)
+
+
+VALIDATION_OUTPUTS = {dg.AssetKey("validated_loads"), dg.AssetKey("quarantined_measurements")}
+
+
+def _require_both_outputs(context: dg.AssetExecutionContext) -> None:
+    """Valid rows and quarantine are one split of the same readings: refuse a selection with only one of them."""
+    selected = set(context.selected_asset_keys)
+    if selected != VALIDATION_OUTPUTS:
+        raise dg.Failure(
+            description="validated_loads and quarantined_measurements are made together, and their checks are judged "
+            f"when they are: select both (selected: {sorted(k.to_user_string() for k in selected) or 'checks only'})"
+        )
 
 
 def _validated_metadata(totals: ValidationTotals) -> dict:
@@ -199,6 +269,7 @@ def _validated_metadata(totals: ValidationTotals) -> dict:
         "rows_valid": dg.MetadataValue.int(totals.rows_valid),
         "rows_quarantined": dg.MetadataValue.int(totals.rows_quarantined),
         "quarantined_by_rule": dg.MetadataValue.json(totals.counts_by_rule()),
+        "checks_not_judged": dg.MetadataValue.json(_checks_not_judged(totals)),
     }
 
 
@@ -210,35 +281,53 @@ def _quarantine_metadata(totals: ValidationTotals) -> dict:
     }
 
 
-def _validation_checks(config: ValidationConfig, totals: ValidationTotals) -> Iterator[dg.AssetCheckResult]:
+CHECK_NAMES = ("rows_accounted_for", "quarantine_share_within_limit", "voltage_within_band")
+
+
+def _checks_not_judged(totals: ValidationTotals) -> dict[str, str]:
+    """The checks with nothing to judge in these readings, and why (they are skipped, never passed)."""
+    why = {}
+    if not totals.rows_in:
+        why["rows_accounted_for"] = why["quarantine_share_within_limit"] = "no readings on these days"
+    if totals.voltage_share_in_band() is None:
+        why["voltage_within_band"] = "no SCADA voltage in these readings"
+    return why
+
+
+def _validation_checks(
+    context: dg.AssetExecutionContext, config: ValidationConfig, totals: ValidationTotals
+) -> Iterator[dg.AssetCheckResult]:
+    """The checks that have something to judge. A check with nothing to judge is not yielded: Dagster records it
+    as skipped for this run (neither passed nor failed), and the log and the metadata ``checks_not_judged`` say why."""
+    not_judged = _checks_not_judged(totals)
+    selected = {key.name for key in context.selected_asset_check_keys}
+    not_judged.update({name: "not selected" for name in CHECK_NAMES if name not in selected})
+    for name, why in _checks_not_judged(totals).items():
+        context.log.warning(f"check {name} not judged: {why} (recorded as skipped, not as passed)")
     accounted = totals.rows_valid + totals.rows_quarantined
     by_rule = totals.counts_by_rule()
-    yield dg.AssetCheckResult(
-        check_name="rows_accounted_for", asset_key="validated_loads", passed=accounted == totals.rows_in,
-        metadata={"rows_in": totals.rows_in, "rows_valid": totals.rows_valid, "rows_quarantined": totals.rows_quarantined},
-    )
-    over = totals.days_over(config.max_quarantine_share)
-    worst = totals.worst_day()
-    yield dg.AssetCheckResult(
-        check_name="quarantine_share_within_limit", asset_key="validated_loads", passed=not over,
-        metadata={
-            "share_quarantined": float(totals.share_quarantined), "limit": config.max_quarantine_share, "by_rule": by_rule,
-            "worst_day": worst.day if worst else "", "worst_day_share": float(worst.share) if worst else 0.0,
-            "days_over_limit": dg.MetadataValue.json([{"day": d.day, "share": d.share} for d in over[:50]]),
-        },
-    )
-    share = totals.voltage_share_in_band()
-    if share is None:  # nothing to judge: said as a warning, never a pass (and it blocks nothing)
+    if "rows_accounted_for" not in not_judged:
         yield dg.AssetCheckResult(
-            check_name="voltage_within_band", asset_key="validated_loads", passed=False,
-            severity=dg.AssetCheckSeverity.WARN, description="no SCADA voltage in these readings: nothing to judge",
-            metadata={"share_in_band": "no voltage data", "required": VOLTAGE_MIN_SHARE_IN_BAND},
+            check_name="rows_accounted_for", asset_key="validated_loads", passed=accounted == totals.rows_in,
+            metadata={"rows_in": totals.rows_in, "rows_valid": totals.rows_valid, "rows_quarantined": totals.rows_quarantined},
         )
-        return
-    yield dg.AssetCheckResult(
-        check_name="voltage_within_band", asset_key="validated_loads", passed=share >= VOLTAGE_MIN_SHARE_IN_BAND,
-        metadata={"share_in_band": share, "required": VOLTAGE_MIN_SHARE_IN_BAND},
-    )
+    if "quarantine_share_within_limit" not in not_judged:
+        over = totals.days_over(config.max_quarantine_share)
+        worst = totals.worst_day()
+        yield dg.AssetCheckResult(
+            check_name="quarantine_share_within_limit", asset_key="validated_loads", passed=not over,
+            metadata={
+                "share_quarantined": float(totals.share_quarantined), "limit": config.max_quarantine_share, "by_rule": by_rule,
+                "worst_day": worst.day, "worst_day_share": float(worst.share),
+                "days_over_limit": dg.MetadataValue.json([{"day": d.day, "share": d.share} for d in over[:50]]),
+            },
+        )
+    if "voltage_within_band" not in not_judged:
+        share = totals.voltage_share_in_band()
+        yield dg.AssetCheckResult(
+            check_name="voltage_within_band", asset_key="validated_loads", passed=share >= VOLTAGE_MIN_SHARE_IN_BAND,
+            metadata={"share_in_band": share, "required": VOLTAGE_MIN_SHARE_IN_BAND, "rows_judged": totals.voltage_judged},
+        )
 
 
 @dg.asset(

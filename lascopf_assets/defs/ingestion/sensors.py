@@ -12,14 +12,16 @@ these are the Dagster wrappers.
 import hashlib
 
 import dagster as dg
+import pandas as pd
 
-from lascopf_assets.defs.ingestion.assets import raw_measurements
+from lascopf_assets.defs.ingestion.assets import raw_measurements, rejected_landing_files
 from lascopf_assets.defs.ingestion.topology import grid_topology
 from lascopf_assets.defs.partitions import daily_partitions
 from lascopf_assets.defs.profile import sensors_start
 from lascopf_assets.defs.resources import LandingZone
 from lascopf_assets.defs.storage.resources import S3LandingBucket
 from lascopf_assets.lib.ingest.landing_runs import LandingCursor, changed_files, plan_landing_runs
+from lascopf_assets.lib.ingest.rejections import UNREADABLE
 from lascopf_assets.storage.s3_landing import S3LandingCursor, S3LandingError, plan_s3_landing
 
 LANDING_KEYS_TAG = "lascopf/s3_landing_keys"
@@ -41,33 +43,47 @@ def _last_ingestions(instance: dg.DagsterInstance, days: list[str]) -> dict[str,
 
 def _run_request(request) -> dg.RunRequest:
     tags = {"lascopf/landing_files": ",".join(request.files)[:1000]}
+    selection = [raw_measurements.key]
     if request.single_day:
-        return dg.RunRequest(run_key=request.run_key, partition_key=request.first, tags=tags)
+        return dg.RunRequest(run_key=request.run_key, partition_key=request.first, tags=tags, asset_selection=selection)
     # consecutive days run as one single-run backfill over the range
     tags.update({"dagster/asset_partition_range_start": request.first, "dagster/asset_partition_range_end": request.last})
-    return dg.RunRequest(run_key=request.run_key, tags=tags)
+    return dg.RunRequest(run_key=request.run_key, tags=tags, asset_selection=selection)
+
+
+def _report_rejections(context: dg.SensorEvaluationContext, zone: LandingZone, indexed, refused, cursor: LandingCursor):
+    """Log the rejected files this sensor has not reported yet; a request for ``rejected_landing_files`` when the set
+    changed (None otherwise); the identities to remember."""
+    rejected, _ = zone.record_rejections(indexed, refused, pd.Timestamp.now(tz="UTC"))
+    identities = sorted(r.identity for r in rejected)
+    for rejection in rejected:
+        if rejection.identity not in cursor.rejected:
+            log = context.log.error if rejection.kind == UNREADABLE else context.log.warning
+            log(rejection.describe() + ("; its day(s) are ingested without it" if rejection.days else ""))
+    if identities == sorted(cursor.rejected):
+        return None, identities
+    digest = hashlib.sha256("\n".join(identities).encode()).hexdigest()[:20]
+    return dg.RunRequest(run_key=f"rejections:{digest}", asset_selection=[rejected_landing_files.key]), identities
 
 
 def landing_file_sensor(context: dg.SensorEvaluationContext, zone: LandingZone) -> dg.SensorResult | dg.SkipReason:
     cursor = LandingCursor.parse(context.cursor)
     files, refused = zone.scan()
-    new = changed_files(files, cursor)
-    indexed_new = zone.landing_index().refresh(new) if new else []
+    changed = {f.identity for f in changed_files(files, cursor)}
+    indexed = zone.landing_index().refresh(files)  # reads only the files it has not seen
+    indexed_new = [i for i in indexed if i.file.identity in changed]
     valid_days = set(daily_partitions.get_partition_keys(dynamic_partitions_store=context.instance))
     last_ingested = None
     if not context.cursor:  # first tick: do not redo days already ingested from these file versions
         candidate_days = sorted({d for item in indexed_new for d in item.days} & valid_days)
         last_ingested = _last_ingestions(context.instance, candidate_days)
-    plan = plan_landing_runs(indexed_new, {f.name for f in files}, refused, cursor, valid_days, last_ingested)
-    for name, reason in plan.newly_refused:
-        context.log.warning(f"refused landing file {name!r}: {reason}")
-    for name, reason in plan.unroutable:
-        context.log.error(f"landing file {name!r} cannot be read and names no day: {reason}")
+    plan = plan_landing_runs(indexed_new, {f.name for f in files}, cursor, valid_days, last_ingested)
+    rejections_request, plan.cursor.rejected = _report_rejections(context, zone, indexed, refused, cursor)
     for name, day in plan.out_of_range:
         context.log.warning(f"landing file {name!r} has rows on {day}, outside the daily partitions; not requested")
     if plan.already_ingested:
         context.log.info(f"{len(plan.already_ingested)} day(s) already ingested from these file versions; not requested")
-    run_requests = [_run_request(r) for r in plan.requests]
+    run_requests = [_run_request(r) for r in plan.requests] + ([rejections_request] if rejections_request else [])
     new_cursor = plan.cursor.dump()
     if not run_requests and new_cursor == (context.cursor or LandingCursor().dump()):
         return dg.SkipReason(f"no new landing files among {len(files)}")
@@ -112,8 +128,9 @@ def ingestion_sensors(profile: str) -> list[dg.SensorDefinition]:
     status = sensors_start(profile)
     return [
         dg.sensor(
-            target=[raw_measurements], minimum_interval_seconds=30, default_status=status,
-            description="New or rewritten landing files -> one raw_measurements run per day partition they cover.",
+            target=[raw_measurements, rejected_landing_files], minimum_interval_seconds=30, default_status=status,
+            description="New or rewritten landing files -> one raw_measurements run per day partition they cover; "
+            "a change in the files that cannot be ingested -> rejected_landing_files.",
         )(landing_file_sensor),
         dg.sensor(
             target=[grid_topology], minimum_interval_seconds=60, default_status=status,

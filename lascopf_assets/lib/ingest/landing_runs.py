@@ -1,7 +1,8 @@
 """What a landing-folder sensor tick should request: pure logic, no Dagster.
 
 The cursor (JSON) remembers, per accepted file name, the identity last acted
-on, plus refused names with their reason. A tick looks only at files whose
+on, plus the identities of the rejected files last reported (the files
+themselves are recorded by ``lib.ingest.rejections``). A tick looks only at files whose
 identity is new (new name, or rewritten: other size or mtime); those are
 grouped by the day partitions their rows cover. Consecutive days become one
 request over the range (one single-run backfill, not one run per day), whose
@@ -30,7 +31,7 @@ CURSOR_VERSION = 1
 @dataclass
 class LandingCursor:
     seen: dict[str, str] = field(default_factory=dict)  # name -> identity
-    refused: dict[str, str] = field(default_factory=dict)  # name -> reason
+    rejected: list[str] = field(default_factory=list)  # identities of the rejected files last reported (lib.ingest.rejections)
 
     @classmethod
     def parse(cls, text: str | None) -> LandingCursor:
@@ -39,10 +40,13 @@ class LandingCursor:
         data = json.loads(text)
         if data.get("v") != CURSOR_VERSION:
             raise ValueError(f"landing sensor cursor has version {data.get('v')!r}, expected {CURSOR_VERSION}")
-        return cls(seen=dict(data.get("seen", {})), refused=dict(data.get("refused", {})))
+        return cls(seen=dict(data.get("seen", {})), rejected=list(data.get("rejected", [])))
 
     def dump(self) -> str:
-        return json.dumps({"v": CURSOR_VERSION, "seen": self.seen, "refused": self.refused}, sort_keys=True)
+        data = {"v": CURSOR_VERSION, "seen": self.seen}
+        if self.rejected:
+            data["rejected"] = sorted(self.rejected)
+        return json.dumps(data, sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -62,8 +66,6 @@ class LandingPlan:
     requests: list[RangeRequest]
     cursor: LandingCursor
     new_files: list[str]
-    newly_refused: list[tuple[str, str]]
-    unroutable: list[tuple[str, str]]  # (file, reason): unreadable and no day in its name
     out_of_range: list[tuple[str, str]]  # (file, day) outside the partitions
     already_ingested: list[str]  # days skipped on a first tick (see module doc)
 
@@ -85,7 +87,6 @@ def _consecutive(days: list[str]) -> list[list[str]]:
 def plan_landing_runs(
     indexed_new: list[IndexedFile],
     all_names: set[str],
-    refused: list[tuple[str, str]],
     cursor: LandingCursor,
     valid_days: set[str] | None = None,
     last_ingested: dict[str, float] | None = None,
@@ -98,10 +99,8 @@ def plan_landing_runs(
     day to the epoch seconds of its last ingestion (first tick only).
     """
     by_day: dict[str, list[IndexedFile]] = {}
-    unroutable, out_of_range = [], []
+    out_of_range = []
     for item in indexed_new:
-        if item.error and not item.days:
-            unroutable.append((item.file.name, item.error))
         for day in item.days:
             if valid_days is not None and day not in valid_days:
                 out_of_range.append((item.file.name, day))
@@ -121,13 +120,10 @@ def plan_landing_runs(
         requests.append(RangeRequest(first=days[0], last=days[-1], run_key=f"landing:{span}:{digest}", files=identities))
     seen = {name: ident for name, ident in cursor.seen.items() if name in all_names}
     seen.update({item.file.name: item.file.identity for item in indexed_new})
-    newly_refused = [(n, r) for n, r in refused if cursor.refused.get(n) != r]
     return LandingPlan(
         requests=requests,
-        cursor=LandingCursor(seen=seen, refused=dict(refused)),
+        cursor=LandingCursor(seen=seen, rejected=list(cursor.rejected)),
         new_files=[i.file.name for i in indexed_new],
-        newly_refused=newly_refused,
-        unroutable=unroutable,
         out_of_range=out_of_range,
         already_ingested=sorted(already),
     )

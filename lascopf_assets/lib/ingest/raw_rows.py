@@ -1,12 +1,13 @@
 """The raw rows of a range of days, one day at a time: which landing files, each read once, per day (Arrow).
 
 :func:`landing_files_for_days` says which files have rows on the days (from the landing index,
-which reads only the timestamps of a file it has not seen) and refuses the range up front when
-one of them is unreadable. :func:`raw_rows_by_day` then yields each day's rows in day order:
-the files covering the day, read on a thread pool while the previous day is being used, their
-rows of that day ordered by timestamp (stable: files by name, then line order). A file covering
-several days is read once and kept only until its last day, so memory holds the files of about
-two days, never the range. :class:`RawRowStats` accumulates what the range's metadata reports.
+which reads only the timestamps of a file it has not seen) and which of them cannot be read at
+all (those are the caller's to report, see ``lib.ingest.rejections``; the others are ingested).
+:func:`raw_rows_by_day` then yields each day's rows in day order: the files covering the day,
+read on a thread pool while the previous day is being used, their rows of that day ordered by
+timestamp (stable: files by name, then line order). A file covering several days is read once
+and kept only until its last day, so memory holds the files of about two days, never the range.
+:class:`RawRowStats` accumulates what the range's metadata reports.
 """
 
 from __future__ import annotations
@@ -25,14 +26,6 @@ from lascopf_assets.lib.ingest.landing import LandingFile, landing_schema, read_
 from lascopf_assets.lib.ingest.landing_index import READ_THREADS, IndexedFile, LandingIndex, days_of_table, files_for_days
 
 
-class UnreadableLandingFiles(ValueError):
-    """Landing files with rows for the requested days cannot be read at all."""
-
-    def __init__(self, files: list[IndexedFile]):
-        self.files = files
-        super().__init__("; ".join(f"{f.file.path}: {f.error}" for f in files))
-
-
 @dataclass(frozen=True)
 class DayWindow:
     """A day partition: its key and its half-open UTC window ``[start, end)``."""
@@ -47,15 +40,24 @@ class DayWindow:
 KEEP_BYTES = 32 << 20
 
 
+@dataclass
+class DayFiles:
+    """What the landing index says about the files of some days."""
+
+    readable: list[IndexedFile]  # files with rows on the days that can be read, by name
+    unreadable: list[IndexedFile]  # files routed to the days that cannot be read at all, by name
+    indexed: list[IndexedFile]  # every accepted landing file, with its days and error
+    kept: dict[str, pa.Table]  # parsed rows of some readable files, by identity (read once, not twice)
+
+
 def landing_files_for_days(
     index: LandingIndex, files: list[LandingFile], days: set[str], ingested_at: pd.Timestamp, keep_bytes: int = KEEP_BYTES,
-) -> tuple[list[IndexedFile], dict[str, pa.Table]]:
-    """The files with rows on ``days`` (by name), and the parsed rows of some of them by identity.
+) -> DayFiles:
+    """The files with rows on ``days``, split into readable and unreadable ones.
 
     Files the index has not seen yet are parsed in full while ``keep_bytes`` lasts, and the
     tables of those with rows on ``days`` are kept (so they are read once, not twice); after
-    that, new files are indexed from their timestamps only. Raises ``UnreadableLandingFiles``
-    naming every unreadable file of those days.
+    that, new files are indexed from their timestamps only.
     """
     kept: dict[str, pa.Table] = {}
     room = [keep_bytes]
@@ -73,12 +75,16 @@ def landing_files_for_days(
                     room[0] -= table.nbytes
         return table
 
-    wanted = files_for_days(index.refresh(files, read_rows), days)
-    unreadable = [f for f in wanted if f.error]
-    if unreadable:
-        raise UnreadableLandingFiles(unreadable)
-    names = {f.file.identity for f in wanted}
-    return wanted, {identity: table for identity, table in kept.items() if identity in names}
+    indexed = index.refresh(files, read_rows)
+    wanted = files_for_days(indexed, days)
+    readable = [f for f in wanted if not f.error]
+    names = {f.file.identity for f in readable}
+    return DayFiles(
+        readable=readable,
+        unreadable=[f for f in wanted if f.error],
+        indexed=indexed,
+        kept={identity: table for identity, table in kept.items() if identity in names},
+    )
 
 
 @dataclass
