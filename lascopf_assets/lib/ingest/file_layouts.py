@@ -125,7 +125,10 @@ def is_gzip_name(path: str) -> bool:
 
 def _gunzip(path: str) -> bytes:
     try:
-        return gzip.decompress(Path(path).read_bytes())
+        packed = Path(path).read_bytes()
+        if not packed:
+            raise EOFError("empty file")
+        return gzip.decompress(packed)
     except (OSError, EOFError, zlib.error) as exc:
         raise LandingFileError(path, f"not a readable gzip file ({exc})") from exc
 
@@ -300,6 +303,14 @@ def utc_offsets_us(column: pa.ChunkedArray | None, n: int) -> tuple[np.ndarray, 
 # --- reading --------------------------------------------------------------------------------
 
 
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _unicode_error(exc: Exception) -> bool:
     return isinstance(exc, UnicodeDecodeError) or "invalid UTF8" in str(exc)
 
@@ -345,7 +356,10 @@ def read_csv(path: str, header: Header, data: bytes | None, string_columns: tupl
                 table = _read_csv_bytes(path, source, header.delimiter, types, include, keep_text)
                 return table, encoding, data, malformed
             except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-                if not _unicode_error(exc):
+                # pyarrow names invalid UTF-8 in a string column, but fails a malformed row whose
+                # text is not UTF-8 as a parse error: only the bytes tell (checked on this path only)
+                data = data if data is not None else Path(path).read_bytes()
+                if not _unicode_error(exc) and _is_utf8(data):
                     raise
                 malformed.clear()
         raw = data if data is not None else Path(path).read_bytes()
