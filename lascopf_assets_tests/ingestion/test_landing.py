@@ -135,6 +135,11 @@ def test_index_reads_only_new_or_rewritten_files(tmp_path):
     got = {i.file.name: (i.days, i.error) for i in index.refresh(files)}
     assert got["b.csv"][1] and got["b.csv"][0] == ()
     assert got["c_2023-01-05.csv"] == (("2023-01-05",), "missing required column(s) timestamp")
+    # a file missing only kwh is routed by its own timestamps, whatever its name says
+    (landing / "d_2023-01-09.csv").write_text("meter_id,timestamp\nm1,2023-01-06T10:00:00Z\nm1,2023-01-07T10:00:00Z\n")
+    files, _ = scan_landing(landing)
+    [d] = [i for i in index.refresh(files) if i.file.name == "d_2023-01-09.csv"]
+    assert d.days == ("2023-01-06", "2023-01-07") and d.error == "missing required column(s) kwh"
 
 
 def test_files_for_days_read_each_file_once_and_set_unreadable_ones_apart(tmp_path, monkeypatch):

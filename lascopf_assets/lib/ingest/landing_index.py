@@ -5,9 +5,11 @@ file's rows fall on. Working that out means reading the file's timestamps, so
 the answer is cached in a small JSON file keyed by the file's identity
 (name + size + mtime): a rewritten file is read again, an unchanged one never.
 
-A file that cannot be read at all is recorded with its error and the day named
-in its file name (``..._YYYY-MM-DD.csv``), if any, so that day's run fails with
-a message naming the file instead of the file being silently ignored.
+A file that cannot be read at all is recorded with its error and the days its
+rows would go to: those of its time columns where they can be read (a file
+missing only ``kwh``), else the day named in its file name
+(``..._YYYY-MM-DD.csv``), if any; so that day's runs name the file
+(``lib.ingest.rejections``) instead of the file being silently ignored.
 """
 
 from __future__ import annotations
@@ -21,16 +23,8 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pcsv
-import pyarrow.parquet as pq
 
-from lascopf_assets.lib.ingest.landing import (
-    UTC_MICROS,
-    LandingFile,
-    LandingFileError,
-    read_landing_table,
-    utc_days,
-)
+from lascopf_assets.lib.ingest.landing import LandingFile, LandingFileError, covered_days, utc_days
 
 _DAY_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
 READ_THREADS = max(2, min(8, os.cpu_count() or 2))
@@ -48,23 +42,14 @@ def day_named_in(name: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _timestamp_days(path: str) -> list[str]:
-    """Days covered, reading only the timestamp column when it parses cleanly."""
+def _days_of_unreadable(f: LandingFile) -> list[str]:
+    """Where an unreadable file's rows would go: the days of its time columns where those can be read
+    (e.g. a file missing only ``kwh``), else the day named in its file name, else none."""
     try:
-        if path.lower().endswith(".csv"):
-            column = pcsv.read_csv(
-                path,
-                convert_options=pcsv.ConvertOptions(include_columns=["timestamp"], column_types={"timestamp": pa.string()}),
-            ).column("timestamp")
-        else:
-            column = pq.read_table(path, columns=["timestamp"]).column("timestamp")
-        micros = pc.drop_null(pc.cast(column, UTC_MICROS)).cast(pa.int64()).to_numpy(zero_copy_only=False)
-        if not len(micros):
-            raise LandingFileError(path, "no row has a readable timestamp")
-        return utc_days(micros)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, KeyError):
-        # malformed rows or odd timestamps: the full, forgiving reader decides
-        return days_of_table(read_landing_table(path))
+        return covered_days(f.path)
+    except (LandingFileError, pa.ArrowException, OSError, ValueError):
+        named = day_named_in(f.name)
+        return [named] if named else []
 
 
 def days_of_table(table: pa.Table) -> list[str]:
@@ -109,11 +94,10 @@ class LandingIndex:
         def days_of(f: LandingFile) -> dict:
             try:
                 table = read_rows(f) if read_rows else None
-                days = days_of_table(table) if table is not None else _timestamp_days(f.path)
+                days = days_of_table(table) if table is not None else covered_days(f.path)
                 return {"days": days, "error": None}
             except LandingFileError as exc:
-                named = day_named_in(f.name)
-                return {"days": [named] if named else [], "error": exc.reason}
+                return {"days": _days_of_unreadable(f), "error": exc.reason}
 
         # files are independent and pyarrow parses without holding the GIL
         with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
