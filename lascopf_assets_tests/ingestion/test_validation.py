@@ -24,10 +24,10 @@ def readings(tmp_path, lines, header="meter_id,timestamp,kwh"):
         ("m2,2023-01-01T01:00:00Z,-0.5", "kwh_negative"),
         ("m2,2023-01-01T01:00:00Z,inf", "kwh_not_finite"),
         ("m2,2023-01-01T01:00:00Z,nan", "kwh_not_finite"),
-        ("m2,2023-01-01T01:15:00Z,1", "timestamp_not_on_hour"),
+        ("m2,2023-01-01T01:15:00Z,1", "timestamp_off_interval"),  # a single reading: hourly, so off its grid
         ("m2,2023-01-01T01:00:00,1", "timestamp_without_utc_offset"),
         ("m2,2023-01-01T01:00:00Z,one", "kwh_not_numeric"),
-        ("m1,2023-01-01T00:00:00Z,9", "duplicate_meter_hour"),
+        ("m1,2023-01-01T00:00:00Z,9", "duplicate_reading"),  # another kwh for the same meter and timestamp
     ],
 )
 def test_each_rule_quarantines_its_row(tmp_path, line, rule):
@@ -46,7 +46,7 @@ def test_valid_rows_get_junction_and_phase_and_counts_add_up(tmp_path):
     ])
     result = validate_readings(raw, METERS)
     assert result.rows_in == 6 == result.rows_valid + result.rows_quarantined
-    assert result.counts_by_rule() == {"meter_unknown": 1, "kwh_negative": 1, "duplicate_meter_hour": 1}
+    assert result.counts_by_rule() == {"meter_unknown": 1, "kwh_negative": 1, "duplicate_reading": 1}
     assert result.valid[["meter_id", "junction", "phase"]].values.tolist() == [["m1", "J1", "A"], ["m2", "J1", "A"], ["m3", "J2", "C"]]
     agg = aggregate_by_junction(result.valid)
     assert agg[["junction", "phase", "kwh", "meters"]].values.tolist() == [["J1", "A", 3.0, 2], ["J2", "C", 4.0, 1]]

@@ -90,7 +90,7 @@ def test_bad_rows_are_quarantined_and_the_check_blocks(zone_env):
     lines = day.read_text().splitlines()
     meter = lines[1].split(",")[0]
     lines += [f"{meter},2023-01-02T05:00:00+00:00,-3", f"{meter},2023-01-02T06:30:00+00:00,1", "ghost,2023-01-02T01:00:00+00:00,1",
-              f"{meter},2023-01-02T07:00:00+00:00,lots", f"{meter},2023-01-02T08:00:00,1", lines[1]]
+              f"{meter},2023-01-02T07:00:00+00:00,lots", f"{meter},2023-01-02T08:00:00,1", lines[1].rsplit(",", 1)[0] + ",9.5"]
     day.write_text("\n".join(lines) + "\n")
     instance = dg.DagsterInstance.ephemeral()
     assert run(["grid_topology"], instance).success
@@ -98,8 +98,8 @@ def test_bad_rows_are_quarantined_and_the_check_blocks(zone_env):
     assert result.success
     q = lake(zone_env).read(["quarantined_measurements"], "2023-01-02")
     n = len(lines) - 1
-    assert sorted(q["rule"]) == sorted(["kwh_negative", "timestamp_not_on_hour", "meter_unknown", "kwh_not_numeric",
-                                         "timestamp_without_utc_offset", "duplicate_meter_hour"])
+    assert sorted(q["rule"]) == sorted(["kwh_negative", "timestamp_off_interval", "meter_unknown", "kwh_not_numeric",
+                                         "timestamp_without_utc_offset", "duplicate_reading"])
     assert sorted(q["source_row"]) == list(range(n - 4, n + 2))  # the appended lines, by line number
     # a strict limit makes the blocking check fail the run, and aggregates are not produced
     strict = {"ops": {"validated_loads": {"config": {"max_quarantine_share": 0.0001}}}}

@@ -36,11 +36,13 @@ RULES: dict[str, str] = {
     "meter_unknown": "meter_id is not a meter of the grid topology valid at that time",
     "kwh_not_finite": "kwh is NaN or infinite",
     "kwh_negative": "kwh is negative",
-    "timestamp_not_on_hour": "timestamp is not on the hour",
+    "timestamp_off_interval": "timestamp is not on the meter's interval grid (a whole number of intervals after the hour)",
     "power_factor_out_of_range": "power factor outside [-1, 1]",
     "frequency_out_of_range": f"frequency outside {FREQUENCY_BAND_HZ[0]}-{FREQUENCY_BAND_HZ[1]} Hz",
     "active_power_missing": "active power is null",
-    "duplicate_meter_hour": "another reading of the same meter and hour came first",
+    # judged after the row rules, on the readings that passed them (lib/ingest/intervals.py)
+    "duplicate_reading": "another reading of the same meter and timestamp, with a different value, came first and was kept",
+    "hour_incomplete": "the meter's hour does not have a valid reading for every interval",
 }
 RULE_ORDER = {code: i for i, code in enumerate(RULES)}
 
@@ -50,6 +52,9 @@ def _check(code: str, fn, **kwargs) -> pa.Check:
 
 
 HOUR_US = 3_600_000_000
+MINUTE_US = 60_000_000
+# the column readings_schema judges timestamp_off_interval by: each reading's interval (minutes)
+INTERVAL_COLUMN = "interval_minutes"
 
 
 def _in_set(values: pd.Series, known: pyarrow.Array) -> pd.Series:
@@ -58,19 +63,25 @@ def _in_set(values: pd.Series, known: pyarrow.Array) -> pd.Series:
     return pd.Series(found.to_numpy(zero_copy_only=False), index=values.index)
 
 
-def _on_the_hour(values: pd.Series) -> pd.Series:
-    """``floor('h') == values`` in integer microseconds (the column is datetime64[us]; NaT is never on the hour)."""
-    micros = pd.DatetimeIndex(values).asi8
-    return pd.Series((micros % HOUR_US == 0) & ~values.isna().to_numpy(), index=values.index)
+def _on_interval_grid(df: pd.DataFrame) -> pd.Series:
+    """Timestamp a whole number of the row's intervals after the hour (integer microseconds; NaT never is)."""
+    micros = pd.DatetimeIndex(df["timestamp"]).asi8
+    step = df[INTERVAL_COLUMN].to_numpy(dtype=np.int64) * MINUTE_US
+    return pd.Series((micros % step == 0) & ~df["timestamp"].isna().to_numpy(), index=df.index)
 
 
 def readings_schema(known_meters: Iterable[str], columns: Iterable[str] = ()) -> pa.DataFrameSchema:
-    """Row-level rules for parsed readings; ``columns`` says which SCADA columns are present."""
+    """Row-level rules for parsed readings; ``columns`` says which SCADA columns are present.
+
+    The frame judged carries :data:`INTERVAL_COLUMN`, each reading's interval in minutes (detected
+    or declared, see ``intervals.py``), for ``timestamp_off_interval``.
+    """
     known = pyarrow.array(pd.unique(pd.Series(list(known_meters), dtype="str")), pyarrow.string())
     present = set(columns)
     spec: dict[str, pa.Column] = {
         "meter_id": pa.Column(str, _check("meter_unknown", lambda s: _in_set(s, known))),
-        "timestamp": pa.Column(UTC_US, _check("timestamp_not_on_hour", _on_the_hour)),
+        "timestamp": pa.Column(UTC_US),
+        INTERVAL_COLUMN: pa.Column("int64"),
         "kwh": pa.Column(
             float,
             [
@@ -93,26 +104,10 @@ def readings_schema(known_meters: Iterable[str], columns: Iterable[str] = ()) ->
         spec["active_power_kw"] = pa.Column(
             float, _check("active_power_missing", lambda s: s.notna(), ignore_na=False), nullable=True
         )
-    return pa.DataFrameSchema(spec, strict=False, coerce=False)
+    return pa.DataFrameSchema(spec, checks=[_check("timestamp_off_interval", _on_interval_grid)], strict=False, coerce=False)
 
 
-def hourly_key(meter_id: pd.Series, timestamp: pd.Series) -> np.ndarray:
-    """An int64 per (meter, hour): equal exactly when both are equal."""
-    codes, _ = pd.factorize(meter_id)
-    hours = pd.DatetimeIndex(timestamp).asi8 // 3_600_000_000
-    return codes.astype(np.int64) * (1 << 32) + (hours - hours.min() if len(hours) else hours)
-
-
-UNIQUENESS_SCHEMA = pa.DataFrameSchema(
-    checks=[
-        _check(
-            "duplicate_meter_hour",
-            lambda df: ~pd.Series(hourly_key(df["meter_id"], df["timestamp"]), index=df.index).duplicated(keep="first"),
-        )
-    ],
-    strict=False,
-)
-
+# validated_loads: one row per meter and hour (the hour's interval readings summed, see intervals.py)
 VALIDATED_LOADS_SCHEMA = pa.DataFrameSchema(
     {
         "timestamp": pa.Column(UTC_US),
@@ -123,6 +118,8 @@ VALIDATED_LOADS_SCHEMA = pa.DataFrameSchema(
         "kwh": pa.Column(float),  # finite and >= 0: the row rules
         "source_file": pa.Column(str),
         "source_row": pa.Column("int64"),
+        "intervals": pa.Column("int64"),  # readings summed into the hour (estimated ones not counted)
+        "intervals_estimated": pa.Column("int64"),  # intervals gap-filled (0 unless gap_fill="linear")
     },
     strict=False,
 )

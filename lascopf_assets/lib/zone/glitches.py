@@ -1,7 +1,10 @@
 """Bad lines appended to CSV landing files, as real meter feeds carry them.
 
 Each kind breaks exactly one validation rule, so ingestion must quarantine
-exactly as many rows as were appended.
+exactly as many rows as were appended. (A line identical to an earlier one would not do: an
+identical re-delivery is collapsed and counted, not quarantined; so ``duplicate`` is the first
+row's meter and timestamp with another kwh, which ``duplicate_reading`` quarantines; and
+``off_hour`` is at 05:07, off the grid at every interval a zone is written at, not only hourly.)
 """
 
 from __future__ import annotations
@@ -15,14 +18,16 @@ GLITCH_KINDS = ("negative_kwh", "kwh_not_numeric", "no_utc_offset", "off_hour", 
 
 def glitch_line(kind: str, number: int, first_row: str) -> str:
     """The bad line of ``kind`` built from a file's ``first_row`` (``number`` names a ghost meter)."""
-    meter, stamp, _kwh = first_row.split(",")
+    meter, stamp, kwh = first_row.split(",")
     day = stamp[:10]
     return {
         "negative_kwh": f"{meter},{stamp},-1.2500",
         "kwh_not_numeric": f"{meter},{stamp},n/a",
         "no_utc_offset": f"{meter},{day}T05:00:00,0.5000",
-        "off_hour": f"{meter},{day}T05:30:00+00:00,0.5000",
-        "duplicate": first_row,
+        "off_hour": f"{meter},{day}T05:07:00+00:00,0.5000",  # off the grid of every zone interval (5..60 minutes)
+        # conflicts with the first row (which is kept); ``number`` makes two in one file differ
+        # from each other too, else the second would be a re-delivery of the first
+        "duplicate": f"{meter},{stamp},{float(kwh) + 0.5 * (number + 1):.4f}",
         "unknown_meter": f"GHOST{number:03d},{stamp},0.5000",
     }[kind]
 
