@@ -126,3 +126,22 @@ def test_a_validator_keeps_a_few_versions_and_judges_every_day_alike(tmp_path):
     meter = gone.split(",")[0]
     later = int(((raw["meter_id"] == meter) & (raw["timestamp"] >= pd.Timestamp("2023-01-02", tz="UTC"))).sum())
     assert later > 0 and validate_by_topology_version(raw, topology).counts_by_rule() == {"meter_unknown": later}
+
+
+def test_a_validator_passes_its_interval_policy_to_every_version(tmp_path):
+    from lascopf_assets.lib.ingest.intervals import IntervalPolicy
+    from lascopf_assets.lib.ingest.validation import TopologyValidator
+    from lascopf_assets.lib.zone.demo import DemoZoneParams, write_demo_zone
+    from lascopf_assets.lib.zone.versions import versioned_topology
+
+    summary = write_demo_zone(tmp_path, DemoZoneParams(junctions=3, meters_per_junction=(2, 3), days=1, seed=4, interval_minutes=15))
+    topology = versioned_topology(sorted(summary.topology_path.parent.glob("*.csv")), "2023-01-01")
+    raw = read_landing_file(summary.paths[0])
+    detected = TopologyValidator(topology).validate(raw)
+    assert detected.interval_minutes_counts() == {15: raw["meter_id"].nunique()}
+    assert detected.rows_valid + detected.rows_quarantined + detected.rows_redelivered == detected.rows_in
+    assert set(detected.valid["intervals"]) == {4} and detected.counts_by_rule().keys() <= {"hour_incomplete"}
+    declared = TopologyValidator(topology, policy=IntervalPolicy(interval_minutes=15))
+    pd.testing.assert_frame_equal(declared.validate(raw).valid, detected.valid)
+    hourly = TopologyValidator(topology, policy=IntervalPolicy(interval_minutes=60)).validate(raw)
+    assert hourly.counts_by_rule()["timestamp_off_interval"] == 3 * hourly.hours_valid
