@@ -247,11 +247,32 @@ def _linear_fill_sums(hour_interval: np.ndarray, selected: np.ndarray, group: np
     return filled
 
 
-def _hour_groups(meter: np.ndarray, hour: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(group per reading, start of each group) of readings sorted by (meter, hour)."""
+def _hour_starts(meter: np.ndarray, hour: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(whether each reading starts a group, where each group starts) among readings sorted by (meter, hour)."""
     new = np.ones(len(meter), dtype=bool)
     new[1:] = (hour[1:] != hour[:-1]) | (meter[1:] != meter[:-1])
-    return np.cumsum(new) - 1, np.flatnonzero(new)
+    return new, np.flatnonzero(new)
+
+
+def _group_of(starts: np.ndarray, n: int) -> np.ndarray:
+    """The group of each of ``n`` sorted readings, from the groups' starts."""
+    new = np.zeros(n, dtype=np.int64)
+    new[starts] = 1
+    return np.cumsum(new) - 1
+
+
+def _by_hour_then_position(hour: np.ndarray, first: np.ndarray, rows: int) -> np.ndarray:
+    """The order of groups by (hour, position of their first reading), without a comparison sort
+    of positions: positions are marked in a table of ``rows`` (read back in order), then a stable
+    sort by hour (a radix sort for small integers)."""
+    if not len(first):
+        return np.array([], dtype=np.int64)
+    group_at = np.full(rows, -1, dtype=np.int64)
+    group_at[first] = np.arange(len(first))
+    by_position = group_at[group_at >= 0]
+    hours = hour[by_position] - hour.min()
+    key = hours.astype(np.uint16) if hours.max() < (1 << 16) else hours
+    return by_position[np.argsort(key, kind="stable")]
 
 
 def roll_up_hours(meter: np.ndarray, micros: np.ndarray, interval: np.ndarray, kwh: np.ndarray,
@@ -266,35 +287,43 @@ def roll_up_hours(meter: np.ndarray, micros: np.ndarray, interval: np.ndarray, k
     missing intervals estimated (its SCADA means are those of the readings present).
     """
     pos = _sorted(meter, micros, positions)
+    rows = max(len(meter), int(pos.max()) + 1 if len(pos) else 0)
     hour = micros[pos] // HOUR_US
-    group, starts = _hour_groups(meter[pos], hour)
+    new, starts = _hour_starts(meter[pos], hour)
     step = interval[pos]
-    mismatch = step != step[starts][group]
-    mismatched, mismatched_kept = pos[mismatch], pos[starts[group[mismatch]]]
-    if len(mismatched):  # set them aside and regroup (the rest stays sorted)
-        pos, hour, step = pos[~mismatch], hour[~mismatch], step[~mismatch]
-        group, starts = _hour_groups(meter[pos], hour)
+    empty = np.array([], dtype=np.int64)
+    mismatched = mismatched_kept = empty
+    if len(starts) < len(pos) and np.any((step[1:] != step[:-1]) & ~new[1:]):  # an hour at two intervals
+        group = _group_of(starts, len(pos))
+        mismatch = step != step[starts][group]
+        mismatched, mismatched_kept = pos[mismatch], pos[starts[group[mismatch]]]
+        pos, hour, step = pos[~mismatch], hour[~mismatch], step[~mismatch]  # set aside; the rest stays sorted
+        _, starts = _hour_starts(meter[pos], hour)
     groups = len(starts)
-    present = np.diff(np.append(starts, len(pos))).astype(np.int64)
+    one_each = groups == len(pos)  # one reading per hour (hourly meters): nothing to add up
+    present = np.ones(groups, dtype=np.int64) if one_each else np.diff(np.append(starts, len(pos)))
     hour_interval = step[starts]
     slots = 60 // hour_interval
     complete = present == slots
-    if groups:
-        kwh_sum = np.add.reduceat(kwh[pos], starts)
+    if one_each:
+        kwh_sum = kwh[pos]
+        means = np.stack([column[pos] for column in scada], axis=1) if scada else np.empty((groups, 0))
     else:
-        kwh_sum = np.array([], dtype=np.float64)
-    means = np.empty((groups, len(scada)))
-    for j, column in enumerate(scada):
-        if groups:
-            values = column[pos]
-            known = ~np.isnan(values)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                means[:, j] = np.add.reduceat(np.where(known, values, 0.0), starts) / np.add.reduceat(known.astype(np.int64), starts)
+        kwh_sum = np.add.reduceat(kwh[pos], starts) if groups else np.array([], dtype=np.float64)
+        means = np.empty((groups, len(scada)))
+        for j, column in enumerate(scada):
+            if groups:
+                values = column[pos]
+                known = ~np.isnan(values)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    means[:, j] = np.add.reduceat(np.where(known, values, 0.0), starts) / np.add.reduceat(known.astype(np.int64), starts)
     estimated = np.zeros(groups, dtype=np.int64)
     keep = complete
-    gaps = ~complete
-    if gaps.any():
-        at_gap = gaps[group]  # the readings of incomplete hours: their slots and which are missing
+    incomplete, incomplete_reason, in_valid_hour = empty, pd.Series([], dtype="str"), pos
+    if not complete.all():
+        gaps = ~complete
+        group = _group_of(starts, len(pos))
+        at_gap = gaps[group]  # the readings of incomplete hours: their slots, and which are missing
         slot = np.zeros(len(pos), dtype=np.int64)
         slot[at_gap] = (micros[pos[at_gap]] - hour[at_gap] * HOUR_US) // (step[at_gap] * MINUTE_US)
         if gap_fill == "linear":
@@ -304,21 +333,18 @@ def roll_up_hours(meter: np.ndarray, micros: np.ndarray, interval: np.ndarray, k
         else:
             mask = np.bitwise_or.reduceat(np.left_shift(np.int64(1), slot) * at_gap, starts)
             reasons = _missing_text(hour_interval[gaps], mask[gaps], present[gaps])
-    dropped = ~keep
-    at_dropped = dropped[group]
-    incomplete = pos[at_dropped]
-    if len(incomplete):
-        incomplete_reason = pd.Series(reasons[(np.cumsum(dropped) - 1)[group[at_dropped]]], dtype="str")
-    else:
-        incomplete_reason = pd.Series([], dtype="str")
-    in_valid_hour = pos[~at_dropped] if len(incomplete) else pos
-    first = pos[starts[keep]]
-    kept_hours = hour[starts[keep]]
+            incomplete = pos[at_gap]
+            incomplete_reason = pd.Series(reasons[(np.cumsum(gaps) - 1)[group[at_gap]]], dtype="str")
+            in_valid_hour = pos[~at_gap]
+    if not keep.all():
+        starts, kwh_sum, means, present, estimated = starts[keep], kwh_sum[keep], means[keep], present[keep], estimated[keep]
+    first = pos[starts]
+    kept_hours = hour[starts]
     # output order: hour, then the position of the hour's first reading (the row order of the input)
-    by_hour = order_by(kept_hours, first)
+    by_hour = _by_hour_then_position(kept_hours, first, rows)
     return HourlyRollUp(
-        meter=meter[first][by_hour], hour=kept_hours[by_hour] * HOUR_US, kwh=kwh_sum[keep][by_hour],
-        scada=means[keep][by_hour], first=first[by_hour], intervals=present[keep][by_hour],
-        estimated=estimated[keep][by_hour], in_valid_hour=in_valid_hour, incomplete=incomplete,
+        meter=meter[first][by_hour], hour=kept_hours[by_hour] * HOUR_US, kwh=kwh_sum[by_hour],
+        scada=means[by_hour], first=first[by_hour], intervals=present[by_hour],
+        estimated=estimated[by_hour], in_valid_hour=in_valid_hour, incomplete=incomplete,
         incomplete_reason=incomplete_reason, mismatched=mismatched, mismatched_kept=mismatched_kept,
     )

@@ -238,7 +238,9 @@ class MeterRules:
         interval, interval_pairs = self._intervals(meter, files, len(file_names), micros, order)
 
         # 1. the row rules (timestamp_off_interval by each reading's interval)
-        judged = _rows(raw, ~has_parse_error).assign(**{INTERVAL_COLUMN: interval[~has_parse_error]})
+        # (only the columns judged: pandera's failure report copies the frame it was given)
+        judged = _rows(raw, ~has_parse_error, ["meter_id", "timestamp", "kwh", *scada])
+        judged = judged.assign(**{INTERVAL_COLUMN: interval[~has_parse_error]})
         failed = _first_failed_rule(judged, self.schema(scada))
         rule[failed.index.to_numpy()] = failed.map(RULE_ORDER).to_numpy(dtype=np.int16)
         off = np.flatnonzero(rule == RULE_ORDER["timestamp_off_interval"])
