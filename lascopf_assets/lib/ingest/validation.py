@@ -60,9 +60,10 @@ from lascopf_assets.lib.ingest.schemas import (
 )
 from lascopf_assets.lib.zone.versions import meters_in_force, version_starts
 
-VALID_COLUMNS = ["timestamp", "meter_id", "feeder", "junction", "phase", "kwh"]  # then SCADA means where present
-PROVENANCE_COLUMNS = ["source_file", "source_row"]
-INTERVAL_COUNT_COLUMNS = ["intervals", "intervals_estimated"]  # the last columns of validated_loads
+PROVENANCE_COLUMNS = ["source_file", "source_row"]  # of the hour's first reading
+INTERVAL_COUNT_COLUMNS = ["intervals", "intervals_estimated"]  # readings summed, intervals gap-filled
+# validated_loads, one row per meter and hour; the SCADA columns present (hourly means) come after kwh
+VALID_COLUMNS = ["timestamp", "meter_id", "feeder", "junction", "phase", "kwh", *PROVENANCE_COLUMNS, *INTERVAL_COUNT_COLUMNS]
 PER_FILE_COLUMNS = ["source_file", "rows_in", "rows_valid", "rows_quarantined", "rows_redelivered"]
 QUARANTINE_SAMPLE_COLUMNS = ["source_file", "source_row", "meter_id", "rule", "reason"]
 _CODE_BY_REASON = {reason: code for code, reason in RULES.items()}
