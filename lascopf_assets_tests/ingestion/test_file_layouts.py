@@ -143,6 +143,13 @@ def test_bytes_cp1252_leaves_undefined_read_as_latin1(tmp_path):
     assert df["meter_id"].tolist() == ["M\x81ä"] and file_format(table)["encoding"] == "cp1252"
 
 
+def test_cp1252_in_a_column_the_reader_does_not_use_is_found(tmp_path):
+    path = tmp_path / "comment.csv"
+    path.write_bytes("meter_id;timestamp;kwh;bemerkung\nm1;2023-01-01T00:00:00Z;0,5;geprüft\n".encode("cp1252"))
+    table, df = read(path)
+    assert file_format(table)["encoding"] == "cp1252" and df["kwh"].tolist() == [0.5] and df["parse_error"].isna().all()
+
+
 def test_cp1252_only_after_the_first_block_is_still_found(tmp_path):
     rows = [(f"m{i}", "2023-01-01T00:00:00Z", "1") for i in range(20_000)] + [("Zähler", "2023-01-01T00:00:00Z", "1")]
     path = tmp_path / "late.csv"

@@ -354,7 +354,11 @@ def read_csv(path: str, header: Header, data: bytes | None, string_columns: tupl
             try:
                 source = pa.BufferReader(data) if data is not None else path
                 table = _read_csv_bytes(path, source, header.delimiter, types, include, keep_text)
-                return table, encoding, data, malformed
+                # a column pyarrow could only type as binary holds bytes that are not UTF-8 (say a
+                # cp1252 comment column the reader does not use): the file is not UTF-8
+                if not any(pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type) for f in table.schema):
+                    return table, encoding, data, malformed
+                malformed.clear()
             except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
                 # pyarrow names invalid UTF-8 in a string column, but fails a malformed row whose
                 # text is not UTF-8 as a parse error: only the bytes tell (checked on this path only)
