@@ -142,8 +142,10 @@ def run(args: argparse.Namespace) -> int:
     print("\nsummary")
     print(f"  days                {first} .. {last}")
     print(f"  rows ingested       {raw.get('rows_ingested', 0):,}")
-    print(f"  rows valid          {validated.get('rows_valid', 0):,}")
+    print(f"  rows valid          {validated.get('rows_valid', 0):,}  in {validated.get('hours_valid', 0):,} meter-hours")
     print(f"  rows quarantined    {validated.get('rows_quarantined', 0):,}  by rule: {validated.get('quarantined_by_rule', {})}")
+    print(f"  rows re-delivered   {validated.get('rows_redelivered', 0):,}")
+    print(f"  files rejected      {raw.get('rejected_files', 0)}")
     print(f"  junctions           {aggregates.get('junctions', 0)}")
 
     reports: list[str] = []

@@ -26,6 +26,7 @@ def test_demo_materializes_everything_and_summarizes(tmp_path, monkeypatch, caps
     assert "12 bad lines" in out
     assert ("rows quarantined    12  by rule: {'timestamp_without_utc_offset': 2, 'kwh_not_numeric': 2, "
             "'meter_unknown': 2, 'kwh_negative': 2, 'timestamp_off_interval': 2, 'duplicate_reading': 2}") in out
+    assert "rows re-delivered   0" in out and "files rejected      0" in out
 
     # the later stages print their outcome: phase changes with imbalance before/after, the dispatch
     assert "phase balancing per feeder (K = 5 each, 2023-01-01 .. 2023-01-02), ranked by imbalance removed per change" in out

@@ -31,6 +31,7 @@ from lascopf_assets.defs.partitions import DAILY_SINGLE_RUN_BACKFILL, TIMESTAMP_
 from lascopf_assets.defs.resources import LandingZone
 from lascopf_assets.defs.storage.contract import COLUMNS, DAILY_TABLE, DailyFrames
 from lascopf_assets.lib.ingest.aggregation import INPUT_COLUMNS, AggregateTotals, aggregate_by_junction
+from lascopf_assets.lib.ingest.intervals import IntervalPolicy
 from lascopf_assets.lib.ingest.landing import LandingFileError
 from lascopf_assets.lib.ingest.raw_rows import DayWindow, RawRowStats, landing_files_for_days, raw_rows_by_day
 from lascopf_assets.lib.ingest.rejections import REJECTION_COLUMNS, FileRejection, rejections_frame
@@ -186,7 +187,19 @@ def rejected_landing_files(context: dg.AssetExecutionContext, zone: LandingZone)
 
 class ValidationConfig(dg.Config):
     max_quarantine_share: float = 0.05
-    """A day whose share of quarantined rows exceeds this fails its blocking check."""
+    """A day whose share of quarantined readings exceeds this fails its blocking check (re-delivered readings,
+    identical to one already ingested, are not quarantined)."""
+    interval_minutes: int | None = None
+    """Every meter's reading interval in minutes (a divisor of 60); None: detected per meter and file."""
+    gap_fill: Literal["none", "linear"] = "none"
+    """An hour missing some of its intervals: "none" quarantines its readings (rule hour_incomplete), "linear"
+    estimates the missing intervals within the hour and keeps it (its intervals_estimated says how many)."""
+
+    def policy(self) -> IntervalPolicy:
+        try:
+            return IntervalPolicy(interval_minutes=self.interval_minutes, gap_fill=self.gap_fill)
+        except ValueError as exc:
+            raise dg.Failure(description=f"validated_loads config: {exc}") from exc
 
 
 @dg.multi_asset(
@@ -195,7 +208,8 @@ class ValidationConfig(dg.Config):
     outs={
         "validated_loads": dg.AssetOut(
             metadata=TIMESTAMP_SPLITS_DAYS, kinds={"pandas", "parquet"}, automation_condition=FOLLOW_UPSTREAM, io_manager_key=TIMESERIES,
-            dagster_type=DAILY_TABLE, description="Readings that pass every rule, with the meter's junction and phase.",
+            dagster_type=DAILY_TABLE, description="Hourly kWh per meter from the readings that pass every rule (sub-hourly "
+            "intervals rolled up, complete hours only unless gap-filled), with the meter's feeder, junction and phase.",
         ),
         "quarantined_measurements": dg.AssetOut(
             metadata=TIMESTAMP_SPLITS_DAYS, kinds={"pandas", "parquet"}, automation_condition=FOLLOW_UPSTREAM, io_manager_key=TIMESERIES,
@@ -205,7 +219,7 @@ class ValidationConfig(dg.Config):
     ins={"raw_measurements": dg.AssetIn(dagster_type=DAILY_TABLE), "grid_topology": dg.AssetIn()},
     check_specs=[
         dg.AssetCheckSpec("rows_accounted_for", asset="validated_loads", blocking=True,
-                          description="rows in = rows valid + rows quarantined"),
+                          description="readings in = readings in valid hours + quarantined + re-delivered, for every file"),
         dg.AssetCheckSpec("quarantine_share_within_limit", asset="validated_loads", blocking=True,
                           description="quarantined share of each day's rows at most max_quarantine_share"),
         dg.AssetCheckSpec("voltage_within_band", asset="validated_loads", blocking=True,
@@ -222,7 +236,7 @@ def validated_loads(
     _require_both_outputs(context)
     keys = list(context.partition_keys)
     raw = _as_days(raw_measurements, keys)
-    validator = TopologyValidator(grid_topology)
+    validator = TopologyValidator(grid_topology, policy=config.policy())
     totals = ValidationTotals()
     if len(keys) == 1:
         [(key, frame)] = list(raw)
@@ -268,6 +282,11 @@ def _validated_metadata(totals: ValidationTotals) -> dict:
         "rows_in": dg.MetadataValue.int(totals.rows_in),
         "rows_valid": dg.MetadataValue.int(totals.rows_valid),
         "rows_quarantined": dg.MetadataValue.int(totals.rows_quarantined),
+        "rows_redelivered": dg.MetadataValue.int(totals.rows_redelivered),
+        "hours_valid": dg.MetadataValue.int(totals.hours_valid),
+        "hours_estimated": dg.MetadataValue.int(totals.hours_estimated),
+        "interval_minutes": dg.MetadataValue.json({str(m): n for m, n in totals.interval_minutes_counts().items()}),
+        "per_file": _md_table(totals.per_file(), limit=50),
         "quarantined_by_rule": dg.MetadataValue.json(totals.counts_by_rule()),
         "checks_not_judged": dg.MetadataValue.json(_checks_not_judged(totals)),
     }
@@ -304,12 +323,13 @@ def _validation_checks(
     not_judged.update({name: "not selected" for name in CHECK_NAMES if name not in selected})
     for name, why in _checks_not_judged(totals).items():
         context.log.warning(f"check {name} not judged: {why} (recorded as skipped, not as passed)")
-    accounted = totals.rows_valid + totals.rows_quarantined
     by_rule = totals.counts_by_rule()
     if "rows_accounted_for" not in not_judged:
         yield dg.AssetCheckResult(
-            check_name="rows_accounted_for", asset_key="validated_loads", passed=accounted == totals.rows_in,
-            metadata={"rows_in": totals.rows_in, "rows_valid": totals.rows_valid, "rows_quarantined": totals.rows_quarantined},
+            check_name="rows_accounted_for", asset_key="validated_loads", passed=totals.rows_accounted_for(),
+            description="readings in = in valid hours + quarantined + re-delivered, for the range and for every file",
+            metadata={"rows_in": totals.rows_in, "rows_valid": totals.rows_valid, "rows_quarantined": totals.rows_quarantined,
+                      "rows_redelivered": totals.rows_redelivered, "files": len(totals.per_file())},
         )
     if "quarantine_share_within_limit" not in not_judged:
         over = totals.days_over(config.max_quarantine_share)

@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lascopf_assets.lib.ingest.landing import LandingFile, landing_schema, read_landing_table
+from lascopf_assets.lib.ingest.landing import LandingFile, file_format, landing_schema, read_landing_table
 from lascopf_assets.lib.ingest.landing_index import READ_THREADS, IndexedFile, LandingIndex, days_of_table, files_for_days
 
 
@@ -95,6 +95,7 @@ class RawRowStats:
     rows: int = 0
     rows_with_parse_errors: int = 0
     _per_file: dict[str, list[int]] = field(default_factory=dict)  # source_file -> [rows, parse_errors]
+    formats: dict[str, dict] = field(default_factory=dict)  # source_file -> its detected format (landing.file_format)
 
     def add(self, key: str, table: pa.Table) -> None:
         if not table.num_rows:
@@ -108,15 +109,33 @@ class RawRowStats:
             entry[0] += rows
             entry[1] += errors
 
+    def add_format(self, name: str, table: pa.Table) -> None:
+        if name not in self.formats:
+            self.formats[name] = file_format(table)
+
     @property
     def per_file(self) -> pd.DataFrame:
-        """``source_file, rows, parse_errors`` over the days added so far, by file name."""
+        """``source_file, rows, parse_errors, layout, encoding, delimiter, interval_minutes`` over the days
+        added so far, by file name (the format as detected when the file was read)."""
         names = sorted(self._per_file)
+
+        def detected(key: str) -> pd.Series:
+            return pd.Series([_shown(self.formats.get(n, {}).get(key)) for n in names], dtype="str")
+
         return pd.DataFrame({
             "source_file": pd.array(names, dtype="str"),
             "rows": np.array([self._per_file[n][0] for n in names], dtype=np.int64),
             "parse_errors": np.array([self._per_file[n][1] for n in names], dtype=np.int64),
+            **{key: detected(key) for key in FORMAT_SHOWN},
         })
+
+
+FORMAT_SHOWN = ("layout", "compression", "encoding", "delimiter", "decimal", "interval_minutes")
+
+
+def _shown(value) -> str:
+    """A format field as a person reads it in a metadata table (a tab as \\t; nothing as an empty cell)."""
+    return "" if value is None else {"\t": "\\t"}.get(str(value), str(value))
 
 
 def rows_of_day(tables: list[pa.Table], day: DayWindow) -> pa.Table:
@@ -167,7 +186,12 @@ def raw_rows_by_day(
         start_reads(0)
         for i, day in enumerate(days):
             start_reads(i + 1)  # the next day's files are parsed while this day is used downstream
-            table = rows_of_day([reads[f.file.identity].result() for f in cover[i]], day)
+            tables = [reads[f.file.identity].result() for f in cover[i]]
+            if stats is not None:
+                for f, whole in zip(cover[i], tables, strict=True):
+                    stats.add_format(f.file.name, whole)
+            table = rows_of_day(tables, day)
+            del tables
             for f in cover[i]:
                 if last_use[f.file.identity] == i:
                     del reads[f.file.identity]
