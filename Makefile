@@ -40,7 +40,7 @@ dagster-home:
 
 ## make demo: set up, generate the demo zone and materialize every asset on the local profile
 demo: install dagster-home
-	$(VENV)/bin/lascopf demo
+	$(VENV)/bin/lascopf demo $(DEMO_ARGS)
 
 ## make test: lock matches pyproject, set up (dev extras), lint, start what the tests need (fixtures do), run pytest
 test: lock-check dev-install lint
@@ -102,4 +102,4 @@ bench-utility: install
 bench: bench-backfill bench-phase bench-lascopf bench-storage
 
 clean:
-	rm -rf $(DAGSTER_HOME) data $(LATEST_VENV) $(LOCK_TOOLS)
+	rm -rf $(DAGSTER_HOME) data .dagster_home15 data15 $(LATEST_VENV) $(LOCK_TOOLS)

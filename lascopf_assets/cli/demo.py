@@ -36,13 +36,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--junctions", type=int, default=10,
                         help="junctions per feeder on average; feeder sizes spread from 0.5x to 1.5x (default 10)")
     parser.add_argument("--glitches", type=int, default=12, help="bad lines appended to the landing files (each must be quarantined)")
+    parser.add_argument("--interval-minutes", type=int, default=60,
+                        help="meter reading interval of a newly generated zone (5, 10, 15, 20, 30 or 60; default 60)")
     parser.add_argument("--dispatch-day", default=None, help="day for the transmission assets (default: the last demo day)")
     parser.add_argument("--phase-time-limit", type=float, default=20.0,
                         help="seconds per feeder for phase balancing, K and the trade-off curve together (default 20)")
     parser.set_defaults(func=run)
 
 
-def _ensure_demo_zone(data_dir: Path, days: int, feeder_sizes: tuple[int, ...], glitches: int) -> None:
+def _ensure_demo_zone(data_dir: Path, days: int, feeder_sizes: tuple[int, ...], glitches: int, interval_minutes: int = 60) -> None:
     from lascopf_assets.lib.zone.demo import DemoZoneParams, write_demo_zone
 
     marker = data_dir / "landing" / f"meter_readings_{DEMO_START.isoformat()}.csv"
@@ -50,8 +52,11 @@ def _ensure_demo_zone(data_dir: Path, days: int, feeder_sizes: tuple[int, ...], 
         print(f"demo zone already in {data_dir} (delete the folder to regenerate)")
         return
     started = time.perf_counter()
-    params = DemoZoneParams(feeders=len(feeder_sizes), feeder_junctions=feeder_sizes, days=days, start=DEMO_START,
-                            glitches=glitches)
+    try:
+        params = DemoZoneParams(feeders=len(feeder_sizes), feeder_junctions=feeder_sizes, days=days, start=DEMO_START,
+                                glitches=glitches, interval_minutes=interval_minutes)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
     summary = write_demo_zone(data_dir, params)
     print(
         f"generated demo zone: {len(feeder_sizes)} feeders, {summary.junctions} junctions "
@@ -103,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     if not os.environ.get("DAGSTER_HOME"):
         raise CliError("DAGSTER_HOME is not set: run `make demo`, which points it at .dagster_home/")
     data_dir = local_data_dir()
-    _ensure_demo_zone(data_dir, args.days, varied_feeder_sizes(args.junctions, args.feeders), args.glitches)
+    _ensure_demo_zone(data_dir, args.days, varied_feeder_sizes(args.junctions, args.feeders), args.glitches, args.interval_minutes)
 
     definitions = defs()
     graph = definitions.resolve_asset_graph()
