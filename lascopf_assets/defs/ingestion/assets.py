@@ -322,7 +322,7 @@ def _validation_checks(
     selected = {key.name for key in context.selected_asset_check_keys}
     not_judged.update({name: "not selected" for name in CHECK_NAMES if name not in selected})
     for name, why in _checks_not_judged(totals).items():
-        context.log.warning(f"check {name} not judged: {why} (recorded as skipped, not as passed)")
+        context.log.info(f"check {name} not judged: {why} (recorded as skipped, not as passed)")
     by_rule = totals.counts_by_rule()
     if "rows_accounted_for" not in not_judged:
         yield dg.AssetCheckResult(

@@ -71,28 +71,38 @@ def days_of_table(table: pa.Table) -> list[str]:
     return utc_days(pc.cast(table.column("timestamp"), pa.int64()).to_numpy(zero_copy_only=False))
 
 
+def load_json_state(path: str) -> dict:
+    """A small JSON state file as a dict; {} when absent or damaged (state that can be rebuilt, never data)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def save_json_state(path: str, entries: dict) -> None:
+    """Write ``entries`` to ``path`` atomically (a temporary file in the same folder, renamed over it)."""
+    folder = os.path.dirname(path) or "."
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + "-", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(entries, handle, sort_keys=True)
+    os.replace(tmp, path)
+
+
 class LandingIndex:
-    """A JSON cache ``identity -> days`` stored at ``path`` (written atomically)."""
+    """A JSON cache ``identity -> days`` stored at ``path`` (written atomically; a damaged one only costs
+    re-reading the files)."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = os.fspath(path)
 
     def _load(self) -> dict[str, dict]:
-        try:
-            with open(self.path, encoding="utf-8") as handle:
-                return json.load(handle)
-        except FileNotFoundError:
-            return {}
-        except json.JSONDecodeError:
-            return {}  # a damaged cache only costs re-reading the files
+        return load_json_state(self.path)
 
     def _save(self, entries: dict[str, dict]) -> None:
-        folder = os.path.dirname(self.path) or "."
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".landing_index-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(entries, handle)
-        os.replace(tmp, self.path)
+        save_json_state(self.path, entries)
 
     def refresh(self, files: list[LandingFile], read_rows=None) -> list[IndexedFile]:
         """Days of every file, reading only files whose identity is not cached yet.

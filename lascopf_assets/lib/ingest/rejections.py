@@ -14,14 +14,12 @@ ticks and runs; a file that is fixed or removed leaves the record.
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from lascopf_assets.lib.ingest.landing_index import IndexedFile, day_named_in
+from lascopf_assets.lib.ingest.landing_index import IndexedFile, day_named_in, load_json_state, save_json_state
 
 REFUSED_NAME = "refused_name"
 UNREADABLE = "unreadable"
@@ -72,30 +70,14 @@ class RejectionLedger:
     def __init__(self, path: str | os.PathLike):
         self.path = os.fspath(path)
 
-    def _load(self) -> dict[str, str]:
-        try:
-            with open(self.path, encoding="utf-8") as handle:
-                data = json.load(handle)
-            return data if isinstance(data, dict) else {}
-        except (FileNotFoundError, json.JSONDecodeError):
-            return {}  # a lost ledger only resets first-seen times
-
-    def _save(self, entries: dict[str, str]) -> None:
-        folder = os.path.dirname(self.path) or "."
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".landing_rejections-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(entries, handle, sort_keys=True)
-        os.replace(tmp, self.path)
-
     def record(self, rejections: list[FileRejection], now: pd.Timestamp) -> tuple[list[FileRejection], list[FileRejection]]:
         """``(rejections with their first-seen time, those seen for the first time now)``; entries of
         file versions no longer rejected are forgotten."""
-        known = self._load()
+        known = load_json_state(self.path)  # a lost ledger only resets first-seen times
         stamp = now.tz_convert("UTC").isoformat()
         entries = {r.identity: known.get(r.identity, stamp) for r in rejections}
         if entries != known:
-            self._save(entries)
+            save_json_state(self.path, entries)
         dated = [replace(r, first_seen=pd.Timestamp(entries[r.identity])) for r in rejections]
         return dated, [r for r in dated if r.identity not in known]
 
