@@ -157,23 +157,31 @@ def test_rejected_landing_files_is_a_queryable_record(zone_env):
     (landing / "late_2023-01-01.csv").write_text("meter,when,value\nx,y,z\n")
     (landing / "notes.txt").write_text("hello")
     (landing / "garbage.csv").write_bytes(b"\x00\x01")
+    (landing / "corrupt_2023-01-02.csv.gz").write_bytes(b"\x1f\x8b\x08\x00not gzip at all")
+    (landing / "linked.csv").symlink_to(landing / "meter_readings_2023-01-01.csv")
     instance = dg.DagsterInstance.ephemeral()
     first = run(["rejected_landing_files"], instance)
     assert first.success
     table = lake(zone_env).read(["rejected_landing_files"])
     assert list(table.columns) == ["file", "identity", "kind", "reason", "day", "first_seen"]
     rows = {r.file: r for r in table.itertuples()}
-    assert set(rows) == {"garbage.csv", "late_2023-01-01.csv", "notes.txt"}
+    assert set(rows) == {"corrupt_2023-01-02.csv.gz", "garbage.csv", "late_2023-01-01.csv", "linked.csv", "notes.txt"}
+    assert rows["linked.csv"].kind == "refused_name" and "symbolic links" in rows["linked.csv"].reason
+    assert "gzip" in rows["corrupt_2023-01-02.csv.gz"].reason and rows["corrupt_2023-01-02.csv.gz"].day == "2023-01-02"
+    assert rows["garbage.csv"].kind == "unreadable" and pd.isna(rows["garbage.csv"].day)
     assert rows["late_2023-01-01.csv"].kind == "unreadable" and rows["late_2023-01-01.csv"].day == "2023-01-01"
     assert "missing required column(s)" in rows["late_2023-01-01.csv"].reason
     assert rows["notes.txt"].kind == "refused_name" and pd.isna(rows["notes.txt"].day)
     assert rows["late_2023-01-01.csv"].identity.startswith("late_2023-01-01.csv:")
     # first seen is kept across materializations; a removed file leaves the record
     (landing / "notes.txt").unlink()
+    (landing / "linked.csv").unlink()
+    (landing / "corrupt_2023-01-02.csv.gz").unlink()
     assert run(["rejected_landing_files"], instance).success
     again = lake(zone_env).read(["rejected_landing_files"])
     assert set(again["file"]) == {"garbage.csv", "late_2023-01-01.csv"}
-    assert again.set_index("file")["first_seen"].to_dict() == table[table.file != "notes.txt"].set_index("file")["first_seen"].to_dict()
+    kept = table[table.file.isin(["garbage.csv", "late_2023-01-01.csv"])]
+    assert again.set_index("file")["first_seen"].to_dict() == kept.set_index("file")["first_seen"].to_dict()
 
 
 def test_new_topology_version_applies_from_its_date(zone_env):
