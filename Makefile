@@ -36,7 +36,7 @@ dev-install: $(VENV)/.dev-installed
 
 dagster-home:
 	mkdir -p $(DAGSTER_HOME)
-	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	cp dagster.local.yaml $(DAGSTER_HOME)/dagster.yaml
 
 ## make demo: set up, generate the demo zone and materialize every asset on the local profile
 demo: install dagster-home

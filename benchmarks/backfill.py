@@ -189,7 +189,8 @@ def run_child(zone: Path, work: Path, spec: dict, code: Path | None = None) -> d
     try:
         home = run_dir / "dagster_home"
         home.mkdir()
-        shutil.copy((code or REPO) / "dagster.yaml", home / "dagster.yaml")
+        template = next(p for p in ((code or REPO) / "dagster.local.yaml", (code or REPO) / "dagster.yaml") if p.exists())
+        shutil.copy(template, home / "dagster.yaml")  # older checkouts kept the template as ./dagster.yaml
         topology = _child_process(run_dir, zone, {"mode": "topology"}, code)
         result = _child_process(run_dir, zone, spec, code)
     finally:

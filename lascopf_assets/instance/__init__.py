@@ -1,1 +1,1 @@
-"""Dagster instance pieces for the local profile (referenced from dagster.yaml)."""
+"""Dagster instance pieces for the local profile (referenced from dagster.local.yaml, the template `make` copies into $DAGSTER_HOME)."""

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_demo_materializes_everything_and_summarizes(tmp_path, monkeypatch, capsys):
     home = tmp_path / "home"
     home.mkdir()
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(ROOT / "dagster.local.yaml", home / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.setenv("LASCOPF_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("LASCOPF_PROFILE", "local")

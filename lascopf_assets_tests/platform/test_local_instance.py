@@ -1,4 +1,4 @@
-"""The local profile's Dagster instance (dagster.yaml): pooled SQLite storages that persist."""
+"""The local profile's Dagster instance (dagster.local.yaml, copied to $DAGSTER_HOME): pooled SQLite storages that persist."""
 
 import shutil
 from pathlib import Path
@@ -22,7 +22,7 @@ def tiny(context: dg.AssetExecutionContext) -> None:
 
 @pytest.fixture
 def home(tmp_path, monkeypatch):
-    shutil.copy(ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
+    shutil.copy(ROOT / "dagster.local.yaml", tmp_path / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
     return tmp_path
 
@@ -87,3 +87,20 @@ def test_a_bad_switch_value_is_named(home, monkeypatch):
     monkeypatch.setenv("LASCOPF_SQLITE_STORAGE", "fast")
     with pytest.raises(Exception, match="LASCOPF_SQLITE_STORAGE='fast'"):
         dg.DagsterInstance.get()
+
+
+def test_one_code_location_name_and_no_stray_instance_yaml():
+    """`make dev` logs neither "code location name ... does not match" nor "./dagster.yaml ... will not be used":
+    the workspaces and dg's project config name the location alike, and the instance template is not named
+    dagster.yaml at the root (Dagster warns about one there when DAGSTER_HOME points elsewhere)."""
+    import tomllib
+
+    import yaml
+
+    def location(path: Path) -> str:
+        [entry] = yaml.safe_load(path.read_text())["load_from"]
+        return next(iter(entry.values()))["location_name"]
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["dg"]["project"]
+    assert location(ROOT / "workspace.yaml") == location(ROOT / "docker" / "workspace.yaml") == project["code_location_name"]
+    assert not (ROOT / "dagster.yaml").exists() and (ROOT / "dagster.local.yaml").exists()
