@@ -9,6 +9,11 @@ What a tick lists (never the whole bucket):
   ``Delimiter='/'`` and ``StartAfter``: one page per 1,000 days at most);
 * the objects of those open days only.
 
+A key is a landing file when it has no ``..``/``.`` segment, no leading ``/`` and no backslash,
+and its last segment passes the local landing name rules (``lib.ingest.landing.refusal_reason``:
+``.csv``, ``.csv.gz``, ``.parquet``); other keys are never requested nor downloaded, and the plan
+names each refused key version once (``LandingPlan.refused``) for the sensor to log.
+
 Days older than the lookback are closed: a file landing there later is not
 seen (use a longer lookback, or S3 event notifications, if that happens).
 
@@ -28,7 +33,20 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from lascopf_assets.lib.ingest.landing import LANDING_SUFFIXES
+import urllib3.exceptions
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+)
+
+from lascopf_assets.lib.ingest.landing import LANDING_SUFFIXES, refusal_reason  # noqa: F401 (LANDING_SUFFIXES: re-exported)
 
 _DAY_FOLDER = re.compile(r"^(?:date=)?(\d{4}-\d{2}-\d{2})$")
 CURSOR_VERSION = 1
@@ -44,6 +62,7 @@ class LandingObject:
     etag: str
     size: int
     day: str
+    refused: str | None = None  # why the key is not a landing file (never downloaded), None when accepted
 
 
 @dataclass(frozen=True)
@@ -86,6 +105,7 @@ class LandingPlan:
     listed_days: list[str]
     out_of_range: list[tuple[str, str]]  # (key, day) outside the partitions
     list_calls: int
+    refused: list[LandingObject] = field(default_factory=list)  # new or changed refused keys of the open days
 
 
 def day_of_folder(name: str) -> str | None:
@@ -104,17 +124,118 @@ def run_key_for(day: str, objects: Iterable[LandingObject]) -> str:
     return f"s3-landing:{day}:{digest}"
 
 
-def _explain(exc: Exception, bucket: str) -> S3LandingError:
-    code = getattr(exc, "response", {}).get("Error", {}).get("Code", "") if hasattr(exc, "response") else ""
-    if code in ("NoSuchBucket",):
-        reason = "the bucket does not exist"
-    elif code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403"):
-        reason = "the credentials were rejected"
-    elif type(exc).__name__ in ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ConnectionClosedError"):
-        reason = "the endpoint cannot be reached"
-    else:
-        reason = " ".join(str(exc).split())[:300]
-    return S3LandingError(f"listing landing bucket {bucket!r} failed: {reason}")
+_THROTTLING = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests",
+               "TooManyRequestsException", "RequestThrottled", "RequestThrottledException", "ServiceUnavailable", "503"}
+
+
+def is_transport_error(exc: BaseException) -> bool:
+    """An error of the S3 client or its HTTP stack (explained by :func:`_explain`), not a bug of ours."""
+    return isinstance(exc, (BotoCoreError, ClientError, urllib3.exceptions.HTTPError))
+
+
+def _reason(exc: BaseException, bucket: str, key: str | None, endpoint: str | None) -> str:
+    where = f"the endpoint {endpoint}" if endpoint else "the endpoint"
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {}) if isinstance(exc.response, dict) else {}
+        code = str(error.get("Code", "") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+        message = " ".join(str(error.get("Message", "") or "").split())[:200]
+        if code == "NoSuchBucket":
+            return f"the bucket does not exist on {where}"
+        if code in ("NoSuchKey", "404") and key is not None:
+            return "the object does not exist (deleted after it was listed?)"
+        if code == "404":
+            return f"the bucket does not exist on {where}"
+        if code == "InvalidAccessKeyId":
+            return f"the credentials were rejected: {where} does not know the access key (InvalidAccessKeyId)"
+        if code == "SignatureDoesNotMatch":
+            return "the credentials were rejected: the secret key does not match the access key (SignatureDoesNotMatch)"
+        if code in ("AccessDenied", "403"):
+            action = "s3:GetObject" if key is not None else "s3:ListBucket"
+            return f"access denied: the credentials lack {action} on this bucket (AccessDenied: {message or 'Forbidden'})"
+        if code in _THROTTLING:
+            return f"{where} is throttling requests ({code}) and the retries ran out; retry later or slow the sensor down"
+        return f"{code or type(exc).__name__}: {message or ' '.join(str(exc).split())[:200]}"
+    if isinstance(exc, NoCredentialsError):
+        return "no credentials were found (set the access key and secret key, or the AWS environment)"
+    if isinstance(exc, PartialCredentialsError):
+        return f"the credentials are incomplete ({' '.join(str(exc).split())})"
+    if isinstance(exc, (ReadTimeoutError, urllib3.exceptions.ReadTimeoutError)):
+        return f"{where} cannot be reached: it accepted the connection but did not answer within the read timeout"
+    if isinstance(exc, (ConnectTimeoutError, urllib3.exceptions.ConnectTimeoutError)):
+        return f"{where} cannot be reached: connecting timed out"
+    if isinstance(exc, (EndpointConnectionError, urllib3.exceptions.NewConnectionError)):
+        return f"{where} cannot be reached: the connection was refused or the host is unknown"
+    if isinstance(exc, (ConnectionClosedError, ResponseStreamingError, urllib3.exceptions.ProtocolError)):
+        return f"{where} closed the connection before the answer was complete"
+    if isinstance(exc, BotoCoreError | urllib3.exceptions.HTTPError):
+        return f"{where} cannot be reached: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+    return " ".join(str(exc).split())[:300]
+
+
+def explain(exc: BaseException, bucket: str, key: str | None = None, endpoint: str | None = None) -> S3LandingError:
+    """One line naming what was tried (bucket, key, endpoint) and why it failed, for any S3 client error."""
+    if endpoint is None:
+        endpoint = (getattr(exc, "kwargs", None) or {}).get("endpoint_url")
+    what = f"listing landing bucket {bucket!r}" if key is None else f"downloading landing object {key!r} of bucket {bucket!r}"
+    return S3LandingError(f"{what} failed: {_reason(exc, bucket, key, endpoint)}")
+
+
+_explain = explain
+
+
+def key_refusal(key: str) -> str | None:
+    """Why an object key is not a landing file, or None: no '..' or '.' segment, no absolute path, no
+    backslash, and its last segment must pass the local landing name rules (``refusal_reason``)."""
+    if "\\" in key:
+        return "backslashes are not allowed in landing object keys"
+    if key.startswith("/"):
+        return "absolute paths are not allowed in landing object keys"
+    if any(part in ("..", ".") for part in key.split("/")):
+        return "'..' or '.' path segments are not allowed in landing object keys"
+    return refusal_reason(key.rsplit("/", 1)[-1])
+
+
+def _list_folder(client, bucket: str, folder: str, day: str, max_keys: int) -> tuple[list[LandingObject], list[LandingObject], int]:
+    """The objects of one day folder: (accepted, refused with ``LandingObject.refused`` set, list calls)."""
+    accepted: list[LandingObject] = []
+    refused: list[LandingObject] = []
+    calls = 0
+    kw = {"Bucket": bucket, "Prefix": folder, "MaxKeys": max_keys}
+    while True:
+        page = client.list_objects_v2(**kw)
+        calls += 1
+        for obj in page.get("Contents", []):
+            key = obj["Key"]
+            if key.endswith("/"):
+                continue  # a folder marker, not a file
+            o = LandingObject(key, obj["ETag"].strip('"'), int(obj["Size"]), day, refused=key_refusal(key))
+            (refused if o.refused else accepted).append(o)
+        if not page.get("IsTruncated"):
+            break
+        kw["ContinuationToken"] = page["NextContinuationToken"]
+    return accepted, refused, calls
+
+
+def day_folders(prefix: str, day: str) -> list[str]:
+    """The two folders a day's objects may be under: ``<prefix>/<day>/`` and ``<prefix>/date=<day>/``."""
+    base = prefix.strip("/") + "/" if prefix.strip("/") else ""
+    return [f"{base}{day}/", f"{base}date={day}/"]
+
+
+def list_day(client, bucket: str, prefix: str, day: str, *, max_keys: int = 1000) -> tuple[list[LandingObject], list[LandingObject]]:
+    """The accepted and refused objects of one day (both day folder spellings), sorted by key."""
+    accepted: list[LandingObject] = []
+    refused: list[LandingObject] = []
+    try:
+        for folder in day_folders(prefix, day):
+            a, r, _ = _list_folder(client, bucket, folder, day, max_keys)
+            accepted += a
+            refused += r
+    except Exception as exc:
+        if is_transport_error(exc):
+            raise _explain(exc, bucket, endpoint=client.meta.endpoint_url) from exc
+        raise
+    return sorted(accepted, key=lambda o: o.key), sorted(refused, key=lambda o: o.key)
 
 
 def plan_s3_landing(
@@ -155,20 +276,15 @@ def plan_s3_landing(
             kwargs["ContinuationToken"] = page["NextContinuationToken"]
         # 2. objects of the open days
         listed: list[LandingObject] = []
+        refused: list[LandingObject] = []
         for folder, day in sorted(days.items(), key=lambda kv: kv[1]):
-            kw = {"Bucket": bucket, "Prefix": folder, "MaxKeys": max_keys}
-            while True:
-                page = client.list_objects_v2(**kw)
-                calls += 1
-                for obj in page.get("Contents", []):
-                    if obj["Key"].lower().endswith(LANDING_SUFFIXES):
-                        listed.append(LandingObject(obj["Key"], obj["ETag"].strip('"'), int(obj["Size"]), day))
-                if not page.get("IsTruncated"):
-                    break
-                kw["ContinuationToken"] = page["NextContinuationToken"]
+            accepted, rejected, n = _list_folder(client, bucket, folder, day, max_keys)
+            listed += accepted
+            refused += rejected
+            calls += n
     except Exception as exc:
-        if type(exc).__module__.startswith("botocore"):
-            raise _explain(exc, bucket) from exc
+        if is_transport_error(exc):
+            raise _explain(exc, bucket, endpoint=client.meta.endpoint_url) from exc
         raise
 
     due = [o for o in listed if cursor.seen.get(o.key) != o.etag]
@@ -190,13 +306,16 @@ def plan_s3_landing(
     for o in listed:
         if o.key not in bad:  # a day outside the partitions (e.g. tomorrow) stays due until it is valid
             seen[o.key] = o.etag
-    listed_keys = {o.key for o in listed}
+    new_refusals = [o for o in refused if cursor.seen.get(o.key) != o.etag]  # reported once per version
+    for o in refused:
+        seen[o.key] = o.etag
+    listed_keys = {o.key for o in listed} | {o.key for o in refused}
     open_days = set(listed_days)
     # forget keys of closed days, and keys deleted from an open day
     seen = {k: e for k, e in seen.items() if _key_day(k, base) is None or (
         (keep_from is None or _key_day(k, base) >= keep_from)
         and (_key_day(k, base) not in open_days or k in listed_keys))}
-    return LandingPlan(requests, S3LandingCursor(watermark, seen), listed_days, out_of_range, calls)
+    return LandingPlan(requests, S3LandingCursor(watermark, seen), listed_days, out_of_range, calls, new_refusals)
 
 
 def _key_day(key: str, base: str) -> str | None:

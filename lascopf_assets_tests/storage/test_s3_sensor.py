@@ -172,3 +172,73 @@ def test_production_wiring_loads_before_env_vars_are_resolved(monkeypatch, tmp_p
     defs = load_defs()  # the real production wiring (resources.build_resources)
     dg.Definitions.validate_loadable(defs)
     assert {"io_manager", "timeseries_io_manager", "s3_landing", "zone"} <= set(defs.resources)
+
+
+def test_download_day_cache_holds_exactly_what_the_bucket_holds_now(s3_bucket, tmp_path):
+    """A deleted object's cache file is removed, so its rows are not ingested again; only files of the day's
+    folders named by download_day's own scheme are touched, and no temporary is left behind."""
+    put(s3_bucket, "landing/2023-01-05/a.csv")
+    put(s3_bucket, "landing/2023-01-05/b.csv", kwh=9.0)
+    put(s3_bucket, "landing/date=2023-01-05/c.csv")
+    put(s3_bucket, "landing/2023-01-06/a.csv")
+    resource = _resource(s3_bucket)
+    resource.download_day("2023-01-06", tmp_path)
+    (tmp_path / "meter_readings_2023-01-05.csv").write_text("not ours\n")  # a file download_day did not write
+    first = resource.download_day("2023-01-05", tmp_path)
+    assert sorted(p.name for p in first) == [
+        "landing__2023-01-05__a.csv", "landing__2023-01-05__b.csv", "landing__date=2023-01-05__c.csv"]
+    s3_bucket["client"].delete_object(Bucket=s3_bucket["bucket"], Key="landing/2023-01-05/b.csv")
+    s3_bucket["client"].delete_object(Bucket=s3_bucket["bucket"], Key="landing/date=2023-01-05/c.csv")
+    again = resource.download_day("2023-01-05", tmp_path)
+    assert [p.name for p in again] == ["landing__2023-01-05__a.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "landing__2023-01-05__a.csv", "landing__2023-01-06__a.csv", "meter_readings_2023-01-05.csv"]
+
+
+def test_download_day_skips_an_object_deleted_after_listing(s3_bucket, tmp_path):
+    resource = _resource(s3_bucket)
+    target = tmp_path / "landing__2023-01-05__gone.csv"
+    assert resource._fetch(resource.client(), "landing/2023-01-05/gone.csv", target) is False
+    assert list(tmp_path.iterdir()) == []
+
+
+REFUSED = {
+    "landing/2023-01-05/../evil.csv": "'..' or '.' path segments",
+    "landing/2023-01-05/notes.txt": "not a .csv, .csv.gz or .parquet file",
+    "landing/2023-01-05/a\\b.csv": "backslashes are not allowed",
+    "landing/2023-01-05/-dash.csv": "name must start with a letter or digit",
+}
+
+
+def test_refused_keys_are_neither_requested_nor_downloaded_and_are_logged_once(s3_bucket, tmp_path, capfd):
+    put(s3_bucket, "landing/2023-01-05/good.csv")
+    for key in REFUSED:
+        put(s3_bucket, key)
+    result = plan(s3_bucket, S3LandingCursor())
+    assert [(r.day, r.keys) for r in result.requests] == [("2023-01-05", ["landing/2023-01-05/good.csv"])]
+    assert {o.key: o.refused for o in result.refused}.keys() == REFUSED.keys()
+    for o in result.refused:
+        assert REFUSED[o.key] in o.refused
+    assert plan(s3_bucket, result.cursor).refused == []  # reported once per key version
+
+    stale = tmp_path / "landing__2023-01-05__..__evil.csv"  # fetched by an older version of download_day
+    stale.write_text(CSV.format(day="2023-01-05", kwh=666))
+    paths = _resource(s3_bucket).download_day("2023-01-05", tmp_path)
+    assert [p.name for p in paths] == ["landing__2023-01-05__good.csv"]
+    assert [p.name for p in tmp_path.iterdir()] == ["landing__2023-01-05__good.csv"]
+
+    with dg.instance_for_test() as instance:
+        capfd.readouterr()
+        tick1 = _tick(instance, _resource(s3_bucket), None)
+        lines = capfd.readouterr().err.splitlines()  # the tick's log, as the sensor page shows it
+        assert [r.tags[LANDING_KEYS_TAG] for r in tick1.run_requests] == ["landing/2023-01-05/good.csv"]
+        for key, reason in REFUSED.items():
+            assert any(" WARNING - " in line and f"landing object {key!r} (2023-01-05) is refused" in line
+                       and reason in line for line in lines), key
+        tick2 = _tick(instance, _resource(s3_bucket), tick1.cursor)
+        assert isinstance(tick2, dg.SkipReason)
+        assert "evil.csv" not in capfd.readouterr().err  # once per key version
+        put(s3_bucket, "landing/2023-01-05/notes.txt", kwh=2.0)  # a new version is named again
+        _tick(instance, _resource(s3_bucket), tick1.cursor)
+        err = capfd.readouterr().err
+        assert "notes.txt" in err and "evil.csv" not in err

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from pathlib import Path
 
 import boto3
 import dagster as dg
 from botocore.config import Config as BotoConfig
+from botocore.exceptions import ClientError
 
-from lascopf_assets.storage.s3_landing import S3LandingCursor, plan_s3_landing
+from lascopf_assets.storage.s3_landing import day_folders, explain, is_transport_error, list_day
 
 
 class S3Connection(dg.ConfigurableResource):
@@ -43,17 +46,49 @@ class S3LandingBucket(S3Connection):
         )
 
     def download_day(self, day: str, dest_dir: str | Path) -> list[Path]:
-        """Copy the landing objects of one day folder to ``dest_dir`` (for readers of local files)."""
+        """Make ``dest_dir`` hold exactly the landing objects the bucket holds now for one day (for readers of
+        local files): each accepted object is fetched to a hidden temporary and renamed over its cache file
+        (``<key with / as __>``), so a reader never sees a half-written file; a cache file of this day's folders
+        whose object is gone (or whose key is now refused) is removed. Refused keys are never fetched."""
         dest = Path(dest_dir)
         dest.mkdir(parents=True, exist_ok=True)
         client = self.client()
+        objects, _refused = list_day(client, self.bucket, self.prefix, day)
         paths = []
-        plan = plan_s3_landing(client, self.bucket, self.prefix, S3LandingCursor(watermark=day), lookback_days=0)
-        for request in plan.requests:
-            if request.day != day:
-                continue
-            for obj in request.objects:
-                target = dest / obj.key.replace("/", "__")
-                client.download_file(self.bucket, obj.key, str(target))
+        for obj in objects:
+            target = dest / cache_name(obj.key)
+            if self._fetch(client, obj.key, target):
                 paths.append(target)
+        # prune: only the files of this day's folders, named by this scheme (what download_day wrote)
+        owned = tuple(cache_name(folder) for folder in day_folders(self.prefix, day))
+        keep = {p.name for p in paths}
+        for entry in dest.iterdir():
+            if entry.name.startswith(owned) and entry.name not in keep and entry.is_file():
+                entry.unlink(missing_ok=True)
         return paths
+
+    def _fetch(self, client, key: str, target: Path) -> bool:
+        """Stream one object to a hidden temporary next to ``target`` and rename it over ``target``; False when the
+        object was deleted since it was listed."""
+        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.part")  # hidden: scans skip dot files
+        try:
+            try:
+                body = client.get_object(Bucket=self.bucket, Key=key)["Body"]
+                with open(tmp, "wb") as out:
+                    for chunk in body.iter_chunks(1 << 20):
+                        out.write(chunk)
+            except Exception as exc:
+                if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                    return False  # gone: the prune removes its cache file
+                if is_transport_error(exc):
+                    raise explain(exc, self.bucket, key=key, endpoint=client.meta.endpoint_url) from exc
+                raise
+            os.replace(tmp, target)
+            return True
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+def cache_name(key: str) -> str:
+    """The local cache file name of an object key (or of a folder: the prefix of its files' names)."""
+    return key.replace("/", "__")
