@@ -1,6 +1,7 @@
 """Resource construction: the only code that branches on the profile."""
 
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -59,6 +60,15 @@ class LandingZone(dg.ConfigurableResource):
     def topology_files(self) -> list[Path]:
         folder = Path(self.topology_dir)
         return sorted(p for p in folder.glob("*.csv") if p.is_file()) if folder.is_dir() else []
+
+    def topology_fingerprint(self, feeder_heads: list[str]) -> str:
+        """What ``grid_topology`` is built from: each topology file's name, size and mtime, and the feeder heads."""
+        digest = hashlib.sha256()
+        for path in self.topology_files():
+            st = path.stat()
+            digest.update(f"{path.name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+        digest.update(("heads:" + ",".join(feeder_heads)).encode())
+        return digest.hexdigest()[:20]
 
 
 class S3LandingZone(LandingZone):

@@ -136,3 +136,24 @@ def test_bad_cursor_version_is_refused():
 
     with pytest.raises(ValueError, match="cursor has version"):
         LandingCursor.parse('{"v": 99}')
+
+
+def test_topology_sensor_first_tick_recognises_a_built_topology(zone_env):
+    [topology_sensor] = [s for s in ingestion_sensors("local") if s.name == "topology_file_sensor"]
+    d = defs()
+    resources = {"zone": d.resources["zone"], "feeder_heads": d.resources["feeder_heads"]}
+
+    def topology_tick(instance, cursor=None):
+        return topology_sensor(dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources))
+
+    # nothing built yet: the first tick builds it
+    assert len(topology_tick(dg.DagsterInstance.ephemeral()).run_requests) == 1
+    # built (as by `make demo`) from these very files: the first tick only remembers them
+    instance = dg.DagsterInstance.ephemeral()
+    assert dg.materialize([grid_topology], resources=d.resources, instance=instance).success
+    first = topology_tick(instance)
+    assert first.run_requests == [] and first.cursor and "already built" in first.skip_reason.skip_message
+    # a changed topology file is a new version: the next tick requests it
+    path = zone_env.out_dir / "topology" / "grid_topology.csv"
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    assert len(topology_tick(instance, first.cursor).run_requests) == 1

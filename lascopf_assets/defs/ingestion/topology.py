@@ -34,6 +34,10 @@ def sync_feeder_partitions(instance: dg.DagsterInstance, feeders: list[str]) -> 
     return added, removed
 
 
+# grid_topology's metadata key for what it was built from (topology files and feeder heads)
+TOPOLOGY_FINGERPRINT = "topology_fingerprint"
+
+
 @dg.asset(
     group_name="ingestion",
     kinds={"pandas", "parquet"},
@@ -76,5 +80,7 @@ def grid_topology(context: dg.AssetExecutionContext, zone: LandingZone, feeder_h
             "junctions_outside_feeders": dg.MetadataValue.int(outside),
             "meters_under_junctions": dg.MetadataValue.int(len(meters)),
             "junction_meters": dg.MetadataValue.md(markdown_table(per_junction, 50)),
+            # what topology_file_sensor compares on its first tick, so it does not rebuild what is already built
+            TOPOLOGY_FINGERPRINT: dg.MetadataValue.text(zone.topology_fingerprint(feeder_heads.element_list())),
         },
     )
