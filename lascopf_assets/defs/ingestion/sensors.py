@@ -15,10 +15,10 @@ import dagster as dg
 import pandas as pd
 
 from lascopf_assets.defs.ingestion.assets import raw_measurements, rejected_landing_files
-from lascopf_assets.defs.ingestion.topology import grid_topology
+from lascopf_assets.defs.ingestion.topology import TOPOLOGY_FINGERPRINT, grid_topology
 from lascopf_assets.defs.partitions import daily_partitions
 from lascopf_assets.defs.profile import sensors_start
-from lascopf_assets.defs.resources import LandingZone
+from lascopf_assets.defs.resources import FeederHeads, LandingZone
 from lascopf_assets.defs.storage.resources import S3LandingBucket
 from lascopf_assets.lib.ingest.landing_runs import LandingCursor, changed_files, plan_landing_runs
 from lascopf_assets.lib.ingest.rejections import UNREADABLE
@@ -90,14 +90,23 @@ def landing_file_sensor(context: dg.SensorEvaluationContext, zone: LandingZone) 
     return dg.SensorResult(run_requests=run_requests, cursor=new_cursor)
 
 
-def topology_file_sensor(context: dg.SensorEvaluationContext, zone: LandingZone) -> dg.SensorResult | dg.SkipReason:
-    fingerprint = hashlib.sha256()
-    for path in zone.topology_files():
-        st = path.stat()
-        fingerprint.update(f"{path.name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-    digest = fingerprint.hexdigest()[:20]
+def _built_from(instance: dg.DagsterInstance) -> str | None:
+    """The fingerprint the latest grid_topology materialization was built from, if any."""
+    [record] = instance.fetch_materializations(grid_topology.key, limit=1).records or [None]
+    if record is None:
+        return None
+    value = record.asset_materialization.metadata.get(TOPOLOGY_FINGERPRINT)
+    return value.value if value is not None else None
+
+
+def topology_file_sensor(
+    context: dg.SensorEvaluationContext, zone: LandingZone, feeder_heads: FeederHeads
+) -> dg.SensorResult | dg.SkipReason:
+    digest = zone.topology_fingerprint(feeder_heads.element_list())
     if digest == context.cursor:
         return dg.SkipReason("topology files unchanged")
+    if not context.cursor and _built_from(context.instance) == digest:  # first tick: e.g. after `make demo`
+        return dg.SensorResult(cursor=digest, skip_reason="grid_topology is already built from these topology files")
     return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"topology:{digest}")], cursor=digest)
 
 
