@@ -79,6 +79,8 @@ def test_phase_assignment_of_a_feeder_matches_a_direct_solve_of_that_feeder_alon
     assert meta["tradeoff_curve"].count("\n| ") == 4  # K = 0..3
     report = Path(meta["report_path"])
     assert report.exists() and report.parent.name == feeder and report.read_text().count("data:image/png;base64,") == 4
+    assert report.name == f"phase_balancing_{feeder}_{DAYS[0]}_{DAYS[1]}.html"  # by feeder and window, no run id
+    assert (report.parent / "latest.html").read_bytes() == report.read_bytes()
 
 
 def test_feeder_ranking_ranks_each_feeders_latest_result(zone):

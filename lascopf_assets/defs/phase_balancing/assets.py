@@ -24,7 +24,7 @@ from lascopf_assets.defs.storage.contract import ALLOW_MISSING_PARTITIONS, ROWS_
 from lascopf_assets.lib.phase_balance.exact import SOLVERS, ExactPhaseBalancer, solve_with_curve
 from lascopf_assets.lib.phase_balance.feeders import feeder_ranking as rank_feeders
 from lascopf_assets.lib.phase_balance.problem import LoadTableError, problem_from_long_table
-from lascopf_assets.lib.phase_balance.report import figure_tradeoff, write_report
+from lascopf_assets.lib.phase_balance.report import figure_tradeoff, report_file_name, write_report
 from lascopf_assets.lib.phase_balance.window import select_window
 from lascopf_assets.lib.solver_status import ERROR, parse_options
 
@@ -102,8 +102,10 @@ def phase_assignment(
     result, curve = solve_with_curve(balancer, config.max_changes, config.curve_max_changes,
                                      float(config.time_limit_seconds))
 
-    report = write_report(exports.folder("phase_balancing", feeder) / f"phase_assignment_{context.run.run_id}.html",
-                          problem, result, curve, title=f"Phase balancing, feeder {feeder}, {first} .. {last}")
+    # named by feeder and window (a rerun of the same window replaces it); latest.html beside it is the newest
+    report = write_report(exports.folder("phase_balancing", feeder) / report_file_name(feeder, first, last),
+                          problem, result, curve, title=f"Phase balancing, feeder {feeder}, {first} .. {last}",
+                          latest=True)
     changes = result.changes_frame().astype({"junction": "string", "from_phase": "string", "to_phase": "string"})
     changes.insert(0, "feeder", pd.Series([feeder] * len(changes), dtype="string"))
     curve_table = pd.DataFrame(

@@ -1,8 +1,14 @@
 """A self-contained HTML report of a phase-balancing result (matplotlib PNGs inlined as base64).
 
 Figures, as in the study: aggregate load per phase before and after with the
-average, hourly imbalance before and after, the share of energy per phase
-before and after, and the K trade-off curve (when given).
+average, the imbalance per interval before and after (the metric's ratio, in %
+of the mean, and the same deviation in kWh), the share of energy per phase
+before and after, and the K trade-off curve (when given). Time axes are the
+window's timestamps (UTC dates; a window longer than two weeks plots daily
+means); legends sit outside the plotting area so they cover no data.
+
+:func:`report_file_name` names a report by feeder and window; :func:`write_report`
+writes it atomically and, with ``latest=True``, refreshes ``latest.html`` beside it.
 """
 
 from __future__ import annotations
@@ -10,19 +16,34 @@ from __future__ import annotations
 import base64
 import html
 import io
+import os
+import re
+import shutil
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 from lascopf_assets.lib.phase_balance.metric import hourly_imbalance, phase_aggregates  # noqa: E402
 from lascopf_assets.lib.phase_balance.problem import PHASES, PhaseBalanceProblem  # noqa: E402
 from lascopf_assets.lib.phase_balance.result import PhaseBalanceResult  # noqa: E402
 
 _COLORS = {"A": "#d62728", "B": "#2ca02c", "C": "#1f77b4"}
+LATEST_NAME = "latest.html"
+_OUTSIDE = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "borderaxespad": 0.0, "fontsize": 8}
+_SMOOTH_AFTER_DAYS = 14  # a longer window plots daily means
+
+
+def report_file_name(feeder: str, first: str, last: str) -> str:
+    """``phase_balancing_<feeder>_<first>_<last>.html`` (the feeder's characters outside ``[A-Za-z0-9.-]`` as ``_``)."""
+    safe = re.sub(r"[^A-Za-z0-9.\-]", "_", str(feeder)) or "feeder"
+    return f"phase_balancing_{safe}_{first}_{last}.html"
 
 
 def _png(fig) -> str:
@@ -33,7 +54,7 @@ def _png(fig) -> str:
 
 
 def _smooth(values: np.ndarray, window: int) -> np.ndarray:
-    """Block means over ``window`` intervals (so a year plots as days); NaN-aware."""
+    """Block means over ``window`` intervals; NaN-aware."""
     if window <= 1:
         return values
     n = len(values) // window * window
@@ -42,35 +63,114 @@ def _smooth(values: np.ndarray, window: int) -> np.ndarray:
     return np.nanmean(values[:n].reshape(-1, window, *values.shape[1:]), axis=1)
 
 
-def figure_phase_loads(problem: PhaseBalanceProblem, assignment: np.ndarray) -> str:
+def _stamps(problem: PhaseBalanceProblem) -> pd.DatetimeIndex | None:
+    """The intervals' timestamps (UTC), or None when the problem's axis is plain interval numbers."""
+    ts = problem.timestamps
+    if len(ts) == 0 or (np.issubdtype(np.asarray(ts).dtype, np.number)):
+        return None
+    try:
+        return pd.DatetimeIndex(pd.to_datetime(ts, utc=True))
+    except (TypeError, ValueError):
+        return None
+
+
+def interval_minutes(problem: PhaseBalanceProblem) -> int | None:
+    """The most common step between consecutive timestamps, in minutes (None: no dates or one interval)."""
+    stamps = _stamps(problem)
+    if stamps is None or len(stamps) < 2:
+        return None
+    steps = pd.Series(stamps[1:] - stamps[:-1]).mode()
+    return int(steps.iloc[0].total_seconds() // 60) if len(steps) else None
+
+
+def _step_text(problem: PhaseBalanceProblem) -> str:
+    minutes = interval_minutes(problem)
+    if minutes is None:
+        return "interval"
+    return "hour" if minutes == 60 else f"{minutes} min"
+
+
+def _time_series(problem: PhaseBalanceProblem, values: np.ndarray):
+    """(x, y, daily): the values against their timestamps, as daily means for a window longer than two weeks."""
+    stamps = _stamps(problem)
+    if stamps is None:
+        window = 24 if problem.n_hours > 24 * _SMOOTH_AFTER_DAYS else 1
+        y = _smooth(values, window)
+        return np.arange(len(y)) * window, y, window > 1
+    span_days = (stamps[-1] - stamps[0]) / pd.Timedelta(days=1)
+    if span_days <= _SMOOTH_AFTER_DAYS:
+        return stamps.tz_localize(None).to_numpy(), values, False
+    frame = pd.DataFrame(values.reshape(len(values), -1), index=stamps)
+    daily = frame.resample("D").mean()
+    y = daily.to_numpy() if values.ndim > 1 else daily.iloc[:, 0].to_numpy()
+    return daily.index.tz_localize(None).to_numpy(), y, True
+
+
+def _time_axis(ax, problem: PhaseBalanceProblem, daily: bool) -> None:
+    stamps = _stamps(problem)
+    if stamps is None:
+        ax.set_xlabel("interval" + (" (blocks of 24)" if daily else ""))
+        return
+    locator = mdates.AutoDateLocator(minticks=4, maxticks=14)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax.set_xlabel("date (UTC)" + (", daily means" if daily else ""))
+
+
+def loads_figure(problem: PhaseBalanceProblem, assignment: np.ndarray):
+    """The matplotlib figure of :func:`figure_phase_loads` (left open, for inspection)."""
     before = phase_aggregates(problem.loads, problem.initial_phase)
     after = phase_aggregates(problem.loads, assignment)
-    window = 24 if problem.n_hours > 24 * 14 else 1
-    fig, axes = plt.subplots(2, 1, figsize=(10, 6), sharex=True, sharey=True)
+    fig, axes = plt.subplots(2, 1, figsize=(11, 6), sharex=True, sharey=True)
+    daily = False
     for ax, agg, title in ((axes[0], before, "before"), (axes[1], after, "after")):
-        sm = _smooth(agg, window)
+        x, sm, daily = _time_series(problem, agg)
         for p, name in enumerate(PHASES):
-            ax.plot(sm[:, p], lw=0.8, color=_COLORS[name], label=f"phase {name}")
-        ax.plot(sm.mean(axis=1), lw=1.2, color="black", ls="--", label="average")
+            ax.plot(x, sm[:, p], lw=0.8, color=_COLORS[name], label=f"phase {name}")
+        ax.plot(x, sm.mean(axis=1), lw=1.2, color="black", ls="--", label="mean of the phases")
         ax.set_title(f"Aggregate load per phase, {title}")
-        ax.set_ylabel("kWh per interval" + (" (daily mean)" if window > 1 else ""))
-        ax.legend(loc="upper right", ncol=4, fontsize=8)
-    axes[1].set_xlabel("day" if window > 1 else "interval")
-    return _png(fig)
+        ax.set_ylabel(f"kWh per {_step_text(problem)}")
+        ax.grid(alpha=0.3)
+    axes[0].legend(**_OUTSIDE)
+    _time_axis(axes[1], problem, daily)
+    return fig
+
+
+def imbalance_figure(problem: PhaseBalanceProblem, assignment: np.ndarray):
+    """The matplotlib figure of :func:`figure_hourly_imbalance` (left open, for inspection).
+
+    Top: the metric's term per interval, ``max_p |L_p(t) - mean(t)| / mean(t)``, in % of the mean
+    (the objective is its sum, as a ratio). Bottom: the same deviation in kWh, ``max_p |L_p(t) - mean(t)|``.
+    """
+    fig, axes = plt.subplots(2, 1, figsize=(11, 6), sharex=True)
+    daily = False
+    step = _step_text(problem)
+    for x_phase, color, name in ((problem.initial_phase, "#7f7f7f", "before"), (assignment, "#9467bd", "after")):
+        agg = phase_aggregates(problem.loads, x_phase)
+        mean = agg.mean(axis=1)
+        ratio = hourly_imbalance(problem.loads, x_phase)
+        deviation = np.abs(agg - mean[:, None]).max(axis=1)
+        x, y, daily = _time_series(problem, 100 * ratio)
+        axes[0].plot(x, y, lw=0.8, color=color, label=f"{name}: sum of ratios {np.nansum(ratio):,.1f}")
+        x, y, daily = _time_series(problem, deviation)
+        axes[1].plot(x, y, lw=0.8, color=color, label=f"{name}: mean {np.nanmean(deviation):,.2f} kWh per {step}")
+    axes[0].set_title("Imbalance per interval: largest phase deviation from the mean of the phases")
+    axes[0].set_ylabel("% of the mean")
+    axes[1].set_ylabel(f"kWh per {step}")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(**_OUTSIDE)
+        ax.set_ylim(bottom=0)
+    _time_axis(axes[1], problem, daily)
+    return fig
+
+
+def figure_phase_loads(problem: PhaseBalanceProblem, assignment: np.ndarray) -> str:
+    return _png(loads_figure(problem, assignment))
 
 
 def figure_hourly_imbalance(problem: PhaseBalanceProblem, assignment: np.ndarray) -> str:
-    before = hourly_imbalance(problem.loads, problem.initial_phase)
-    after = hourly_imbalance(problem.loads, assignment)
-    window = 24 if problem.n_hours > 24 * 14 else 1
-    fig, ax = plt.subplots(figsize=(10, 3.5))
-    ax.plot(_smooth(before, window), lw=0.8, color="#7f7f7f", label=f"before (sum {np.nansum(before):.4g})")
-    ax.plot(_smooth(after, window), lw=0.8, color="#9467bd", label=f"after (sum {np.nansum(after):.4g})")
-    ax.set_ylabel("max_p |L_p - mean| / mean" + (" (daily mean)" if window > 1 else ""))
-    ax.set_xlabel("day" if window > 1 else "interval")
-    ax.set_title("Imbalance per interval, before and after")
-    ax.legend(fontsize=8)
-    return _png(fig)
+    return _png(imbalance_figure(problem, assignment))
 
 
 def figure_phase_shares(problem: PhaseBalanceProblem, assignment: np.ndarray) -> str:
@@ -82,11 +182,11 @@ def figure_phase_shares(problem: PhaseBalanceProblem, assignment: np.ndarray) ->
     pos = np.arange(3)
     ax.bar(pos - 0.18, shares[0], width=0.36, color="#7f7f7f", label="before")
     ax.bar(pos + 0.18, shares[1], width=0.36, color="#9467bd", label="after")
-    ax.axhline(100 / 3, color="black", ls="--", lw=1)
+    ax.axhline(100 / 3, color="black", ls="--", lw=1, label="even split (33.3 %)")
     ax.set_xticks(pos, [f"phase {p}" for p in PHASES])
-    ax.set_ylabel("% of energy over the period")
-    ax.set_title("Share of load per phase")
-    ax.legend(fontsize=8)
+    ax.set_ylabel("% of the window's energy")
+    ax.set_title("Share of energy per phase")
+    ax.legend(**_OUTSIDE)
     return _png(fig)
 
 
@@ -95,64 +195,119 @@ def figure_tradeoff(curve: list[PhaseBalanceResult]) -> str:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(ks, [r.imbalance for r in curve], marker="o", label="imbalance (best found)")
     ax.plot(ks, [r.bound for r in curve], ls=":", marker=".", color="black", label="proven lower bound")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlabel("K (max junctions changed)")
-    ax.set_ylabel("time-summed imbalance")
+    ax.set_ylabel("imbalance: sum over intervals of\nmax phase deviation / mean (ratio)")
     ax.set_title("Trade-off: imbalance vs. number of changes")
-    ax.legend(fontsize=8)
+    ax.legend(**_OUTSIDE)
     return _png(fig)
+
+
+def _window_text(problem: PhaseBalanceProblem) -> str:
+    stamps = _stamps(problem)
+    if stamps is None:
+        return f"intervals 0 .. {problem.n_hours - 1}"
+    minutes = interval_minutes(problem)
+    step = f", {minutes}-minute intervals" if minutes else ""
+    return f"{stamps[0]:%Y-%m-%d %H:%M} .. {stamps[-1]:%Y-%m-%d %H:%M} UTC{step}"
 
 
 def render_report(problem: PhaseBalanceProblem, result: PhaseBalanceResult,
                   curve: list[PhaseBalanceResult] | None = None, title: str = "Phase balancing report") -> str:
     """The report as one HTML string (no external files)."""
     x = result.assignment
+    step = _step_text(problem)
     figures = [
-        ("Aggregate load per phase", figure_phase_loads(problem, x)),
-        ("Imbalance per interval", figure_hourly_imbalance(problem, x)),
-        ("Share of load per phase", figure_phase_shares(problem, x)),
+        ("Aggregate load per phase", figure_phase_loads(problem, x),
+         f"Load of each phase (kWh per {step}) before and after the recommended changes, with the mean of the three."),
+        ("Imbalance per interval", figure_hourly_imbalance(problem, x),
+         "Top: the imbalance metric's term per interval, max over phases of |phase load - mean| / mean, in % of the "
+         "mean; the imbalance figures in the tables are its sum over the window (a ratio, no unit). Bottom: the same "
+         f"largest deviation in kWh per {step}."),
+        ("Share of energy per phase", figure_phase_shares(problem, x),
+         "Each phase's share of the window's energy; an even split is 33.3 %."),
     ]
     if curve:
-        figures.append(("Trade-off curve", figure_tradeoff(curve)))
+        figures.append(("Trade-off curve", figure_tradeoff(curve),
+                        "Best imbalance found and proven lower bound for each K (at most K junctions change phase)."))
     esc = html.escape
     rows = "".join(
         f"<tr><td>{esc(c.junction)}</td><td>{c.from_phase}</td><td>{c.to_phase}</td></tr>" for c in result.changes
     ) or "<tr><td colspan=3>no change</td></tr>"
+    before_kwh = _mean_deviation_kwh(problem, problem.initial_phase)
+    after_kwh = _mean_deviation_kwh(problem, x)
+    n = max(problem.n_hours - len(result.skipped_hours), 1)
     summary = [
+        ("window", _window_text(problem)),
         ("junctions x intervals", f"{problem.n_junctions} x {problem.n_hours}"),
         ("max changes K", str(result.max_changes)),
         ("status", result.status),
         *([("solver said", result.reason)] if result.reason else []),
-        ("imbalance before", f"{result.initial_imbalance:.6g}"),
-        ("imbalance after", f"{result.imbalance:.6g}"),
-        ("proven lower bound", f"{result.bound:.6g}"),
-        ("relative gap", f"{result.gap:.3e}"),
+        ("imbalance before (sum of ratios)", f"{result.initial_imbalance:.6g}"),
+        ("imbalance after (sum of ratios)", f"{result.imbalance:.6g}"),
+        ("proven lower bound (sum of ratios)", f"{result.bound:.6g}"),
+        ("relative gap", f"{result.gap:.1e}"),
+        ("mean imbalance per interval, before", f"{100 * result.initial_imbalance / n:.1f} % of the mean"),
+        ("mean imbalance per interval, after", f"{100 * result.imbalance / n:.1f} % of the mean"),
+        ("mean largest phase deviation, before", f"{before_kwh:,.2f} kWh per {step}"),
+        ("mean largest phase deviation, after", f"{after_kwh:,.2f} kWh per {step}"),
         ("method / solver", f"{result.method} / {result.solver}"),
-        ("solve seconds", f"{result.solve_seconds:.2f}"),
+        ("solve time", f"{result.solve_seconds:.2f} s"),
         ("skipped intervals (zero load)", str(len(result.skipped_hours))),
     ]
     summary_rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in summary)
     curve_rows = ""
     if curve:
-        header = "<tr><th>K</th><th>imbalance</th><th>bound</th><th>gap</th><th>status</th></tr>"
+        header = ("<tr><th>K</th><th>imbalance (sum of ratios)</th><th>proven bound</th><th>gap</th>"
+                  "<th>status</th></tr>")
         curve_rows = "<h2>Trade-off table</h2><table>" + header + "".join(
-            f"<tr><td>{r.max_changes}</td><td>{r.imbalance:.6g}</td><td>{r.bound:.6g}</td><td>{r.gap:.2e}</td>"
+            f"<tr><td class='num'>{r.max_changes}</td><td class='num'>{r.imbalance:.6g}</td>"
+            f"<td class='num'>{r.bound:.6g}</td><td class='num'>{r.gap:.1e}</td>"
             f"<td title='{esc(r.reason or '')}'>{r.status}</td></tr>"
             for r in curve
         ) + "</table>"
-    imgs = "".join(f'<h2>{esc(t)}</h2><img alt="{esc(t)}" src="data:image/png;base64,{b}"/>' for t, b in figures)
+    imgs = "".join(
+        f'<h2>{esc(t)}</h2><img alt="{esc(t)}" src="data:image/png;base64,{b}"/><p class="cap">{esc(c)}</p>'
+        for t, b, c in figures
+    )
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>" + esc(title) + "</title>"
-        "<style>body{font-family:sans-serif;max-width:1000px;margin:auto}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}</style></head><body>"
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:auto;padding:0 1em}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}"
+        "td.num{text-align:right;font-variant-numeric:tabular-nums}img{max-width:100%}"
+        ".cap{color:#555;font-size:0.9em;margin-top:0}.note{color:#555;font-size:0.9em}</style></head><body>"
         f"<h1>{esc(title)}</h1><table>{summary_rows}</table>"
+        "<p class='note'>Imbalance of an interval: the largest deviation of a phase's load from the mean of the "
+        "three phases, divided by that mean. The objective (\"sum of ratios\") adds it over the window's intervals; "
+        "it has no unit. The kWh rows give the same deviation in energy.</p>"
         f"<h2>Recommended changes</h2><table><tr><th>junction</th><th>from</th><th>to</th></tr>{rows}</table>"
         f"{curve_rows}{imgs}</body></html>"
     )
 
 
+def _mean_deviation_kwh(problem: PhaseBalanceProblem, assignment: np.ndarray) -> float:
+    agg = phase_aggregates(problem.loads, assignment)
+    if agg.size == 0:
+        return 0.0
+    return float(np.abs(agg - agg.mean(axis=1, keepdims=True)).max(axis=1).mean())
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def write_report(path: str | Path, problem: PhaseBalanceProblem, result: PhaseBalanceResult,
-                 curve: list[PhaseBalanceResult] | None = None, title: str = "Phase balancing report") -> Path:
+                 curve: list[PhaseBalanceResult] | None = None, title: str = "Phase balancing report",
+                 latest: bool = False) -> Path:
+    """Write the report atomically (temp file, then rename); ``latest``: also copy it to ``latest.html`` beside it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(problem, result, curve, title), encoding="utf-8")
+    _write_atomic(path, render_report(problem, result, curve, title))
+    if latest:
+        link = path.with_name(LATEST_NAME)
+        tmp = link.with_name(f".{LATEST_NAME}.tmp")
+        shutil.copyfile(path, tmp)
+        os.replace(tmp, link)
     return path
