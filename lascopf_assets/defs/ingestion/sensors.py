@@ -87,6 +87,9 @@ def landing_file_sensor(context: dg.SensorEvaluationContext, zone: LandingZone) 
     new_cursor = plan.cursor.dump()
     if not run_requests and new_cursor == (context.cursor or LandingCursor().dump()):
         return dg.SkipReason(f"no new landing files among {len(files)}")
+    if not run_requests:  # e.g. a first tick after `make demo`: say why nothing is requested
+        done = f"{len(plan.already_ingested)} day(s) already ingested from these file versions" if plan.already_ingested else ""
+        return dg.SensorResult(cursor=new_cursor, skip_reason=done or f"no new landing files among {len(files)}")
     return dg.SensorResult(run_requests=run_requests, cursor=new_cursor)
 
 
