@@ -201,6 +201,7 @@ def lascopf_dispatch(
         result, exports.folder("reports") / f"lascopf_dispatch_{day}.html",
         f"LASCOPF dispatch {day} ({exported.network.name}, {result.intervals} intervals)",
         exported.loads.matrix, {**notes, "contingencies": config.contingencies, "export": str(exported.folder)},
+        timestamps=hours,
     )
     summary = result.summary()
     summary.insert(0, "timestamp", hours[:1])

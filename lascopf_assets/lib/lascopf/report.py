@@ -1,10 +1,12 @@
 """One self-contained HTML report of a LASCOPF dispatch (figures as base64 PNGs, matplotlib Agg).
 
-Sections: summary table, dispatch stack per interval (with the load), line
-loadings (largest base-case and worst post-contingency loading per branch over
-the intervals), an LMP map (bus x interval heatmap), binding contingencies and
-skipped contingencies. An infeasible or failed solve gets the summary (with the
-cause) and no figures.
+Sections: summary table (human labels, rounded values with their units, no empty rows), dispatch
+stack per interval (with the load), line loadings (largest base-case and worst post-contingency
+loading per branch over the intervals), an LMP map (bus x interval heatmap), binding contingencies
+grouped by (outage, monitored branch) with their intervals listed, and skipped contingencies. An
+infeasible or failed solve gets the summary (with the cause) and no figures. Text columns are
+left-aligned, numbers right-aligned. With the intervals' ``timestamps`` the axes and interval lists
+read as UTC clock times (``01:00-05:00, 09:00``: interval starts), otherwise as interval numbers.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import base64
 import html
 import io
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,11 +26,23 @@ from .result import LascopfResult
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
 table{border-collapse:collapse;font-size:0.9em;margin:0.5em 0 1.5em}
-th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f2f2f2}
-td:first-child,th:first-child{text-align:left}
-img{max-width:100%;display:block;margin:0.5em 0 1.5em}
+th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}th{background:#f2f2f2}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}td.num{white-space:nowrap}
+td.times{min-width:12em}
+img{max-width:100%;display:block;margin:0.5em 0 0.3em}
+.cap{color:#555;font-size:0.9em;margin:0 0 1.5em}
 .bad{color:#b00020;font-weight:bold}
 """
+
+# labels of the setup notes solve_day returns (and the call site adds); other keys: underscores to spaces
+_NOTE_LABELS = {
+    "ramp_fraction_of_pmax": "ramp limit",
+    "rating_mode": "branch ratings",
+    "branches_rated": "branches rated",
+    "rating_note": "rating note",
+    "contingencies": "contingency set",
+    "export": "PowerSystems export",
+}
 
 
 def _png(fig) -> str:
@@ -48,7 +63,40 @@ def _figure(width=10, height=4):
     return plt.subplots(figsize=(width, height))
 
 
-def dispatch_stack_figure(result: LascopfResult, loads_mw: np.ndarray | None = None) -> str:
+def _clock(timestamps: Sequence | None, interval: int) -> str:
+    """The start of 1-based ``interval``: ``HH:MM`` (UTC) with timestamps, else the interval's number."""
+    if timestamps is None or not 1 <= interval <= len(timestamps):
+        return str(interval)
+    return f"{pd.Timestamp(timestamps[interval - 1]):%H:%M}"
+
+
+def interval_ranges(intervals, timestamps: Sequence | None = None) -> str:
+    """Sorted 1-based intervals as runs: ``01:00-05:00, 09:00`` (interval starts), or ``1-5, 9`` without timestamps."""
+    values = sorted({int(i) for i in intervals})
+    runs: list[tuple[int, int]] = []
+    for v in values:
+        if runs and v == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], v)
+        else:
+            runs.append((v, v))
+    return ", ".join(
+        _clock(timestamps, a) if a == b else f"{_clock(timestamps, a)}-{_clock(timestamps, b)}" for a, b in runs
+    )
+
+
+def _interval_axis(ax, intervals: np.ndarray, timestamps: Sequence | None, positions: np.ndarray | None = None) -> None:
+    positions = intervals if positions is None else positions
+    if timestamps is None:
+        ax.set_xlabel("interval")
+        return
+    step = max(1, len(intervals) // 12)
+    ax.set_xticks(positions[::step], [_clock(timestamps, int(i)) for i in intervals[::step]])
+    day = pd.Timestamp(timestamps[0])
+    ax.set_xlabel(f"interval start, {day:%Y-%m-%d} (UTC)")
+
+
+def dispatch_stack_figure(result: LascopfResult, loads_mw: np.ndarray | None = None,
+                          timestamps: Sequence | None = None) -> str:
     mat = result.dispatch_matrix()
     fig, ax = _figure()
     intervals = mat.columns.to_numpy()
@@ -57,84 +105,205 @@ def dispatch_stack_figure(result: LascopfResult, loads_mw: np.ndarray | None = N
     ax.stackplot(intervals, mat.to_numpy(), labels=[str(g) for g in mat.index], alpha=0.85)
     if loads_mw is not None:
         ax.plot(intervals, np.asarray(loads_mw).sum(axis=0), "k--", lw=1.5, label="load")
-    ax.set_xlabel("interval")
+    _interval_axis(ax, intervals, timestamps)
     ax.set_ylabel("MW")
     ax.set_title("Dispatch stack")
-    ax.legend(loc="upper left", fontsize=8, ncol=2)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=8)
     ax.set_xlim(intervals.min(), intervals.max())
     return _png(fig)
+
+
+def unrated_branches(result: LascopfResult) -> list[str]:
+    """Branches without a finite rating (no flow limit), in the network's order."""
+    flows = result.branch_flows
+    if flows.empty or "rate_mw" not in flows:
+        return []
+    rate = flows.groupby("branch", sort=False)["rate_mw"].first()
+    return [str(b) for b, r in rate.items() if not np.isfinite(r)]
 
 
 def line_loading_figure(result: LascopfResult) -> str:
     flows = result.branch_flows
     per = flows.groupby("branch", sort=False).agg(base=("loading", "max"), post=("post_loading", "max"))
     per = per.replace([np.inf, -np.inf], np.nan)
+    unrated = unrated_branches(result)
     fig, ax = _figure()
     x = np.arange(len(per))
     ax.bar(x - 0.2, per["base"].fillna(0) * 100, width=0.4, label="base case (max over intervals)")
-    ax.bar(x + 0.2, per["post"].fillna(0) * 100, width=0.4, label="worst post-contingency")
+    ax.bar(x + 0.2, per["post"].fillna(0) * 100, width=0.4, label="worst post-contingency (max over intervals)")
     ax.axhline(100, color="k", lw=1)
+    top = np.nanmax([per["base"].max(), per["post"].max(), 1.0]) * 100
+    ax.set_ylim(0, max(105.0, top * 1.05))
     ax.set_xticks(x, per.index.tolist(), rotation=90, fontsize=7)
+    ax.set_xlabel("branch")
     ax.set_ylabel("% of rating")
-    ax.set_title("Line loadings (unrated branches shown as 0)")
-    ax.legend(fontsize=8)
+    title = "Line loadings"
+    if unrated:
+        title += f" ({len(unrated)} unrated branch{'es' if len(unrated) > 1 else ''} shown as 0)"
+    ax.set_title(title)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=8)
     return _png(fig)
 
 
-def lmp_map_figure(result: LascopfResult) -> str:
+def lmp_map_figure(result: LascopfResult, timestamps: Sequence | None = None) -> str:
     lmp = result.lmps.pivot(index="bus", columns="interval", values="lmp")
     fig, ax = _figure(10, max(3, 0.25 * len(lmp) + 1))
     im = ax.imshow(lmp.to_numpy(), aspect="auto", cmap="viridis", interpolation="nearest")
     ax.set_yticks(np.arange(len(lmp)) if len(lmp) <= 60 else [], lmp.index.tolist() if len(lmp) <= 60 else [], fontsize=7)
-    ax.set_xticks(np.arange(lmp.shape[1]), lmp.columns.tolist(), fontsize=7)
-    ax.set_xlabel("interval")
+    intervals = lmp.columns.to_numpy()
+    if timestamps is None:
+        ax.set_xticks(np.arange(lmp.shape[1]), lmp.columns.tolist(), fontsize=7)
+        ax.set_xlabel("interval")
+    else:
+        _interval_axis(ax, intervals, timestamps, positions=np.arange(lmp.shape[1]))
     ax.set_ylabel("bus")
-    ax.set_title("LMP ($/MWh)")
-    fig.colorbar(im, ax=ax)
+    ax.set_title("Locational marginal price per bus and interval")
+    fig.colorbar(im, ax=ax, label="$/MWh")
     return _png(fig)
 
 
-def _table(frame: pd.DataFrame, limit: int = 200) -> str:
-    if frame.empty:
+def _cell(value, numeric: bool | str) -> str:
+    """A cell: ``numeric`` True right-aligns it, a string is the cell's CSS class."""
+    text = "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+    css = "num" if numeric is True else (numeric or "")
+    return f"<td class='{css}'>{html.escape(text)}</td>" if css else f"<td>{html.escape(text)}</td>"
+
+
+def _html_table(header: list[str], rows: list[list], numeric: list[bool | str], limit: int = 200) -> str:
+    """A table with text columns left-aligned and numeric ones right-aligned."""
+    if not rows:
         return "<p>none</p>"
-    more = f"<p>({len(frame) - limit} more rows)</p>" if len(frame) > limit else ""
-    return frame.head(limit).to_html(index=False, float_format=lambda v: f"{v:,.3f}", na_rep="") + more
+    head = "".join(f"<th class='num'>{html.escape(h)}</th>" if n is True else f"<th>{html.escape(h)}</th>"
+                   for h, n in zip(header, numeric))
+    body = "".join("<tr>" + "".join(_cell(v, n) for v, n in zip(row, numeric)) + "</tr>" for row in rows[:limit])
+    more = f"<p>({len(rows) - limit} more rows)</p>" if len(rows) > limit else ""
+    return f"<table><tr>{head}</tr>{body}</table>{more}"
 
 
-def dispatch_report_html(result: LascopfResult, title: str, loads_mw: np.ndarray | None = None, notes: dict | None = None) -> str:
-    summary = result.summary().T.reset_index()
-    summary.columns = ["field", "value"]
-    if notes:
-        summary = pd.concat([summary, pd.DataFrame({"field": list(notes), "value": list(notes.values())})], ignore_index=True)
-    summary["value"] = summary["value"].map(lambda v: "" if v is None else str(v))
+def _pct(v) -> str | None:
+    return None if v is None or not np.isfinite(v) else f"{100 * v:.1f} % of rating"
+
+
+def summary_rows(result: LascopfResult, notes: dict | None = None) -> list[tuple[str, str, bool]]:
+    """``(label, value, numeric)`` rows of the summary; nothing without a value."""
+    n_branches = int(result.branch_flows["branch"].nunique()) if not result.branch_flows.empty else None
+    rows: list[tuple[str, str | None, bool]] = [
+        ("status", result.status, False),
+        ("cause", result.cause, False),
+        ("solver said", result.reason, False),
+        ("objective (total cost)", None if result.objective is None else f"${result.objective:,.2f}", True),
+        ("method", result.method, False),
+        ("solve time", f"{result.solve_seconds:,.2f} s", True),
+        ("screening iterations" if result.method == "screening" else "iterations", f"{result.iterations:,}", True),
+        ("intervals", f"{result.intervals:,}", True),
+        ("outages modeled (N-1)", f"{len(result.contingencies_modeled):,}", True),
+        ("outages skipped", f"{len(result.contingencies_skipped):,}", True),
+        ("max base-case loading", _pct(result.max_base_loading), True),
+        ("max post-contingency loading", _pct(result.max_post_contingency_loading), True),
+        ("total limit slack", f"{result.total_slack_mw:,.1f} MW", True),
+    ]
+    for key, value in (notes or {}).items():
+        if value is None or value == "":
+            continue
+        label = _NOTE_LABELS.get(key, key.replace("_", " "))
+        if key == "ramp_fraction_of_pmax" and isinstance(value, (int, float)):
+            rows.append((label, f"{100 * value:.0f} % of Pmax per interval", True))
+        elif key == "branches_rated" and n_branches is not None:
+            rows.append((label, f"{value} of {n_branches}", True))
+        elif isinstance(value, float):
+            rows.append((label, f"{value:,.4g}", True))
+        elif isinstance(value, int):
+            rows.append((label, f"{value:,}", True))
+        else:
+            rows.append((label, str(value), False))
+    return [(k, v, n) for k, v, n in rows if v is not None and v != ""]
+
+
+def grouped_binding(result: LascopfResult, timestamps: Sequence | None = None) -> pd.DataFrame:
+    """Binding contingencies, one row per (outage, monitored branch): its intervals and the extremes over them."""
+    b = result.binding_contingencies
+    if b.empty:
+        return pd.DataFrame()
+    b = b.assign(abs_flow=b["post_flow_mw"].abs())
+    g = b.groupby(["outaged_branch", "monitored_branch"], sort=False)
+    out = g.agg(
+        n=("interval", "nunique"), first=("interval", "min"), limit=("limit_mw", "max"),
+        flow=("abs_flow", "max"), price_max=("shadow_price", "max"), price_mean=("shadow_price", "mean"),
+        slack=("slack_mw", "sum"),
+    )
+    out["intervals"] = g["interval"].agg(lambda s: interval_ranges(s, timestamps))
+    return out.reset_index().sort_values(["first", "outaged_branch", "monitored_branch"], kind="stable")
+
+
+def _binding_table(result: LascopfResult, timestamps: Sequence | None) -> str:
+    grouped = grouped_binding(result, timestamps)
+    if grouped.empty:
+        return "<p>none</p>"
+    rows = [
+        [r.outaged_branch, r.monitored_branch, r.intervals, f"{r.n:,}", f"{r.flow:,.1f}", f"{r.limit:,.1f}",
+         f"{r.price_mean:,.2f}", f"{r.price_max:,.2f}", f"{r.slack:,.1f}"]
+        for r in grouped.itertuples()
+    ]
+    header = ["outage", "monitored branch", "binding intervals (UTC start)" if timestamps is not None else
+              "binding intervals", "count", "max flow after outage (MW)", "limit (MW)",
+              "mean shadow price ($/MWh)", "max shadow price ($/MWh)", "slack (MW)"]
+    numeric = [False, False, "times", True, True, True, True, True, True]
+    cap = (f"<p class='cap'>{len(result.binding_contingencies):,} binding (interval, outage, branch) limits, "
+           f"grouped into {len(grouped):,} rows.</p>")
+    return _html_table(header, rows, numeric) + cap
+
+
+def _skipped_table(result: LascopfResult) -> str:
+    s = result.contingencies_skipped
+    if s.empty:
+        return "<p>none</p>"
+    labels = {"contingency": "outage", "branch": "branch", "reason": "why skipped"}
+    cols = list(s.columns)
+    numeric = [bool(pd.api.types.is_numeric_dtype(s[c])) for c in cols]
+    rows = [[v if not isinstance(v, float) else f"{v:,.3g}" for v in row] for row in s.itertuples(index=False)]
+    return _html_table([labels.get(c, str(c).replace("_", " ")) for c in cols], rows, numeric)
+
+
+def dispatch_report_html(result: LascopfResult, title: str, loads_mw: np.ndarray | None = None, notes: dict | None = None,
+                         timestamps: Sequence | None = None) -> str:
+    """The report; ``timestamps`` (the intervals' starts, UTC) label the axes and interval lists with clock times."""
     parts = [
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
     ]
     if result.status != "optimal":
         parts.append(f"<p class='bad'>status {html.escape(result.status)}: {html.escape(result.cause or 'no cause known')}</p>")
-    parts += ["<h2>Summary</h2>", _table(summary)]
+    summary = "".join(f"<tr><th>{html.escape(k)}</th>{_cell(v, numeric)}</tr>" for k, v, numeric in summary_rows(result, notes))
+    parts += ["<h2>Summary</h2>", f"<table>{summary}</table>"]
     if result.status == "optimal":
+        unrated = unrated_branches(result)
+        caption = "Largest base-case and worst post-contingency loading of each branch over the intervals."
+        if unrated:
+            caption += (f" {len(unrated)} branch{'es have' if len(unrated) > 1 else ' has'} no rating "
+                        f"({', '.join(unrated[:10])}{', ...' if len(unrated) > 10 else ''}) and show as 0.")
         parts += [
-            "<h2>Dispatch</h2>", dispatch_stack_figure(result, loads_mw),
-            "<h2>Line loadings</h2>", line_loading_figure(result),
-            "<h2>LMP map</h2>", lmp_map_figure(result),
+            "<h2>Dispatch</h2>", dispatch_stack_figure(result, loads_mw, timestamps),
+            "<p class='cap'>Generator output per interval (MW), stacked, with the total load.</p>",
+            "<h2>Line loadings</h2>", line_loading_figure(result), f"<p class='cap'>{html.escape(caption)}</p>",
+            "<h2>LMP map</h2>", lmp_map_figure(result, timestamps),
+            "<p class='cap'>Locational marginal price ($/MWh) per bus and interval.</p>",
         ]
     parts += [
-        "<h2>Binding contingencies</h2>", _table(result.binding_contingencies),
-        "<h2>Skipped contingencies</h2>", _table(result.contingencies_skipped),
+        "<h2>Binding contingencies</h2>", _binding_table(result, timestamps),
+        "<h2>Skipped contingencies</h2>", _skipped_table(result),
         "</body></html>",
     ]
     return "\n".join(parts)
 
 
 def write_dispatch_report(
-    result: LascopfResult, path: str | os.PathLike, title: str, loads_mw: np.ndarray | None = None, notes: dict | None = None
+    result: LascopfResult, path: str | os.PathLike, title: str, loads_mw: np.ndarray | None = None, notes: dict | None = None,
+    timestamps: Sequence | None = None,
 ) -> Path:
     """Write the report atomically (temp file, then rename) and return its path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(dispatch_report_html(result, title, loads_mw, notes), encoding="utf-8")
+    tmp.write_text(dispatch_report_html(result, title, loads_mw, notes, timestamps), encoding="utf-8")
     os.replace(tmp, path)
     return path
