@@ -18,6 +18,7 @@ from lascopf_assets.defs.storage.lake_io_managers import ParquetLakeIOManager
 from lascopf_assets.defs.storage.resources import S3LandingBucket
 from lascopf_assets.lib.ingest.landing import LandingFile, scan_landing
 from lascopf_assets.lib.ingest.landing_index import LandingIndex
+from lascopf_assets.lib.ingest.landing_runs import LandingCursorStore
 from lascopf_assets.lib.ingest.rejections import FileRejection, RejectionLedger, current_rejections
 
 DATA_DIR_ENV = "LASCOPF_DATA_DIR"
@@ -43,6 +44,9 @@ class LandingZone(dg.ConfigurableResource):
 
     def landing_index(self) -> LandingIndex:
         return LandingIndex(Path(self.state_dir) / "landing_index.json")
+
+    def landing_cursor_store(self) -> LandingCursorStore:
+        return LandingCursorStore(Path(self.state_dir) / "landing_sensor")
 
     def rejection_ledger(self) -> RejectionLedger:
         return RejectionLedger(Path(self.state_dir) / "landing_rejections.json")

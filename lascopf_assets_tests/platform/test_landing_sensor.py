@@ -8,7 +8,6 @@ from lascopf_assets.definitions import defs
 from lascopf_assets.defs.ingestion import assets as ingestion
 from lascopf_assets.defs.ingestion.sensors import ingestion_sensors
 from lascopf_assets.defs.ingestion.topology import grid_topology
-from lascopf_assets.lib.ingest.landing_runs import LandingCursor
 
 [landing_file_sensor] = [s for s in ingestion_sensors("local") if s.name == "landing_file_sensor"]
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
@@ -23,6 +22,11 @@ def tick(instance, cursor=None):
     return result.run_requests, result.cursor, None
 
 
+def state_of(cursor):
+    """The sensor state a cursor names (kept beside the landing index)."""
+    return defs().resources["zone"].landing_cursor_store().load(cursor)[0]
+
+
 def days_of(request):
     if request.partition_key:
         return (request.partition_key, request.partition_key)
@@ -35,7 +39,7 @@ def test_ticks_request_each_file_version_once(zone_env):
     # three consecutive days of files: one single-run request over the range
     assert [days_of(r) for r in requests] == [("2023-01-01", "2023-01-03")]
     assert requests[0].run_key.startswith("landing:2023-01-01..2023-01-03:")
-    assert len(LandingCursor.parse(cursor).seen) == 3
+    assert len(state_of(cursor).seen) == 3
 
     # nothing new: a skip, and the cursor is unchanged (a SkipReason carries no new cursor)
     requests2, cursor2, skip = tick(instance, cursor)
@@ -77,7 +81,7 @@ def test_refused_and_unreadable_files_are_reported_once(zone_env):
     # every rejection is recorded: one request for the rejected_landing_files record
     [record] = [r for r in result.run_requests if r.asset_selection == [ingestion.rejected_landing_files.key]]
     assert record.run_key.startswith("rejections:")
-    state = LandingCursor.parse(result.cursor)
+    state = state_of(result.cursor)
     assert sorted(i.split(":")[0] for i in state.rejected) == ["broken_2023-01-05.csv", "broken_nodate.csv", "notes.txt"]
     # the next tick has nothing new to report and requests nothing
     again, cursor2, skip = tick(instance, result.cursor)
@@ -131,11 +135,31 @@ def test_first_tick_skips_days_already_ingested_from_the_same_files(zone_env):
     assert [r.partition_key for r in later] == ["2023-01-02"]
 
 
-def test_bad_cursor_version_is_refused():
+def test_bad_cursor_version_is_refused(zone_env):
     import pytest
 
     with pytest.raises(ValueError, match="cursor has version"):
-        LandingCursor.parse('{"v": 99}')
+        state_of('{"v": 99}')
+
+
+def test_the_cursor_stays_small_and_an_unstored_tick_loses_nothing(zone_env):
+    landing = zone_env.out_dir / "landing"
+    for i in range(200):  # many files: the cursor does not grow with them
+        (landing / f"extra_{i:03d}_2023-01-02.csv").write_text(f"meter_id,timestamp,kwh\nm{i},2023-01-02T05:00:00+00:00,1\n")
+    instance = dg.DagsterInstance.ephemeral()
+    requests, cursor, _ = tick(instance)
+    assert requests and len(cursor) < 100 and len(state_of(cursor).seen) == 203
+    # a new file: the tick's cursor is never stored (say the daemon died before committing it) ...
+    (landing / "late_2023-01-03.csv").write_text("meter_id,timestamp,kwh\nm,2023-01-03T05:00:00+00:00,1\n")
+    lost, _lost_cursor, _ = tick(instance, cursor)
+    assert [days_of(r) for r in lost] == [("2023-01-03", "2023-01-03")]
+    # ... so the next tick starts again from the stored cursor and requests the file again
+    again, cursor2, _ = tick(instance, cursor)
+    assert [r.run_key for r in again] == [r.run_key for r in lost]
+    assert tick(instance, cursor2)[0] == []
+    # a v1 cursor (the state inline) is read, and replaced by a small one on the next tick
+    inline = '{"v": 1, "seen": {}}'
+    assert len(tick(instance, inline)[1]) < 100
 
 
 def test_topology_sensor_first_tick_recognises_a_built_topology(zone_env):

@@ -67,14 +67,15 @@ def _report_rejections(context: dg.SensorEvaluationContext, zone: LandingZone, i
 
 
 def landing_file_sensor(context: dg.SensorEvaluationContext, zone: LandingZone) -> dg.SensorResult | dg.SkipReason:
-    cursor = LandingCursor.parse(context.cursor)
+    store = zone.landing_cursor_store()
+    cursor, state = store.load(context.cursor)
     files, refused = zone.scan()
     changed = {f.identity for f in changed_files(files, cursor)}
     indexed = zone.landing_index().refresh(files)  # reads only the files it has not seen
     indexed_new = [i for i in indexed if i.file.identity in changed]
     valid_days = set(daily_partitions.get_partition_keys(dynamic_partitions_store=context.instance))
     last_ingested = None
-    if not context.cursor:  # first tick: do not redo days already ingested from these file versions
+    if cursor.fresh:  # first tick: do not redo days already ingested from these file versions
         candidate_days = sorted({d for item in indexed_new for d in item.days} & valid_days)
         last_ingested = _last_ingestions(context.instance, candidate_days)
     plan = plan_landing_runs(indexed_new, {f.name for f in files}, cursor, valid_days, last_ingested)
@@ -84,9 +85,9 @@ def landing_file_sensor(context: dg.SensorEvaluationContext, zone: LandingZone) 
     if plan.already_ingested:
         context.log.info(f"{len(plan.already_ingested)} day(s) already ingested from these file versions; not requested")
     run_requests = [_run_request(r) for r in plan.requests] + ([rejections_request] if rejections_request else [])
-    new_cursor = plan.cursor.dump()
-    if not run_requests and new_cursor == (context.cursor or LandingCursor().dump()):
+    if not run_requests and state is not None and plan.cursor.same_state(cursor):
         return dg.SkipReason(f"no new landing files among {len(files)}")
+    new_cursor = store.save(plan.cursor, state)  # the per-file state beside the landing index; the cursor names it
     if not run_requests:  # e.g. a first tick after `make demo`: say why nothing is requested
         done = f"{len(plan.already_ingested)} day(s) already ingested from these file versions" if plan.already_ingested else ""
         return dg.SensorResult(cursor=new_cursor, skip_reason=done or f"no new landing files among {len(files)}")

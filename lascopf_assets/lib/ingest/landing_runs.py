@@ -1,8 +1,10 @@
 """What a landing-folder sensor tick should request: pure logic, no Dagster.
 
-The cursor (JSON) remembers, per accepted file name, the identity last acted
+The sensor's state remembers, per accepted file name, the identity last acted
 on, plus the identities of the rejected files last reported (the files
-themselves are recorded by ``lib.ingest.rejections``). A tick looks only at files whose
+themselves are recorded by ``lib.ingest.rejections``); it lives in files beside
+the landing index and the Dagster cursor only names one (``LandingCursorStore``),
+so the cursor stays small however many files there are. A tick looks only at files whose
 identity is new (new name, or rewritten: other size or mtime); those are
 grouped by the day partitions their rows cover. Consecutive days become one
 request over the range (one single-run backfill, not one run per day), whose
@@ -19,34 +21,75 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
+import secrets
 from dataclasses import dataclass, field
 from datetime import date
 
 from lascopf_assets.lib.ingest.landing import LandingFile
-from lascopf_assets.lib.ingest.landing_index import IndexedFile
+from lascopf_assets.lib.ingest.landing_index import IndexedFile, load_json_state, save_json_state
 
-CURSOR_VERSION = 1
+CURSOR_VERSION = 2  # 1: the per-file state inline in the cursor (still read)
 
 
 @dataclass
 class LandingCursor:
     seen: dict[str, str] = field(default_factory=dict)  # name -> identity
     rejected: list[str] = field(default_factory=list)  # identities of the rejected files last reported (lib.ingest.rejections)
+    fresh: bool = True  # no earlier state: a first tick (or a reset cursor)
 
-    @classmethod
-    def parse(cls, text: str | None) -> LandingCursor:
+    def same_state(self, other: LandingCursor) -> bool:
+        return self.seen == other.seen and sorted(self.rejected) == sorted(other.rejected)
+
+
+class LandingCursorStore:
+    """The landing sensor's per-file state in files beside the landing index; the Dagster cursor only names one.
+
+    A cursor is ``{"v": 2, "state": "<token>-<n>"}`` (tens of bytes, whatever the number of files): the
+    state is ``<folder>/<token>-<n>.json``. Every change is written as the next file ``<token>-<n+1>``,
+    and the older ones of the token are removed only once a tick starts from ``n`` (so its cursor was
+    stored): a tick whose cursor Dagster never stored leaves the state it started from intact. A reset
+    cursor (None) starts a new token, i.e. a first tick. A version-1 cursor (state inline) is read as is.
+    """
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = os.fspath(folder)
+
+    def _path(self, name: str) -> str:
+        if not re.fullmatch(r"[0-9a-f]{16}-\d+", name):
+            raise ValueError(f"landing sensor cursor names no state file: {name!r}")
+        return os.path.join(self.folder, f"{name}.json")
+
+    def load(self, text: str | None) -> tuple[LandingCursor, str | None]:
+        """The state a cursor names, and the name of its file (None for no cursor or a version-1 cursor)."""
         if not text:
-            return cls()
+            return LandingCursor(), None
         data = json.loads(text)
+        if data.get("v") == 1:
+            return LandingCursor(dict(data.get("seen", {})), list(data.get("rejected", [])), fresh=False), None
         if data.get("v") != CURSOR_VERSION:
             raise ValueError(f"landing sensor cursor has version {data.get('v')!r}, expected {CURSOR_VERSION}")
-        return cls(seen=dict(data.get("seen", {})), rejected=list(data.get("rejected", [])))
+        name = str(data.get("state", ""))
+        state = load_json_state(self._path(name))
+        if not state:  # the state folder was cleared: start over as a first tick
+            return LandingCursor(), None
+        self._forget_before(name)
+        return LandingCursor(dict(state.get("seen", {})), list(state.get("rejected", [])), fresh=False), name
 
-    def dump(self) -> str:
-        data = {"v": CURSOR_VERSION, "seen": self.seen}
-        if self.rejected:
-            data["rejected"] = sorted(self.rejected)
-        return json.dumps(data, sort_keys=True)
+    def save(self, cursor: LandingCursor, previous: str | None) -> str:
+        """Write ``cursor``'s state as the file after ``previous`` and return the Dagster cursor naming it."""
+        token, n = previous.rsplit("-", 1) if previous else (secrets.token_hex(8), "0")
+        name = f"{token}-{int(n) + 1}"
+        save_json_state(self._path(name), {"seen": cursor.seen, "rejected": sorted(cursor.rejected)})
+        return json.dumps({"v": CURSOR_VERSION, "state": name})
+
+    def _forget_before(self, name: str) -> None:
+        token, n = name.rsplit("-", 1)
+        for entry in os.listdir(self.folder):
+            match = re.fullmatch(re.escape(token) + r"-(\d+)\.json", entry)
+            if match and int(match.group(1)) < int(n):
+                os.remove(os.path.join(self.folder, entry))
 
 
 @dataclass(frozen=True)
@@ -122,7 +165,7 @@ def plan_landing_runs(
     seen.update({item.file.name: item.file.identity for item in indexed_new})
     return LandingPlan(
         requests=requests,
-        cursor=LandingCursor(seen=seen, rejected=list(cursor.rejected)),
+        cursor=LandingCursor(seen=seen, rejected=list(cursor.rejected), fresh=cursor.fresh),
         new_files=[i.file.name for i in indexed_new],
         out_of_range=out_of_range,
         already_ingested=sorted(already),
