@@ -67,6 +67,10 @@ def test_single_run_range_writes_one_file_per_day(zone_env):
     assert sorted(m.partition for m in materializations(result, "junction_aggregates")) == ["2023-01-01", "2023-01-02", "2023-01-03"]
     meta = materializations(result, "validated_loads")[0].metadata
     assert meta["rows_in"].value == meta["rows_valid"].value + meta["rows_quarantined"].value == zone_env.rows
+    # every day's materialization carries the run's figures, and says so
+    for asset in ("raw_measurements", "validated_loads", "quarantined_measurements", "junction_aggregates"):
+        for m in materializations(result, asset):
+            assert m.metadata["metadata_scope"].value.startswith("the whole run: 3 days 2023-01-01..2023-01-03")
     store = lake(zone_env)
     assert store.partition_keys(["junction_aggregates"]) == ["2023-01-01", "2023-01-02", "2023-01-03"]
     agg = store.read_partitions(["junction_aggregates"], ["2023-01-01", "2023-01-02", "2023-01-03"])

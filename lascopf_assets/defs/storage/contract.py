@@ -32,6 +32,8 @@ ALLOW_MISSING_PARTITIONS = "allow_missing_partitions"
 ROWS_OF_PARTITION = "rows_of_partition"
 # input metadata: load only these columns (in this order), as Dagster's database IO managers do
 COLUMNS = "columns"
+# output metadata: says that a range step's figures are the run's, not one day's
+METADATA_SCOPE = "metadata_scope"
 
 
 class DailyFrames:
@@ -92,10 +94,19 @@ class DailyFrames:
         return (frame for _key, frame in self)
 
     def summary(self) -> dict[str, Any]:
-        """The range's metadata (empty without a summary function); only after a complete pass."""
+        """The range's metadata (empty without a summary function); only after a complete pass.
+
+        Dagster gives every day of a range step the same output metadata, so over several days it
+        says so in ``metadata_scope``: the figures are the run's, not the day's."""
         if not self.complete:
             raise RuntimeError(f"{self!r}: the summary of a range is known once every day has been made")
-        return dict(self._summary()) if self._summary else {}
+        summary = dict(self._summary()) if self._summary else {}
+        if len(self.keys) > 1:
+            summary[METADATA_SCOPE] = (
+                f"the whole run: {len(self.keys)} days {self.keys[0]}..{self.keys[-1]} (one single-run backfill), "
+                "not this day alone"
+            )
+        return summary
 
     def map(self, fn: Callable[[str, pd.DataFrame], pd.DataFrame],
             summary: Callable[[], Mapping[str, Any]] | None = None) -> DailyFrames:
