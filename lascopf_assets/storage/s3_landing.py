@@ -222,15 +222,24 @@ def day_folders(prefix: str, day: str) -> list[str]:
     return [f"{base}{day}/", f"{base}date={day}/"]
 
 
-def list_day(client, bucket: str, prefix: str, day: str, *, max_keys: int = 1000) -> tuple[list[LandingObject], list[LandingObject]]:
-    """The accepted and refused objects of one day (both day folder spellings), sorted by key."""
+def _list_folders(client, bucket: str, folders: list[tuple[str, str]], max_keys: int
+                  ) -> tuple[list[LandingObject], list[LandingObject], int]:
+    """The accepted and refused objects of ``(folder, day)`` pairs, and the list calls it took."""
     accepted: list[LandingObject] = []
     refused: list[LandingObject] = []
+    calls = 0
+    for folder, day in folders:
+        a, r, n = _list_folder(client, bucket, folder, day, max_keys)
+        accepted += a
+        refused += r
+        calls += n
+    return accepted, refused, calls
+
+
+def list_day(client, bucket: str, prefix: str, day: str, *, max_keys: int = 1000) -> tuple[list[LandingObject], list[LandingObject]]:
+    """The accepted and refused objects of one day (both day folder spellings), sorted by key."""
     try:
-        for folder in day_folders(prefix, day):
-            a, r, _ = _list_folder(client, bucket, folder, day, max_keys)
-            accepted += a
-            refused += r
+        accepted, refused, _ = _list_folders(client, bucket, [(folder, day) for folder in day_folders(prefix, day)], max_keys)
     except Exception as exc:
         if is_transport_error(exc):
             raise _explain(exc, bucket, endpoint=client.meta.endpoint_url) from exc
@@ -275,13 +284,8 @@ def plan_s3_landing(
                 break
             kwargs["ContinuationToken"] = page["NextContinuationToken"]
         # 2. objects of the open days
-        listed: list[LandingObject] = []
-        refused: list[LandingObject] = []
-        for folder, day in sorted(days.items(), key=lambda kv: kv[1]):
-            accepted, rejected, n = _list_folder(client, bucket, folder, day, max_keys)
-            listed += accepted
-            refused += rejected
-            calls += n
+        listed, refused, n = _list_folders(client, bucket, sorted(days.items(), key=lambda kv: kv[1]), max_keys)
+        calls += n
     except Exception as exc:
         if is_transport_error(exc):
             raise _explain(exc, bucket, endpoint=client.meta.endpoint_url) from exc
