@@ -30,6 +30,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -63,6 +64,14 @@ class LandingObject:
     size: int
     day: str
     refused: str | None = None  # why the key is not a landing file (never downloaded), None when accepted
+    last_modified: float = 0.0  # epoch seconds, as listed
+
+    @property
+    def cache_mtime_ns(self) -> int:
+        """The mtime its cache file gets: the object's LastModified (whole seconds in S3) plus, in the nanoseconds
+        S3 does not use, a fingerprint of its ETag. So the local identity (name, size, mtime) of an unchanged
+        object is the same on every download, and a rewrite within the same second still changes it."""
+        return int(self.last_modified) * 1_000_000_000 + zlib.crc32(self.etag.encode()) % 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -208,7 +217,8 @@ def _list_folder(client, bucket: str, folder: str, day: str, max_keys: int) -> t
             key = obj["Key"]
             if key.endswith("/"):
                 continue  # a folder marker, not a file
-            o = LandingObject(key, obj["ETag"].strip('"'), int(obj["Size"]), day, refused=key_refusal(key))
+            o = LandingObject(key, obj["ETag"].strip('"'), int(obj["Size"]), day, refused=key_refusal(key),
+                              last_modified=obj["LastModified"].timestamp())
             (refused if o.refused else accepted).append(o)
         if not page.get("IsTruncated"):
             break

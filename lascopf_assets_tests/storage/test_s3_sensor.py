@@ -195,6 +195,25 @@ def test_download_day_cache_holds_exactly_what_the_bucket_holds_now(s3_bucket, t
         "landing__2023-01-05__a.csv", "landing__2023-01-06__a.csv", "meter_readings_2023-01-05.csv"]
 
 
+def test_an_unchanged_object_keeps_its_local_identity_and_is_not_fetched_again(s3_bucket, tmp_path):
+    """Issue 15, defect 3: the cache file's identity (name, size, mtime) follows the object's version, not the
+    download time, so reruns over unchanged objects give the same landing identities (data version, index)."""
+    from lascopf_assets.lib.ingest.landing import scan_landing
+
+    put(s3_bucket, "landing/2023-01-05/a.csv")
+    resource = _resource(s3_bucket)
+    resource.download_day("2023-01-05", tmp_path)
+    [first], _ = scan_landing(tmp_path)
+    inode = (tmp_path / first.name).stat().st_ino
+    resource.download_day("2023-01-05", tmp_path)
+    [again], _ = scan_landing(tmp_path)
+    assert again.identity == first.identity and (tmp_path / again.name).stat().st_ino == inode  # not fetched again
+    put(s3_bucket, "landing/2023-01-05/a.csv", kwh=2.0)  # same size, new content and ETag, maybe the same second
+    resource.download_day("2023-01-05", tmp_path)
+    [rewritten], _ = scan_landing(tmp_path)
+    assert rewritten.identity != first.identity and "2.0" in (tmp_path / rewritten.name).read_text()
+
+
 def test_download_day_skips_an_object_deleted_after_listing(s3_bucket, tmp_path):
     resource = _resource(s3_bucket)
     target = tmp_path / "landing__2023-01-05__gone.csv"

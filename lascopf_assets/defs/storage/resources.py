@@ -57,7 +57,7 @@ class S3LandingBucket(S3Connection):
         paths = []
         for obj in objects:
             target = dest / cache_name(obj.key)
-            if self._fetch(client, obj.key, target):
+            if _cached(target, obj) or self._fetch(client, obj.key, target, obj.cache_mtime_ns):
                 paths.append(target)
         # prune: only the files of this day's folders, named by this scheme (what download_day wrote)
         owned = tuple(cache_name(folder) for folder in day_folders(self.prefix, day))
@@ -67,7 +67,7 @@ class S3LandingBucket(S3Connection):
                 entry.unlink(missing_ok=True)
         return paths
 
-    def _fetch(self, client, key: str, target: Path) -> bool:
+    def _fetch(self, client, key: str, target: Path, mtime_ns: int | None = None) -> bool:
         """Stream one object to a hidden temporary next to ``target`` and rename it over ``target``; False when the
         object was deleted since it was listed."""
         tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.part")  # hidden: scans skip dot files
@@ -83,10 +83,21 @@ class S3LandingBucket(S3Connection):
                 if is_transport_error(exc):
                     raise explain(exc, self.bucket, key=key, endpoint=client.meta.endpoint_url) from exc
                 raise
+            if mtime_ns is not None:  # the object's version, not the download time (see LandingObject.cache_mtime_ns)
+                os.utime(tmp, ns=(mtime_ns, mtime_ns))
             os.replace(tmp, target)
             return True
         finally:
             tmp.unlink(missing_ok=True)
+
+
+def _cached(target: Path, obj) -> bool:
+    """Whether ``target`` already holds this version of the object (its size and version mtime): not fetched again."""
+    try:
+        st = target.stat()
+    except FileNotFoundError:
+        return False
+    return st.st_size == obj.size and st.st_mtime_ns == obj.cache_mtime_ns
 
 
 def cache_name(key: str) -> str:
