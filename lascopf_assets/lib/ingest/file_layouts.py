@@ -462,8 +462,11 @@ def read_source(path: str, known_columns: tuple[str, ...], numeric_columns: tupl
     return Source(long, long_rows, malformed, malformed_lines, fmt, wide, wide_row, step_us)
 
 
-def read_time_columns(path: str) -> tuple[str, pa.Table, Intervals | None]:
-    """``(layout, time columns, intervals)``: only ``timestamp`` (long) or ``date`` [+ ``utc_offset``] (wide)."""
+def read_time_columns(path: str, require_all: bool = False) -> tuple[str, pa.Table, Intervals | None]:
+    """``(layout, time columns, intervals)``: only ``timestamp`` (long) or ``date`` [+ ``utc_offset``] (wide).
+
+    ``require_all``: refuse, from the header, a file missing any required column of its layout (not only
+    the time columns), as :func:`read_source` would."""
     lower = path.lower()
     if lower.endswith(".parquet"):
         names = parquet_names(path)
@@ -473,6 +476,9 @@ def read_time_columns(path: str) -> tuple[str, pa.Table, Intervals | None]:
     else:
         raise LandingFileError(path, "not a .csv, .csv.gz or .parquet file")
     layout = layout_of(names)
+    missing = missing_columns(names, layout) if require_all else []
+    if missing:
+        raise LandingFileError(path, f"missing required column(s) {', '.join(missing)}", line=1)
     wanted = ["date", OFFSET_COLUMN] if layout == "wide" else ["timestamp"]
     wanted = [c for c in wanted if c in names]
     if "timestamp" not in wanted and "date" not in wanted:

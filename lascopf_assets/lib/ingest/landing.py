@@ -386,16 +386,17 @@ def utc_days(micros: np.ndarray) -> list[str]:
     return [str(d) for d in days]
 
 
-def covered_days(path: str | os.PathLike) -> list[str]:
+def covered_days(path: str | os.PathLike, require_all: bool = False) -> list[str]:
     """The UTC days (YYYY-MM-DD, sorted) that a landing file's rows fall on, of any layout.
 
     Reads only the time columns: ``timestamp`` of a long file, ``date`` and ``utc_offset`` of a
     wide one (whose row covers the days of its first and last interval start), so the other
     columns (even ``kwh``) need not be there. Rows without a usable instant are routed to one of
-    these days by the reader, so they add none. Raises ``LandingFileError`` when no day can be read.
+    these days by the reader, so they add none. Raises ``LandingFileError`` when no day can be read,
+    and with ``require_all`` when the header lacks any required column of its layout.
     """
     path = os.fspath(path)
-    layout, table, intervals = read_time_columns(path)
+    layout, table, intervals = read_time_columns(path, require_all)
     if layout == "long":
         timestamps, _ = _parse_timestamps(table.column("timestamp"))
         micros = timestamps.dropna().dt.tz_localize(None).to_numpy().astype("datetime64[us]").astype(np.int64)

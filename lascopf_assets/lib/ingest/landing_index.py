@@ -24,7 +24,6 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lascopf_assets.lib.ingest.file_layouts import interval_columns, layout_of, missing_columns, parquet_names, sniff_csv
 from lascopf_assets.lib.ingest.landing import LandingFile, LandingFileError, covered_days, utc_days
 
 _DAY_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
@@ -41,19 +40,6 @@ class IndexedFile:
 def day_named_in(name: str) -> str | None:
     match = _DAY_IN_NAME.search(name)
     return match.group(1) if match else None
-
-
-def _checked_days(path: str) -> list[str]:
-    """``covered_days`` of a file whose header has every required column of its layout: a file missing
-    one (say ``kwh``) is unreadable now, when it is indexed, not later when its day's rows are read."""
-    names = parquet_names(path) if path.lower().endswith(".parquet") else sniff_csv(path)[0].names
-    layout = layout_of(names)
-    missing = missing_columns(names, layout)
-    if missing:
-        raise LandingFileError(path, f"missing required column(s) {', '.join(missing)}", line=1)
-    if layout == "wide":
-        interval_columns(path, names)  # raises on a header that is not 24, 48 or 96 interval columns
-    return covered_days(path)
 
 
 def _days_of_unreadable(f: LandingFile) -> list[str]:
@@ -118,7 +104,9 @@ class LandingIndex:
         def days_of(f: LandingFile) -> dict:
             try:
                 table = read_rows(f) if read_rows else None
-                days = days_of_table(table) if table is not None else _checked_days(f.path)
+                # a file missing a required column (say kwh) is unreadable now, when it is indexed, not later when its
+                # day's rows are read
+                days = days_of_table(table) if table is not None else covered_days(f.path, require_all=True)
                 return {"days": days, "error": None}
             except LandingFileError as exc:
                 return {"days": _days_of_unreadable(f), "error": exc.reason}
