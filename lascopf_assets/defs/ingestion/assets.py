@@ -318,11 +318,11 @@ def _validation_checks(
 ) -> Iterator[dg.AssetCheckResult]:
     """The checks that have something to judge. A check with nothing to judge is not yielded: Dagster records it
     as skipped for this run (neither passed nor failed), and the log and the metadata ``checks_not_judged`` say why."""
-    not_judged = _checks_not_judged(totals)
-    selected = {key.name for key in context.selected_asset_check_keys}
-    not_judged.update({name: "not selected" for name in CHECK_NAMES if name not in selected})
-    for name, why in _checks_not_judged(totals).items():
+    nothing_to_judge = _checks_not_judged(totals)
+    for name, why in nothing_to_judge.items():
         context.log.info(f"check {name} not judged: {why} (recorded as skipped, not as passed)")
+    selected = {key.name for key in context.selected_asset_check_keys}
+    not_judged = nothing_to_judge.keys() | {name for name in CHECK_NAMES if name not in selected}
     by_rule = totals.counts_by_rule()
     if "rows_accounted_for" not in not_judged:
         yield dg.AssetCheckResult(
