@@ -43,6 +43,11 @@ def test_instance_from_project_yaml_records_and_reopens(home):
     assert (home / "history" / "runs" / "index.db").exists() and (home / "history" / "runs.db").exists()
 
 
+def test_the_ui_opens_without_the_community_modal(home):
+    # Dagster's UI asks `shouldShowNux` (nux_enabled and no .nux/nux.yaml yet) before it covers the page
+    assert dg.DagsterInstance.get().nux_enabled is False
+
+
 def test_connections_use_wal_with_synchronous_normal(home):
     instance = dg.DagsterInstance.get()
     with instance.event_log_storage.index_connection() as conn:

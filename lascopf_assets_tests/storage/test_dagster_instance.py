@@ -52,6 +52,7 @@ def test_materialize_on_postgres_instance_and_read_events_back(instance_env, tmp
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        assert instance.nux_enabled is False  # no community modal over the operators' UI
         # all storages talk psycopg2: plain postgresql:// would be psycopg 3 under SQLAlchemy 2.1
         assert instance.event_log_storage._engine.dialect.driver == "psycopg2"
         assert instance.run_storage._engine.dialect.driver == "psycopg2"
