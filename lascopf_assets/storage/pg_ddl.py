@@ -15,6 +15,7 @@ Every function takes the connection and the schema; the store keeps the caches.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Mapping
 
 import pandas as pd
@@ -52,20 +53,41 @@ def table_columns(conn: psycopg.Connection, schema: str, table: str) -> dict[str
     return {name: typ for name, typ in rows}
 
 
-def is_partitioned(conn: psycopg.Connection, schema: str, table: str) -> bool:
-    """Whether the table is a plain PostgreSQL partitioned table (relkind ``p``)."""
+HYPERTABLE = "hypertable"  # a TimescaleDB hypertable with 1-day chunks
+DAY_PARTITIONS = "day_partitions"  # a plain PostgreSQL table range-partitioned by day
+PLAIN = "plain"  # a table without time partitions
+
+
+def table_layout(conn: psycopg.Connection, schema: str, table: str) -> str | None:
+    """:data:`HYPERTABLE`, :data:`DAY_PARTITIONS`, :data:`PLAIN`, or None when the table does not exist."""
     row = conn.execute(
         """
-        SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = %s AND c.relname = %s
+        SELECT c.relkind, to_regclass('timescaledb_information.hypertables') IS NOT NULL
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p')
         """,
         (schema, table),
     ).fetchone()
-    return bool(row) and row[0] == "p"
+    if row is None:
+        return None
+    relkind, timescale = row
+    if relkind == "p":
+        return DAY_PARTITIONS
+    if timescale and conn.execute(
+        "SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_schema = %s AND hypertable_name = %s",
+        (schema, table),
+    ).fetchone():
+        return HYPERTABLE
+    return PLAIN
 
 
-def day_partitions(conn: psycopg.Connection, schema: str, table: str) -> list[str]:
-    """Names of the day partitions of a plain partitioned table."""
+def is_partitioned(conn: psycopg.Connection, schema: str, table: str) -> bool:
+    """Whether the table is split by day on its time column: a hypertable or a day-partitioned table."""
+    return table_layout(conn, schema, table) in (HYPERTABLE, DAY_PARTITIONS)
+
+
+def _partition_names(conn: psycopg.Connection, schema: str, table: str) -> set[str]:
+    """Names of the partitions of a plain partitioned table."""
     rows = conn.execute(
         """
         SELECT child.relname FROM pg_inherits i
@@ -73,21 +95,71 @@ def day_partitions(conn: psycopg.Connection, schema: str, table: str) -> list[st
         JOIN pg_class child ON child.oid = i.inhrelid
         JOIN pg_namespace n ON n.oid = parent.relnamespace
         WHERE n.nspname = %s AND parent.relname = %s
-        ORDER BY child.relname
         """,
         (schema, table),
     ).fetchall()
-    return [r[0] for r in rows]
+    return {r[0] for r in rows}
+
+
+_BOUNDS = re.compile(r"FROM \('([^']+)'\) TO \('([^']+)'\)")
+
+
+def day_partitions(conn: psycopg.Connection, schema: str, table: str) -> list[pd.Timestamp]:
+    """The UTC days (midnight timestamps, ascending) that have storage of their own in the table.
+
+    The same on both layouts: the days of a day-partitioned table's partitions (written days plus
+    the premade following ones) or of a hypertable's chunks (TimescaleDB makes a chunk when a row
+    of its day is first written, and keeps it when the day's rows are deleted). A partition or
+    chunk spanning several days (one made by hand) lists each of its days; [] for any other table.
+    """
+    layout = table_layout(conn, schema, table)
+    if layout == HYPERTABLE:
+        ranges = conn.execute(
+            """
+            SELECT range_start, range_end FROM timescaledb_information.chunks
+            WHERE hypertable_schema = %s AND hypertable_name = %s AND range_start IS NOT NULL
+            """,
+            (schema, table),
+        ).fetchall()
+    elif layout == DAY_PARTITIONS:
+        bounds = conn.execute(
+            """
+            SELECT pg_get_expr(child.relpartbound, child.oid) FROM pg_inherits i
+            JOIN pg_class parent ON parent.oid = i.inhparent
+            JOIN pg_class child ON child.oid = i.inhrelid
+            JOIN pg_namespace n ON n.oid = parent.relnamespace
+            WHERE n.nspname = %s AND parent.relname = %s
+            """,
+            (schema, table),
+        ).fetchall()
+        ranges = [m.groups() for (expr,) in bounds if (m := _BOUNDS.search(expr or ""))]  # DEFAULT: no bounds
+    else:
+        return []
+    days: set[pd.Timestamp] = set()
+    for lo, hi in ranges:
+        lo_ts, hi_ts = pd.Timestamp(lo).tz_convert("UTC"), pd.Timestamp(hi).tz_convert("UTC")
+        days.update(pd.date_range(lo_ts.floor("D"), hi_ts, freq="D", inclusive="left"))
+    return sorted(days)
 
 
 def timescaledb_installed(conn: psycopg.Connection) -> bool:
-    """Whether the database has the timescaledb extension, creating it when the server offers it."""
+    """Whether the database has the timescaledb extension, creating it when the server offers it.
+
+    Offered means installed on the server AND preloaded: without ``timescaledb`` in
+    ``shared_preload_libraries``, ``CREATE EXTENSION`` is a FATAL error that ends the session (the
+    caller's connection would be lost), so it is not tried. The preloaded loader defines the
+    setting ``timescaledb.max_background_workers`` in every session; that is the test, since
+    ``shared_preload_libraries`` itself is readable by superusers only.
+    """
     with conn.transaction():
         installed = conn.execute(
             "SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'"
         ).fetchone()
         available = installed or conn.execute(
-            "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
+            """
+            SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'
+            AND current_setting('timescaledb.max_background_workers', true) IS NOT NULL
+            """
         ).fetchone()
     if not installed and available:
         try:
@@ -172,9 +244,14 @@ def create_table(conn: psycopg.Connection, schema: str, spec: TableSpec, timesca
     else:
         conn.execute(sql.SQL("CREATE TABLE {} ({})").format(ident, body))
     if spec.time_column and timescale:
+        # TimescaleDB's default index on (time DESC) halves the write rate and no read uses it: every
+        # DELETE and load names a time window, which chunk exclusion serves as partition pruning
+        # serves the plain layout (no index either); a primary key still brings its own index
         conn.execute(
-            "SELECT create_hypertable(%s::regclass, %s, chunk_time_interval => INTERVAL '1 day')",
-            (f'"{schema}"."{spec.name}"', spec.time_column),
+            sql.SQL(
+                "SELECT create_hypertable({}::regclass, {}, chunk_time_interval => INTERVAL '1 day',"
+                " create_default_indexes => false)"
+            ).format(sql.Literal(ident.as_string(conn)), sql.Literal(spec.time_column))
         )
 
 
@@ -204,7 +281,7 @@ def ensure_day_partitions(
     wanted = {partition_name(table, d): d for d in days}
     if all(name in known for name in wanted):
         return
-    present = set(day_partitions(conn, schema, table))
+    present = _partition_names(conn, schema, table)
     if any(name not in present for name in wanted):
         # like pg_partman's premake: the following days too, so daily writes pay
         # one DDL transaction per premake_days + 1 days instead of one per day
@@ -212,7 +289,7 @@ def ensure_day_partitions(
         wanted.update({partition_name(table, d): d for d in ahead})
         with conn.transaction():
             lock(conn, schema, table)
-            present = set(day_partitions(conn, schema, table))
+            present = _partition_names(conn, schema, table)
             for name, day in wanted.items():
                 if name in present:
                     continue

@@ -2,7 +2,8 @@
 
 Loads use ``COPY (SELECT ...) TO STDOUT (FORMAT csv)`` parsed by pyarrow, with
 the column types of the table (:mod:`pg_types`) so a loaded frame has the
-project's dtypes whatever the row count.
+project's dtypes whatever the row count, and rows in a total order
+(:func:`total_order`), so the same rows always make the same frame.
 """
 
 from __future__ import annotations
@@ -16,23 +17,59 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg import sql
 
-from lascopf_assets.storage.pg_types import arrow_read_type, to_pandas_column
+from lascopf_assets.storage.pg_types import (
+    BOOLEAN,
+    FLOAT_TYPES,
+    INT_TYPES,
+    JSONB,
+    TEXT_TYPES,
+    TIMESTAMPTZ,
+    arrow_read_type,
+    base_type,
+    to_pandas_column,
+)
+
+# types with a btree order, besides text: what the store creates, and the common hand-made ones
+ORDERABLE_TYPES = INT_TYPES | FLOAT_TYPES | {
+    TIMESTAMPTZ, BOOLEAN, JSONB, "timestamp without time zone", "date", "time without time zone", "interval", "uuid",
+}
 
 
 def window_filter(time_column: str, start: pd.Timestamp, end: pd.Timestamp,
                   where_equal: tuple[str, str] | None = None) -> sql.Composed:
-    """``WHERE start <= time_column < end [AND column = value] ORDER BY time_column``."""
+    """``WHERE start <= time_column < end [AND column = value]``."""
     equal = sql.SQL("")
     if where_equal is not None:
         equal = sql.SQL(" AND {} = {}").format(sql.Identifier(where_equal[0]), sql.Literal(where_equal[1]))
-    return sql.SQL("WHERE {} >= {} AND {} < {}{} ORDER BY {}").format(
+    return sql.SQL("WHERE {} >= {} AND {} < {}{}").format(
         sql.Identifier(time_column),
         sql.Literal(start.isoformat()),
         sql.Identifier(time_column),
         sql.Literal(end.isoformat()),
         equal,
-        sql.Identifier(time_column),
     )
+
+
+def total_order(types: Mapping[str, str], time_column: str | None = None) -> sql.Composed:
+    """``ORDER BY`` the time column, then every other column in the table's order: a total order.
+
+    Rows that tie on all of them are identical, so a load gives the same frame whatever the plan
+    (a plain table's sequential scan, a hypertable's chunk append, a parallel or backward scan) and
+    on both layouts. Text sorts by its bytes (``COLLATE "C"``), so the order does not depend on the
+    database's locale either. Columns of types without a btree order (``json``, geometric ones)
+    cannot break ties and are left out.
+    """
+    keys = []
+    names = ([time_column] if time_column else []) + [c for c in types if c != time_column]
+    for name in names:
+        kind = base_type(types[name])
+        if kind in TEXT_TYPES:
+            keys.append(sql.SQL('{} COLLATE "C"').format(sql.Identifier(name)))
+        elif kind in ORDERABLE_TYPES:
+            keys.append(sql.Identifier(name))
+    if not keys:
+        return sql.Composed([])
+    return sql.SQL(" ORDER BY {}").format(sql.SQL(", ").join(keys))
 
 
 def copy_out(

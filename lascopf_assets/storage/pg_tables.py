@@ -7,7 +7,9 @@ Contract (the same as the Parquet lake's, for a database):
   extension is available, otherwise a plain PostgreSQL table range-partitioned
   by day whose day partitions are created as writes need them (with
   ``premake_days`` following days, so daily runs rarely pay for DDL). Everything else
-  (delete, COPY, load) is the same code path for both.
+  (delete, COPY, load) is the same code path for both, and :meth:`PgTableStore.is_partitioned`
+  and :meth:`PgTableStore.day_partitions` mean the same on both (split by day; the days with
+  storage of their own); :meth:`PgTableStore.table_layout` tells them apart.
 * :meth:`PgTableStore.write_window` replaces the rows of ``[start, end)`` in ONE
   transaction: ``DELETE`` the window, then ``COPY`` the new rows. Readers see the
   old window or the new one, never a half-written day; a failure at any point
@@ -18,9 +20,11 @@ Contract (the same as the Parquet lake's, for a database):
   writer thread (its own connection), so the next day is computed meanwhile; a
   failure on day k leaves the days before k written and day k and later as they were.
   :meth:`PgTableStore.load_days` reads a range back one day at a time.
-* :meth:`PgTableStore.load_window` returns the rows of a window with the
-  project's dtypes: timestamps ``datetime64[us, UTC]``, text as pandas strings,
-  ``float64``, ``int64`` (``Int64`` only when a value is NULL), ``bool``.
+* :meth:`PgTableStore.load_window` returns the rows of a window in a total
+  order (time, then the other columns in table order; :meth:`load_all` all
+  columns in table order) with the project's dtypes: timestamps
+  ``datetime64[us, UTC]``, text as pandas strings, ``float64``, ``int64``
+  (``Int64`` only when a value is NULL), ``bool``.
 * Schema changes follow one rule: a column new to the table is added as a
   nullable column (``ALTER TABLE ... ADD COLUMN``); a column whose type differs
   from the table's is refused with :class:`SchemaChangeError` naming the table
@@ -128,7 +132,8 @@ class PgTableStore:
         with self._session(conn) as conn:
             self._timescale = pg_ddl.timescaledb_installed(conn)
         if self.timescaledb_mode == "require" and not self._timescale:
-            raise TableStoreError("timescaledb=require but the timescaledb extension is not available on the server")
+            raise TableStoreError("timescaledb=require but the timescaledb extension is not available on the server"
+                                  " (not installed, or not in shared_preload_libraries)")
         return self._timescale
 
     # -- introspection -------------------------------------------------------------
@@ -140,12 +145,22 @@ class PgTableStore:
     def table_exists(self, table: str) -> bool:
         return bool(self.table_columns(table))
 
+    def table_layout(self, table: str) -> str | None:
+        """``"hypertable"``, ``"day_partitions"`` (plain PostgreSQL), ``"plain"``, or None when absent."""
+        with self._session() as conn:
+            return pg_ddl.table_layout(conn, self.schema, table)
+
     def is_partitioned(self, table: str) -> bool:
+        """Whether the table is split by day on its time column (either layout)."""
         with self._session() as conn:
             return pg_ddl.is_partitioned(conn, self.schema, table)
 
-    def day_partitions(self, table: str, conn: psycopg.Connection | None = None) -> list[str]:
-        """Names of the day partitions of a plain partitioned table."""
+    def day_partitions(self, table: str, conn: psycopg.Connection | None = None) -> list[pd.Timestamp]:
+        """The UTC days that have a partition (plain layout) or chunk (hypertable) of their own, ascending.
+
+        Written days are always among them; the plain layout also lists the ``premake_days`` made
+        ahead, while TimescaleDB makes a day's chunk when the day is first written.
+        """
         with self._session(conn) as conn:
             return pg_ddl.day_partitions(conn, self.schema, table)
 
@@ -212,7 +227,9 @@ class PgTableStore:
             )
         with self._session() as conn:
             types = self._prepare(conn, table, df, time_column)
-            by_day = not self.uses_timescaledb(conn) and pg_ddl.is_partitioned(conn, self.schema, table)
+            # the table's own layout, not the store's setting: a day-partitioned table made before
+            # the extension was installed (or by a timescaledb="never" store) keeps its day partitions
+            by_day = pg_ddl.table_layout(conn, self.schema, table) == pg_ddl.DAY_PARTITIONS
             if by_day:
                 pg_ddl.ensure_day_partitions(
                     conn, self.schema, table, start_ts, end_ts, self._known_days.setdefault(table, set()),
@@ -282,14 +299,18 @@ class PgTableStore:
         columns: Sequence[str] | None = None,
         where_equal: tuple[str, str] | None = None,
     ) -> pd.DataFrame:
-        """Rows with ``start <= time_column < end`` (and ``column = value`` for ``where_equal``), ordered by time."""
+        """Rows with ``start <= time_column < end`` (and ``column = value`` for ``where_equal``).
+
+        Ordered by time, ties by the other columns in the table's order (:func:`pg_read.total_order`):
+        the same rows give the same frame on either layout, whatever plan the server picks.
+        """
         start_ts, end_ts = _utc(start), _utc(end)
         if where_equal is not None:
             with self._session() as conn:
                 types = pg_ddl.table_columns(conn, self.schema, table)
                 if types and where_equal[0] not in types:
                     raise TableStoreError(f"table {self.schema}.{table} has no column {where_equal[0]!r} to select rows by")
-        return self._load(table, pg_read.window_filter(time_column, start_ts, end_ts, where_equal), columns)
+        return self._load(table, pg_read.window_filter(time_column, start_ts, end_ts, where_equal), columns, time_column)
 
     def load_days(
         self,
@@ -308,9 +329,11 @@ class PgTableStore:
         return read_ahead(windows, rows_of, key=lambda w: w[0], ahead=read_ahead_days, thread_name="pg-reader")
 
     def load_all(self, table: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """Every row, ordered by all columns in the table's order."""
         return self._load(table, sql.SQL(""), columns)
 
-    def _load(self, table: str, where: sql.Composable, columns: Sequence[str] | None) -> pd.DataFrame:
+    def _load(self, table: str, where: sql.Composable, columns: Sequence[str] | None,
+              time_column: str | None = None) -> pd.DataFrame:
         with self._session() as conn:
             types = pg_ddl.table_columns(conn, self.schema, table)
             if not types:
@@ -319,5 +342,6 @@ class PgTableStore:
             unknown = [c for c in names if c not in types]
             if unknown:
                 raise TableStoreError(f"table {self.schema}.{table} has no column(s) {unknown}")
-            data = pg_read.copy_out(conn, self.schema, table, names, where)
+            order = pg_read.total_order(types, time_column if time_column in types else None)
+            data = pg_read.copy_out(conn, self.schema, table, names, where + order)
         return pg_read.csv_to_frame(data, names, types)

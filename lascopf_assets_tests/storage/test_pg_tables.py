@@ -58,16 +58,19 @@ def test_partition_round_trip_keeps_values_and_dtypes(store, table):
     assert out["meter_id"].dtype == pd.Series(["x"]).dtype  # pandas' default string dtype
     assert out["kwh"].dtype == np.float64 and out["source_row"].dtype == np.int64
     pd.testing.assert_frame_equal(sort(out), sort(df))
-    # a plain PostgreSQL without timescaledb: declarative day partitions, the
-    # written day plus premake_days following ones (created in one DDL transaction)
+    # split by day on both layouts: a hypertable makes the written day's chunk; plain PostgreSQL
+    # declares the written day's partition plus premake_days following ones (in one DDL transaction)
     assert store.is_partitioned(table)
-    assert store.day_partitions(table) == [f"{table}_p2023010{d}" for d in range(1, 2 + store.premake_days)]
+    layout = store.table_layout(table)
+    assert layout == ("hypertable" if store.uses_timescaledb() else "day_partitions")
+    ahead = 0 if layout == "hypertable" else store.premake_days
+    assert store.day_partitions(table) == [D0 + d * DAY for d in range(1 + ahead)]
 
 
 def test_range_write_splits_into_days_and_loads_any_window(store, table):
     df = readings(D0, days=3)
     PgTableStore(store.conninfo, premake_days=0).write_window(table, df, D0, D0 + 3 * DAY)
-    assert store.day_partitions(table) == [f"{table}_p2023010{d}" for d in (1, 2, 3)]
+    assert store.day_partitions(table) == [D0, D0 + DAY, D0 + 2 * DAY]  # either layout
     middle = store.load_window(table, D0 + DAY, D0 + 2 * DAY)
     expected = df[(df.timestamp >= D0 + DAY) & (df.timestamp < D0 + 2 * DAY)]
     pd.testing.assert_frame_equal(sort(middle), sort(expected))
@@ -146,9 +149,9 @@ def test_concurrent_writes_to_different_partitions(store, table):
     assert errors == []
     out = store.load_window(table, D0, D0 + 8 * DAY)
     pd.testing.assert_frame_equal(sort(out), sort(pd.concat(frames.values())))
-    parts = store.day_partitions(table)
-    assert {f"{table}_p2023010{d}" for d in range(1, 9)} <= set(parts)  # racing DDL: no day lost
-    assert len(parts) <= 8 + store.premake_days
+    days = store.day_partitions(table)
+    assert {D0 + d * DAY for d in range(8)} <= set(days)  # racing DDL (or chunk creation): no day lost
+    assert len(days) == len(set(days)) <= 8 + store.premake_days
 
 
 def test_new_column_is_added_nullable(store, table):
@@ -251,6 +254,7 @@ def test_unpartitioned_results_table_is_replaced_atomically(store, table):
     store.write_all(table, second)
     pd.testing.assert_frame_equal(store.load_all(table), second)
     assert not store.is_partitioned(table)
+    assert store.table_layout(table) == "plain" and store.day_partitions(table) == []
 
 
 def test_reference_tables_ddl(store):
@@ -320,3 +324,44 @@ def test_binary_edge_values_round_trip(store, table):
     store.write_window(table, df, D0, D0 + DAY)
     out = store.load_window(table, D0, D0 + DAY)
     pd.testing.assert_frame_equal(out, df)
+
+
+def test_loads_have_a_total_order_whatever_the_write_order(store, table):
+    """Ties on the time column are broken by the other columns (table order, text by bytes), not by the plan.
+
+    Rows of one hour are written in reverse meter order, with two readings of one meter that differ
+    only in kwh and meter ids whose byte order differs from a locale's ("B" < "a" < "b").
+    """
+    hours = pd.date_range(D0, periods=3, freq="h").as_unit("us")
+    df = pd.DataFrame({
+        "timestamp": np.repeat(hours, 4),
+        "meter_id": pd.array(["b", "b", "a", "B"] * 3, dtype="str"),
+        "kwh": [2.0, 1.0, 5.0, 7.0] * 3,
+        "source_row": np.arange(12, dtype="int64")[::-1].copy(),
+    })
+    store.write_window(table, df, D0, D0 + DAY)
+    # Python orders str by code point, which is the UTF-8 byte order of COLLATE "C"
+    ordered = df.sort_values(["timestamp", "meter_id", "kwh", "source_row"], ignore_index=True)
+    assert ordered["meter_id"].tolist()[:4] == ["B", "a", "b", "b"]
+    pd.testing.assert_frame_equal(store.load_window(table, D0, D0 + DAY), ordered)
+    pd.testing.assert_frame_equal(store.load_window(table, D0, D0 + DAY, columns=["kwh", "meter_id"]),
+                                  ordered[["kwh", "meter_id"]])
+    pd.testing.assert_frame_equal(store.load_window(table, D0, D0 + DAY, where_equal=("meter_id", "b")),
+                                  ordered[ordered.meter_id == "b"].reset_index(drop=True))
+    rerun = df.iloc[::-1].reset_index(drop=True)  # the same rows in another order: the same frame back
+    store.write_window(table, rerun, D0, D0 + DAY)
+    pd.testing.assert_frame_equal(store.load_window(table, D0, D0 + DAY), ordered)
+    unpartitioned = rerun.drop(columns="timestamp")
+    store.write_all(table + "_all", unpartitioned)
+    pd.testing.assert_frame_equal(store.load_all(table + "_all"),
+                                  unpartitioned.sort_values(["meter_id", "kwh", "source_row"], ignore_index=True))
+
+
+def test_a_day_partitioned_table_keeps_its_layout_under_any_store(store, table):
+    """A table made without TimescaleDB (``timescaledb="never"``) is written into its day partitions by any store."""
+    PgTableStore(store.conninfo, timescaledb="never").write_window(table, readings(D0), D0, D0 + DAY)
+    assert store.table_layout(table) == "day_partitions"
+    store.write_window(table, readings(D0 + DAY, seed=3), D0 + DAY, D0 + 2 * DAY)  # an "auto" store
+    pd.testing.assert_frame_equal(sort(store.load_window(table, D0, D0 + 2 * DAY)),
+                                  sort(pd.concat([readings(D0), readings(D0 + DAY, seed=3)])))
+    assert store.day_partitions(table)[:2] == [D0, D0 + DAY]
