@@ -65,3 +65,39 @@ def test_tradeoff_curve_matches_brute_force_for_every_k():
     values = [r.imbalance for r in curve]
     assert all(b <= a + 1e-12 for a, b in zip(values, values[1:]))
     assert curve[0].imbalance == pytest.approx(imbalance(loads, phase)) and curve[0].changes == []
+
+
+def _point(k, imbalance_value, bound, status="time_limit"):
+    from lascopf_assets.lib.phase_balance.result import PhaseBalanceResult
+
+    return PhaseBalanceResult(status=status, max_changes=k, initial_imbalance=10.0, imbalance=imbalance_value,
+                              bound=bound, assignment=np.zeros(2, dtype=int), changes=[], solve_seconds=1.0,
+                              method="fast", solver="scip", reason="SCIP status 'timelimit'")
+
+
+def test_a_bound_proven_for_more_changes_holds_for_fewer():
+    from lascopf_assets.lib.phase_balance.exact import carry_bounds_down
+
+    # TR3's curve of the last demo: K = 9's bound sat above K = 8's
+    solved = {8: _point(8, 180.0, 154.9), 9: _point(9, 175.0, 171.2), 10: _point(10, 171.2, 171.2, "optimal"),
+              7: _point(7, 171.2, 120.0), 6: _point(6, 200.0, 190.0, "error")}
+    carry_bounds_down(solved, gap_tolerance=1e-6)
+    assert solved[8].bound == 171.2 and solved[8].status == "time_limit"  # a better bound, still a gap
+    assert solved[7].bound == 171.2 and solved[7].status == "optimal"  # the gap closes: proven by K = 9
+    assert "K = 9" in solved[7].reason and "timelimit" in solved[7].reason
+    assert solved[6].bound == 190.0 and solved[6].status == "error"  # its own bound is the larger; errors stay errors
+    assert [solved[k].bound for k in (9, 10)] == [171.2, 171.2]
+
+
+def test_curve_bounds_under_a_tight_budget_are_monotone_and_valid():
+    from lascopf_assets.lib.phase_balance.exact import ExactPhaseBalancer, solve_with_curve
+
+    rng = np.random.default_rng(11)
+    loads, phase = random_instance(rng, J=8, T=48)
+    problem = PhaseBalanceProblem.from_arrays(loads, phase)
+    _, curve = solve_with_curve(ExactPhaseBalancer(problem, "scip"), 2, 5, time_limit=0.5)
+    bounds = [r.bound for r in curve]
+    assert all(b <= a + 1e-12 for a, b in zip(bounds, bounds[1:]))
+    for r in curve:
+        best, _ = brute_force(loads, phase, r.max_changes)
+        assert r.bound <= best * (1 + 1e-9) + 1e-12 <= r.imbalance * (1 + 1e-9) + 2e-12

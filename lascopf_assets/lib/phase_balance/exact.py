@@ -314,6 +314,7 @@ def tradeoff_curve(problem: PhaseBalanceProblem, k_max: int, solver: str = "scip
         if time_limit is not None:
             limit = max(0.0, (time_limit - (time.perf_counter() - t0)) / (k_max + 1 - K))
         out.append(balancer.solve(K, limit, gap_tolerance))
+    carry_bounds_down(dict(enumerate(out)), gap_tolerance)
     return out
 
 
@@ -339,8 +340,31 @@ def solve_with_curve(balancer: ExactPhaseBalancer, max_changes: int, curve_max_c
         for i, k in enumerate(group):
             share = None if shares.deadline is None else max(0.0, shares.deadline - reserve - time.perf_counter()) / (len(group) - i)
             solved[k] = balancer.solve(k, share, gap_tolerance)
+    carry_bounds_down(solved, gap_tolerance)
     curve = None if curve_max_changes is None else [solved[k] for k in range(curve_max_changes + 1)]
     return solved[max_changes], curve
+
+
+def carry_bounds_down(solved: dict[int, PhaseBalanceResult], gap_tolerance: float) -> None:
+    """Give each K the best lower bound proven for any K' >= K, in place.
+
+    With more changes allowed the optimum can only fall: ``opt(K') <= opt(K)`` for ``K' >= K``, so a
+    bound proven for ``K'`` holds for ``K`` too: ``bound(K) := max(bound(K), max_{K' > K} bound(K'))``
+    (never above ``imbalance(K)``, which is the value of an assignment feasible for ``K``). A
+    time-limited point whose gap this closes is optimal, and its reason says which K proved it; a
+    solver error keeps its status (its incumbent is unchanged; only the bound is better).
+    """
+    best, proven_by = -math.inf, None
+    for k in sorted(solved, reverse=True):
+        result = solved[k]
+        if result.bound >= best:
+            best, proven_by = result.bound, k
+            continue
+        result.bound = min(best, result.imbalance)
+        if result.status == TIME_LIMIT and result.gap <= gap_tolerance:
+            result.status = OPTIMAL
+            result.reason = (f"proven optimal by the bound of K = {proven_by} (a bound for more changes holds for "
+                             f"fewer); its own solve had stopped: {result.reason or 'time limit'}")
 
 
 @dataclass(frozen=True)
