@@ -38,6 +38,12 @@ dagster-home:
 	mkdir -p $(DAGSTER_HOME)
 	cp dagster.local.yaml $(DAGSTER_HOME)/dagster.yaml
 
+## the demo's daily partitions are its data's year (lascopf demo writes 2023); `make dev` after it shows the
+## same days. For your own data give the window: LASCOPF_LAST_DAY= (empty: open-ended, up to today),
+## LASCOPF_FIRST_DAY=YYYY-MM-DD (default 2023-01-01); see defs/partitions.py
+DEMO_LAST_DAY := 2023-12-31
+demo dev: export LASCOPF_LAST_DAY ?= $(DEMO_LAST_DAY)
+
 ## make demo: set up, generate the demo zone and materialize every asset on the local profile
 demo: install dagster-home
 	$(VENV)/bin/lascopf demo $(DEMO_ARGS)

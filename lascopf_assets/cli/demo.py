@@ -20,6 +20,7 @@ from lascopf_assets.cli import CliError
 DEMO_DAYS = 365
 DEMO_START = dt.date(2023, 1, 1)
 DEMO_FEEDERS = 4
+DEMO_CURVE_MAX = 5
 
 
 def varied_feeder_sizes(junctions: int, feeders: int) -> tuple[int, ...]:
@@ -41,6 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dispatch-day", default=None, help="day for the transmission assets (default: the last demo day)")
     parser.add_argument("--phase-time-limit", type=float, default=20.0,
                         help="seconds per feeder for phase balancing, K and the trade-off curve together (default 20)")
+    parser.add_argument("--curve-max", type=int, default=DEMO_CURVE_MAX,
+                        help=f"trade-off curve K = 0..N per feeder (default {DEMO_CURVE_MAX}, the demo's K: points past it "
+                             "are not certified within the demo's time on these feeders; 10 adds them with their gaps)")
     parser.set_defaults(func=run)
 
 
@@ -80,6 +84,31 @@ def _feeder_table(ranking, changes_by_feeder: dict[str, list[str]]) -> list[str]
     return lines
 
 
+def _curve_line(curve_max: int, certified: dict[str, tuple[int, int]]) -> str:
+    """Where the trade-off curve stops and how much of it is proven (per feeder: certified of points)."""
+    done = sum(c for c, _ in certified.values())
+    total = sum(n for _, n in certified.values())
+    line = f"  trade-off curve K = 0..{curve_max} per feeder: {done} of {total} points certified optimal"
+    short = [f"{f} {c}/{n}" for f, (c, n) in sorted(certified.items()) if c < n]
+    if short:
+        line += f" (not certified within the time limit: {', '.join(short)}; see each report's gaps)"
+    if curve_max < 10:
+        line += f"; --curve-max 10 adds K = {curve_max + 1}..10 with their proven gaps (slower)"
+    return line
+
+
+def _require_partitions(first: str, last: str) -> None:
+    """The demo's days must be daily partitions (``make demo`` sets the window to the demo year)."""
+    from lascopf_assets.defs.partitions import FIRST_DAY_VAR, LAST_DAY_VAR, partition_window
+
+    start, end = partition_window()
+    if first < start.isoformat() or (end is not None and last > end.isoformat()):
+        raise CliError(
+            f"the demo's days {first} .. {last} are not all daily partitions ({start} .. {end or 'today'}); "
+            f"set {FIRST_DAY_VAR} / {LAST_DAY_VAR} to cover them ({LAST_DAY_VAR}= for open-ended)"
+        )
+
+
 def _metadata(result, asset: str) -> dict:
     merged: dict = {}
     for event in result.get_asset_materialization_events():
@@ -116,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
     assets = list(definitions.assets or [])
     first = DEMO_START.isoformat()
     last = (DEMO_START + dt.timedelta(days=args.days - 1)).isoformat()
+    _require_partitions(first, last)
     dispatch_day = args.dispatch_day or last
 
     def keys_in_group(group: str) -> list[str]:
@@ -155,12 +185,15 @@ def run(args: argparse.Namespace) -> int:
 
     reports: list[str] = []
     feeders = sorted(instance.get_dynamic_partitions("feeders"))
-    phase_ops = {"phase_assignment": {"config": {"time_limit_seconds": args.phase_time_limit}}}
+    phase_ops = {"phase_assignment": {"config": {"time_limit_seconds": args.phase_time_limit,
+                                                 "curve_max_changes": args.curve_max}}}
     changes_by_feeder: dict[str, list[str]] = {}
     windows = set()
+    certified = {}
     for feeder in feeders:
         meta = _metadata(materialize(["phase_assignment"], ops=phase_ops, partition_key=feeder), "phase_assignment")
         windows.add(meta.get("window", ""))
+        certified[feeder] = (meta.get("curve_points_certified", 0), meta.get("curve_points", 0))
         lines = meta.get("summary_lines", [])
         changes_by_feeder[feeder] = [line.strip()[len("move "):] for line in lines if line.strip().startswith("move ")]
         if meta.get("report_path"):
@@ -173,6 +206,7 @@ def run(args: argparse.Namespace) -> int:
               "ranked by imbalance removed per change")
         for line in _feeder_table(ranking, changes_by_feeder):
             print(line)
+        print(_curve_line(args.curve_max, certified))
     selection = keys_in_group("transmission")
     if selection:
         result = materialize(selection, partition_key=dispatch_day)

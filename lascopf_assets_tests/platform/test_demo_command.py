@@ -32,6 +32,9 @@ def test_demo_materializes_everything_and_summarizes(tmp_path, monkeypatch, caps
     assert "phase balancing per feeder (K = 5 each, 2023-01-01 .. 2023-01-02), ranked by imbalance removed per change" in out
     table = out[out.index("ranked by imbalance removed per change"):]
     assert "  TR1 " in table and "  TR2 " in table and "optimal" in table
+    # the curve stops at the demo's K and says how much of it is proven (tiny feeders: all of it)
+    assert ("trade-off curve K = 0..5 per feeder: 12 of 12 points certified optimal; "
+            "--curve-max 10 adds K = 6..10 with their proven gaps (slower)") in table
     assert "dispatch 2023-01-02: optimal" in out
 
     # every materializable asset has a materialization on the persistent instance
@@ -55,3 +58,11 @@ def test_demo_needs_dagster_home(monkeypatch, capsys):
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     assert main(["demo", "--days", "1"]) == 2
     assert "DAGSTER_HOME is not set" in capsys.readouterr().err
+
+
+def test_the_curve_line_names_the_feeders_whose_points_are_not_certified():
+    from lascopf_assets.cli.demo import _curve_line
+
+    line = _curve_line(10, {"TR1": (11, 11), "TR3": (6, 11), "TR4": (7, 11)})
+    assert line == ("  trade-off curve K = 0..10 per feeder: 24 of 33 points certified optimal "
+                    "(not certified within the time limit: TR3 6/11, TR4 7/11; see each report's gaps)")

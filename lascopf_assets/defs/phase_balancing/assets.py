@@ -26,7 +26,7 @@ from lascopf_assets.lib.phase_balance.feeders import feeder_ranking as rank_feed
 from lascopf_assets.lib.phase_balance.problem import LoadTableError, problem_from_long_table
 from lascopf_assets.lib.phase_balance.report import figure_tradeoff, report_file_name, write_report
 from lascopf_assets.lib.phase_balance.window import select_window
-from lascopf_assets.lib.solver_status import ERROR, parse_options
+from lascopf_assets.lib.solver_status import ERROR, OPTIMAL, parse_options
 
 PHASE_BALANCING_CODE_VERSION = "2"  # 2: one partition per feeder
 
@@ -137,6 +137,8 @@ def phase_assignment(
             "hours": dg.MetadataValue.int(problem.n_hours),
             "window": f"{first} .. {last}",
             "skipped_hours": dg.MetadataValue.int(len(result.skipped_hours)),
+            "curve_points": dg.MetadataValue.int(len(curve)),
+            "curve_points_certified": dg.MetadataValue.int(sum(r.status == OPTIMAL for r in curve)),
             "tradeoff_curve": dg.MetadataValue.md(
                 markdown_table(curve_table, limit=None) + f"\n\n![trade-off](data:image/png;base64,{figure_tradeoff(curve)})"
             ),
