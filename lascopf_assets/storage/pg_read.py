@@ -3,7 +3,7 @@
 Loads use ``COPY (SELECT ...) TO STDOUT (FORMAT csv)`` parsed by pyarrow, with
 the column types of the table (:mod:`pg_types`) so a loaded frame has the
 project's dtypes whatever the row count, and rows in a total order
-(:func:`total_order`), so the same rows always make the same frame.
+(:func:`order_columns`, sorted in Arrow), so the same rows always make the same frame.
 """
 
 from __future__ import annotations
@@ -14,25 +14,11 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 import psycopg
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from psycopg import sql
 
-from lascopf_assets.storage.pg_types import (
-    BOOLEAN,
-    FLOAT_TYPES,
-    INT_TYPES,
-    JSONB,
-    TEXT_TYPES,
-    TIMESTAMPTZ,
-    arrow_read_type,
-    base_type,
-    to_pandas_column,
-)
-
-# types with a btree order, besides text: what the store creates, and the common hand-made ones
-ORDERABLE_TYPES = INT_TYPES | FLOAT_TYPES | {
-    TIMESTAMPTZ, BOOLEAN, JSONB, "timestamp without time zone", "date", "time without time zone", "interval", "uuid",
-}
+from lascopf_assets.storage.pg_types import arrow_read_type, to_pandas_column
 
 
 def window_filter(time_column: str, start: pd.Timestamp, end: pd.Timestamp,
@@ -50,26 +36,15 @@ def window_filter(time_column: str, start: pd.Timestamp, end: pd.Timestamp,
     )
 
 
-def total_order(types: Mapping[str, str], time_column: str | None = None) -> sql.Composed:
-    """``ORDER BY`` the time column, then every other column in the table's order: a total order.
+def order_columns(types: Mapping[str, str], names: Sequence[str], time_column: str | None = None) -> list[str]:
+    """The sort keys of a load: the time column, then the loaded columns in the table's order.
 
-    Rows that tie on all of them are identical, so a load gives the same frame whatever the plan
-    (a plain table's sequential scan, a hypertable's chunk append, a parallel or backward scan) and
-    on both layouts. Text sorts by its bytes (``COLLATE "C"``), so the order does not depend on the
-    database's locale either. Columns of types without a btree order (``json``, geometric ones)
-    cannot break ties and are left out.
+    Rows equal on all of them are equal in the frame, so this is a total order of what is returned:
+    the same rows give the same frame whatever the plan (a plain table's sequential scan, a
+    hypertable's chunk append, a parallel or backward scan) and on both layouts.
     """
-    keys = []
-    names = ([time_column] if time_column else []) + [c for c in types if c != time_column]
-    for name in names:
-        kind = base_type(types[name])
-        if kind in TEXT_TYPES:
-            keys.append(sql.SQL('{} COLLATE "C"').format(sql.Identifier(name)))
-        elif kind in ORDERABLE_TYPES:
-            keys.append(sql.Identifier(name))
-    if not keys:
-        return sql.Composed([])
-    return sql.SQL(" ORDER BY {}").format(sql.SQL(", ").join(keys))
+    keys = [time_column] if time_column in types else []
+    return keys + [c for c in types if c in names and c not in keys]
 
 
 def copy_out(
@@ -86,8 +61,16 @@ def copy_out(
     return buf.getvalue()
 
 
-def csv_to_frame(data: bytes, names: Sequence[str], types: Mapping[str, str]) -> pd.DataFrame:
-    """The frame of a :func:`copy_out` result; ``types`` are the table's column types."""
+def csv_to_frame(data: bytes, names: Sequence[str], types: Mapping[str, str],
+                 order: Sequence[str] = (), keep: Sequence[str] | None = None) -> pd.DataFrame:
+    """The frame of a :func:`copy_out` result; ``types`` are the table's column types.
+
+    Rows are sorted by the columns ``order`` (ascending, nulls last, text by its UTF-8 bytes as
+    ``COLLATE "C"`` would, NaN after every number as PostgreSQL sorts it) here rather than by the
+    server: Arrow sorts a month of rows several times faster than a server sort that spills past
+    ``work_mem``, and the database's CPU is left to the writers. ``keep``: the columns of the frame
+    (default ``names``; a sort key may be loaded only to sort by).
+    """
     arrow_types = {c: arrow_read_type(types[c]) for c in names}
     if data:
         table = pacsv.read_csv(
@@ -105,4 +88,6 @@ def csv_to_frame(data: bytes, names: Sequence[str], types: Mapping[str, str]) ->
         )
     else:
         table = pa.table({c: pa.array([], type=t) for c, t in arrow_types.items()})
-    return pd.DataFrame({c: to_pandas_column(table.column(c), types[c]) for c in names})
+    if order and table.num_rows > 1:
+        table = table.take(pc.sort_indices(table, sort_keys=[(c, "ascending") for c in order]))  # nulls at the end
+    return pd.DataFrame({c: to_pandas_column(table.column(c), types[c]) for c in (names if keep is None else keep)})

@@ -21,8 +21,8 @@ Contract (the same as the Parquet lake's, for a database):
   failure on day k leaves the days before k written and day k and later as they were.
   :meth:`PgTableStore.load_days` reads a range back one day at a time.
 * :meth:`PgTableStore.load_window` returns the rows of a window in a total
-  order (time, then the other columns in table order; :meth:`load_all` all
-  columns in table order) with the project's dtypes: timestamps
+  order (time, then the loaded columns in table order; :meth:`load_all` the
+  loaded columns in table order) with the project's dtypes: timestamps
   ``datetime64[us, UTC]``, text as pandas strings, ``float64``, ``int64``
   (``Int64`` only when a value is NULL), ``bool``.
 * Schema changes follow one rule: a column new to the table is added as a
@@ -301,7 +301,7 @@ class PgTableStore:
     ) -> pd.DataFrame:
         """Rows with ``start <= time_column < end`` (and ``column = value`` for ``where_equal``).
 
-        Ordered by time, ties by the other columns in the table's order (:func:`pg_read.total_order`):
+        Ordered by time, ties by the loaded columns in the table's order (:func:`pg_read.order_columns`):
         the same rows give the same frame on either layout, whatever plan the server picks.
         """
         start_ts, end_ts = _utc(start), _utc(end)
@@ -329,7 +329,7 @@ class PgTableStore:
         return read_ahead(windows, rows_of, key=lambda w: w[0], ahead=read_ahead_days, thread_name="pg-reader")
 
     def load_all(self, table: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
-        """Every row, ordered by all columns in the table's order."""
+        """Every row, ordered by the loaded columns in the table's order."""
         return self._load(table, sql.SQL(""), columns)
 
     def _load(self, table: str, where: sql.Composable, columns: Sequence[str] | None,
@@ -342,6 +342,7 @@ class PgTableStore:
             unknown = [c for c in names if c not in types]
             if unknown:
                 raise TableStoreError(f"table {self.schema}.{table} has no column(s) {unknown}")
-            order = pg_read.total_order(types, time_column if time_column in types else None)
-            data = pg_read.copy_out(conn, self.schema, table, names, where + order)
-        return pg_read.csv_to_frame(data, names, types)
+            order = pg_read.order_columns(types, names, time_column)
+            fetched = names + [c for c in order if c not in names]  # the time column, to sort by
+            data = pg_read.copy_out(conn, self.schema, table, fetched, where)
+        return pg_read.csv_to_frame(data, fetched, types, order, keep=names)

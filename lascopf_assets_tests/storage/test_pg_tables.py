@@ -330,13 +330,13 @@ def test_loads_have_a_total_order_whatever_the_write_order(store, table):
     """Ties on the time column are broken by the other columns (table order, text by bytes), not by the plan.
 
     Rows of one hour are written in reverse meter order, with two readings of one meter that differ
-    only in kwh and meter ids whose byte order differs from a locale's ("B" < "a" < "b").
+    only in kwh (one NaN) and meter ids whose byte order differs from a locale's ("B" < "a" < "b").
     """
     hours = pd.date_range(D0, periods=3, freq="h").as_unit("us")
     df = pd.DataFrame({
         "timestamp": np.repeat(hours, 4),
         "meter_id": pd.array(["b", "b", "a", "B"] * 3, dtype="str"),
-        "kwh": [2.0, 1.0, 5.0, 7.0] * 3,
+        "kwh": [2.0, 1.0, 5.0, 7.0, np.nan, 1.0, 5.0, 7.0, 2.0, 1.0, 5.0, 7.0],  # NaN after every number
         "source_row": np.arange(12, dtype="int64")[::-1].copy(),
     })
     store.write_window(table, df, D0, D0 + DAY)
