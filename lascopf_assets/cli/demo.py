@@ -201,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
     if feeders:
         from lascopf_assets.defs.phase_balancing.assets import PhaseBalancingConfig
 
-        ranking = materialize(["feeder_ranking"]).output_for_node("feeder_ranking")
+        ranking = materialize(["feeder_ranking", "phase_recommendations"]).output_for_node("feeder_ranking")
         print(f"\nphase balancing per feeder (K = {PhaseBalancingConfig().max_changes} each, {', '.join(sorted(windows))}), "
               "ranked by imbalance removed per change")
         for line in _feeder_table(ranking, changes_by_feeder):

@@ -103,6 +103,30 @@ def test_feeder_ranking_ranks_each_feeders_latest_result(zone):
     assert _meta(result, "feeder_ranking")["feeders_without_result"] == []
 
 
+def test_phase_recommendations_holds_every_curve_point_each_checkable_on_its_own(zone):
+    for feeder in FEEDERS:
+        assert assign(zone.run, feeder, max_changes=2, curve_max_changes=3, time_limit_seconds=60).success
+    result = zone.run(["phase_recommendations"])
+    assert result.success
+    table = result.output_for_node("phase_recommendations")
+    assert sorted(set(table["feeder"])) == FEEDERS and len(table) == 2 * 4  # K = 0..3 per feeder
+    assert table.groupby("feeder")["recommended"].sum().tolist() == [1, 1]
+    assert (table.loc[table["recommended"], "k"] == 2).all()
+    for feeder, points in table.groupby("feeder"):
+        problem = _feeder_problem(zone.data, feeder)
+        index = {name: j for j, name in enumerate(problem.junctions)}
+        for row in points.itertuples():
+            x = problem.initial_phase.copy()
+            for move in filter(None, row.moves.split("; ")):
+                junction, phases = move.split(": ")
+                x[index[junction]] = "ABC".index(phases.split(" -> ")[1])
+            assert row.changes == (x != problem.initial_phase).sum() <= row.k
+            assert imbalance(problem.loads, x) == pytest.approx(row.imbalance, rel=1e-9)  # the point's own moves
+            assert row.bound <= row.imbalance + 1e-9 and row.status == "optimal"
+        assert points.sort_values("k")["imbalance"].is_monotonic_decreasing
+    assert _meta(result, "phase_recommendations")["points_certified"] == len(table)
+
+
 def test_a_solver_failure_is_status_error_with_the_solvers_words(zone):
     import cvxpy as cp
 

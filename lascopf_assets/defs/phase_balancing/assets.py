@@ -61,6 +61,13 @@ def _summary_lines(result, feeder: str, first: str, last: str, solver: str) -> l
     return lines
 
 
+def _curve_point(result) -> dict:
+    """One trade-off curve point as plain JSON (its own changes, so it can be checked alone)."""
+    d = result.to_dict()
+    return {"k": d["max_changes"], **{key: d[key] for key in ("status", "reason", "imbalance", "bound", "gap", "changes",
+                                                                "solve_seconds")}}
+
+
 @dg.asset(
     group_name="phase_balancing",
     partitions_def=feeder_partitions,
@@ -137,6 +144,9 @@ def phase_assignment(
             "hours": dg.MetadataValue.int(problem.n_hours),
             "window": f"{first} .. {last}",
             "skipped_hours": dg.MetadataValue.int(len(result.skipped_hours)),
+            "max_changes": dg.MetadataValue.int(result.max_changes),
+            # each point on its own: K, status, imbalance, bound, gap and its changes (phase_recommendations reads it)
+            "tradeoff_points": dg.MetadataValue.json([_curve_point(r) for r in curve]),
             "curve_points": dg.MetadataValue.int(len(curve)),
             "curve_points_certified": dg.MetadataValue.int(sum(r.status == OPTIMAL for r in curve)),
             "tradeoff_curve": dg.MetadataValue.md(
@@ -225,3 +235,56 @@ def feeder_ranking(context: dg.AssetExecutionContext) -> dg.Output[pd.DataFrame]
             "not_optimal": dg.MetadataValue.json(ranked.loc[ranked["status"] != "optimal", "feeder"].tolist()),
         },
     )
+
+
+RECOMMENDATION_COLUMNS = {
+    "feeder": "string", "k": "int64", "recommended": "bool", "status": "string", "initial_imbalance": "float64",
+    "imbalance": "float64", "bound": "float64", "gap": "float64", "changes": "int64", "moves": "string",
+    "window": "string", "run_id": "string", "computed_at": "datetime64[us, UTC]",
+}
+
+
+def recommendation_rows(feeder: str, latest: FeederMaterialization) -> list[dict]:
+    """One row per trade-off curve point of a feeder's latest phase_assignment ([] if written without its points)."""
+    meta = latest.metadata
+    points = meta.get("tradeoff_points")
+    if points is None:
+        return []
+    computed_at = pd.Timestamp(latest.timestamp, unit="s", tz="UTC")
+    return [{
+        "feeder": feeder, "k": p["k"], "recommended": p["k"] == meta.get("max_changes"), "status": p["status"],
+        "initial_imbalance": meta["imbalance_before"], "imbalance": p["imbalance"], "bound": p["bound"], "gap": p["gap"],
+        "changes": len(p["changes"]),
+        "moves": "; ".join(f"{c['junction']}: {c['from_phase']} -> {c['to_phase']}" for c in p["changes"]),
+        "window": meta.get("window", ""), "run_id": latest.run_id, "computed_at": computed_at,
+    } for p in points]
+
+
+@dg.asset(
+    group_name="phase_balancing",
+    kinds={"pandas"},
+    deps=[phase_assignment],
+    io_manager_key="timeseries_io_manager",  # a PostgreSQL table in production: the dashboards and the API read it
+    description=(
+        "Every feeder's latest trade-off curve, one row per K: status, imbalance, proven bound, gap and that point's "
+        "moves; recommended marks the K phase_assignment was asked for."
+    ),
+)
+def phase_recommendations(context: dg.AssetExecutionContext) -> dg.Output[pd.DataFrame]:
+    feeders = sorted(context.instance.get_dynamic_partitions(feeder_partitions.name))
+    latest = latest_feeder_materializations(context.instance, feeders)
+    rows = [row for feeder, m in sorted(latest.items()) for row in recommendation_rows(feeder, m)]
+    without = sorted(set(feeders) - {r["feeder"] for r in rows})
+    if not rows:
+        raise dg.Failure(description=f"no feeder has a phase_assignment with its trade-off curve yet (feeders: "
+                                     f"{', '.join(feeders) or 'none'})")
+    if without:
+        context.log.warning(f"{len(without)} feeder(s) without a trade-off curve yet: {', '.join(without)}")
+    frame = pd.DataFrame(rows, columns=list(RECOMMENDATION_COLUMNS)).astype(RECOMMENDATION_COLUMNS)
+    certified = int((frame["status"] == OPTIMAL).sum())
+    return dg.Output(frame, metadata={
+        "feeders": dg.MetadataValue.int(frame["feeder"].nunique()),
+        "points": dg.MetadataValue.int(len(frame)),
+        "points_certified": dg.MetadataValue.int(certified),
+        "feeders_without_curve": dg.MetadataValue.json(without),
+    })
