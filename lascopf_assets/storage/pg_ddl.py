@@ -6,6 +6,12 @@
 * A table with a time column is created as a TimescaleDB hypertable (1-day
   chunks) or as a plain table range-partitioned by day; :func:`ensure_day_partitions`
   creates the day partitions a write needs (plus ``premake_days`` following days).
+  :func:`table_layout` tells the layouts apart; :func:`is_partitioned` and
+  :func:`day_partitions` mean the same on both (split by day; the days with storage
+  of their own). Neither layout has an index: every DELETE and load names a time
+  window, which partition pruning or chunk exclusion serves, and loads sort in the
+  client (:mod:`pg_read`); TimescaleDB's default ``(time DESC)`` index would halve
+  the write rate for no read.
 * DDL runs under a transaction-scoped advisory lock per table, so concurrent
   writers (threads, processes) create a table or partition once.
 
