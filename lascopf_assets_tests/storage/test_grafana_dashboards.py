@@ -76,6 +76,18 @@ def test_dashboards_are_well_formed_and_use_the_provisioned_sources():
     assert provider["type"] == "file" and provider["options"]["path"] == "/var/lib/grafana/dashboards"
 
 
+def test_compose_mounts_the_provisioning_and_gives_the_source_its_settings():
+    compose = yaml.safe_load((ROOT / "docker" / "docker-compose.yml").read_text())
+    grafana = compose["services"]["grafana"]
+    mounts = {m.split(":")[1]: m.split(":")[0] for m in grafana["volumes"] if m.startswith("./")}
+    assert mounts == {"/etc/grafana/provisioning": "./grafana/provisioning", "/var/lib/grafana/dashboards": "./grafana/dashboards"}
+    source_text = yaml.safe_dump(yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "lascopf.yaml").read_text()))
+    wanted = set(re.findall(r"\$\{(\w+)\}", source_text))
+    assert wanted <= set(grafana["environment"]), wanted - set(grafana["environment"])
+    assert grafana["environment"]["LASCOPF_PG_HOST"] == "timescaledb"
+    assert all(str(p).startswith("127.0.0.1:") for p in grafana["ports"])
+
+
 @pytest.fixture(scope="module")
 def results_schema(tmp_path_factory, pg_admin_dsn):
     """The tables of real materializations in a scratch schema; its name and the lake counts."""
