@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import psycopg
 import pytest
+from psycopg import sql
 
 from lascopf_assets.storage import pg_binary
 from lascopf_assets.storage.pg_tables import PgTableStore, SchemaChangeError, TableStoreError
@@ -206,7 +207,8 @@ def test_nulls_varying_strings_and_json_round_trip(store, table):
 def test_csv_path_for_columns_binary_copy_does_not_cover(store, table):
     """A hand-made table with integer/numeric columns: written through CSV, server range-checked."""
     with psycopg.connect(store.conninfo, autocommit=True) as conn:
-        conn.execute(f'CREATE TABLE "{table}" (timestamp timestamptz NOT NULL, n integer, v numeric)')
+        conn.execute(sql.SQL("CREATE TABLE {} (timestamp timestamptz NOT NULL, n integer, v numeric)").format(
+            sql.Identifier(table)))
     df = pd.DataFrame({"timestamp": pd.date_range(D0, periods=3, freq="h").as_unit("us"), "n": [1, 2, 3], "v": [0.5, 1.5, 2.5]})
     store.write_window(table, df, D0, D0 + DAY)
     out = store.load_window(table, D0, D0 + DAY)
