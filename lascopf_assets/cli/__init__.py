@@ -17,6 +17,8 @@ SUBCOMMAND_MODULES = (
     "demo_data",
     "demo",
     "dispatch",
+    "feeder_import",
+    "phase_impact",
 )
 
 
