@@ -19,6 +19,7 @@ SUBCOMMAND_MODULES = (
     "dispatch",
     "feeder_import",
     "phase_impact",
+    "stream_consume",
 )
 
 
