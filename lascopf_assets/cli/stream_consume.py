@@ -38,7 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--ack-wait", type=float, default=30.0, metavar="S",
                         help="server redelivers a message not acked within S seconds (set when the consumer is created)")
     parser.add_argument("--create-stream", action="store_true", help="create the stream (file storage) if it is absent")
-    parser.add_argument("--exit-when-idle", action="store_true", help="stop once no message arrived for --max-wait seconds")
+    parser.add_argument("--exit-when-idle", action="store_true",
+                        help="stop once caught up (idle for --max-wait s, nothing pending or awaiting an ack)")
     parser.set_defaults(func=run)
 
 

@@ -55,7 +55,7 @@ class NatsSettings:
     max_wait: float = 2.0
     ack_wait: float = 30.0
     create_stream: bool = False
-    exit_when_idle: bool = False  # stop after ``max_wait`` seconds without a message (tests, benchmarks, catch-up)
+    exit_when_idle: bool = False  # stop once caught up: nothing arrived for max_wait s and nothing pending or unacked
 
     def __post_init__(self):
         check_name_part("stream", self.stream)
@@ -127,6 +127,13 @@ async def _collect(sub, settings: NatsSettings) -> list:
     return msgs
 
 
+async def _caught_up(sub) -> bool:
+    """Nothing left for this consumer: no undelivered message and none delivered but unacked (those of a process
+    that died are redelivered after ack_wait, so an idle fetch alone does not mean done)."""
+    info = await sub.consumer_info()
+    return info.num_pending == 0 and info.num_ack_pending == 0
+
+
 def _delivery(msg) -> Delivery:
     meta = msg.metadata
     return Delivery(seq=meta.sequence.stream, first_delivery=meta.num_delivered == 1, subject=msg.subject,
@@ -135,7 +142,7 @@ def _delivery(msg) -> Delivery:
 
 async def consume(settings: NatsSettings, stop: asyncio.Event | None = None, on_batch=None) -> ConsumeStats:
     """Consume until ``stop`` is set (after the batch in hand is written and acked) or, with ``exit_when_idle``,
-    until no message arrives for ``max_wait`` seconds."""
+    until caught up (no message for ``max_wait`` seconds, none pending, none awaiting an ack)."""
     stop = stop or asyncio.Event()
     stats = ConsumeStats()
     writer = BatchWriter(Namer(SOURCE, settings.stream, settings.durable), settings.landing_dir, settings.rejects_dir)
@@ -150,7 +157,7 @@ async def consume(settings: NatsSettings, stop: asyncio.Event | None = None, on_
         while not stop.is_set():
             msgs = await _collect(sub, settings)
             if not msgs:
-                if settings.exit_when_idle:
+                if settings.exit_when_idle and await _caught_up(sub):
                     break
                 continue
             outcome = writer.write([_delivery(m) for m in msgs])  # files renamed and fsynced ...
