@@ -19,7 +19,8 @@ from lascopf_assets.defs.storage.resources import S3LandingBucket
 from lascopf_assets.lib.ingest.landing import LandingFile, scan_landing
 from lascopf_assets.lib.ingest.landing_index import LandingIndex
 from lascopf_assets.lib.ingest.landing_runs import LandingCursorStore
-from lascopf_assets.lib.ingest.rejections import FileRejection, RejectionLedger, current_rejections
+from lascopf_assets.lib.ingest.rejections import FileRejection, RejectionLedger, current_rejections, refused_in_folder
+from lascopf_assets.storage.s3_landing import S3LandingCache
 
 DATA_DIR_ENV = "LASCOPF_DATA_DIR"
 # each local folder's own override of its place under the data dir
@@ -51,12 +52,20 @@ class LandingZone(dg.ConfigurableResource):
     def rejection_ledger(self) -> RejectionLedger:
         return RejectionLedger(Path(self.state_dir) / "landing_rejections.json")
 
+    def refusals(self, refused: list) -> list[FileRejection]:
+        """``scan()``'s refused entries as rejections."""
+        return refused_in_folder(refused, self.landing_dir)
+
+    def location(self) -> str:
+        """Where landing files arrive, as an operator names it."""
+        return self.landing_dir
+
     def record_rejections(
-        self, indexed: list, refused: list[tuple[str, str]], now: pd.Timestamp
+        self, indexed: list, refused: list, now: pd.Timestamp
     ) -> tuple[list[FileRejection], list[FileRejection]]:
-        """Every rejected landing file now (``indexed``: the index's view of the accepted names), and
-        those seen for the first time (see ``lib.ingest.rejections``)."""
-        return self.rejection_ledger().record(current_rejections(indexed, refused, self.landing_dir), now)
+        """Every rejected landing file now (``indexed``: the index's view of the accepted files, ``refused``:
+        ``scan()``'s), and those seen for the first time (see ``lib.ingest.rejections``)."""
+        return self.rejection_ledger().record(current_rejections(indexed, self.refusals(refused)), now)
 
     def prepare(self, days: set[str]) -> None:
         """Make the landing files of ``days`` available in ``landing_dir`` (already there locally)."""
@@ -78,15 +87,28 @@ class LandingZone(dg.ConfigurableResource):
 class S3LandingZone(LandingZone):
     """Landing files in an S3 bucket (``<prefix>/<YYYY-MM-DD>/<file>``), read through a local cache.
 
-    ``prepare`` copies the requested days' objects into ``landing_dir``, so
-    reading, provenance and validation are the same code as for a local folder.
+    ``prepare`` copies the requested days' objects into ``landing_dir`` (``storage.s3_landing.S3LandingCache``),
+    so reading, validation and rejections are the same code as for a local folder; ``scan`` gives the copies
+    shown as ``bucket/key`` (their provenance) and the refused keys recorded when their days were listed.
     """
 
     s3_landing: S3LandingBucket
 
+    def cache(self) -> S3LandingCache:
+        return S3LandingCache(self.landing_dir)
+
     def prepare(self, days: set[str]) -> None:
         for day in sorted(days):
             self.s3_landing.download_day(day, self.landing_dir)
+
+    def scan(self) -> tuple[list[LandingFile], list[FileRejection]]:
+        return self.cache().scan()
+
+    def refusals(self, refused: list) -> list[FileRejection]:
+        return refused  # already rejections (S3LandingCache.scan)
+
+    def location(self) -> str:
+        return f"s3://{self.s3_landing.bucket}/{self.s3_landing.prefix.strip('/')}"
 
 
 FEEDER_HEADS_ENV = "LASCOPF_FEEDER_HEADS"

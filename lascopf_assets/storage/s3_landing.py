@@ -18,10 +18,21 @@ Days older than the lookback are closed: a file landing there later is not
 seen (use a longer lookback, or S3 event notifications, if that happens).
 
 Exactly once per object version: the JSON cursor keeps ``key -> ETag`` for the
-open days; an object is due when its key is new or its ETag changed. Requests
-are grouped by day; a request's run key is derived from the day and the
-``key@etag`` list, so re-evaluating a tick whose cursor was never stored gives
-the same run keys, and Dagster does not launch a run key twice.
+open days; an object is due when its key is new or its ETag changed. Due objects
+are planned as the local folder's files are (``lib.ingest.landing_runs.range_requests``):
+each goes to its day folder's day, consecutive days are one range request, and a first
+tick (no cursor) skips days ingested after every one of their objects was written. A
+request's run key is derived from the days and the object versions, so re-evaluating a
+tick whose cursor was never stored gives the same run keys, and Dagster does not launch
+a run key twice.
+
+Runs read the objects through a local cache (:class:`S3LandingCache`): ``<day>__<digest of
+the key>__<last segment>`` (names the local landing rules accept, whatever the folders are
+called, e.g. ``date=2023-01-30``), with the object's version as mtime; a manifest per day
+says which key each cache file holds, so provenance (``source_file``, rejections, per-file
+tables) is ``<bucket>/<key>``, never the cache name. The refused keys of a day are recorded
+beside it by whoever lists that day (a sensor tick for the open days, a run for its days),
+so ``rejected_landing_files`` lists them with the objects that cannot be read.
 """
 
 from __future__ import annotations
@@ -29,10 +40,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import re
+import uuid
 import zlib
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import urllib3.exceptions
 from botocore.exceptions import (
@@ -47,7 +61,10 @@ from botocore.exceptions import (
     ResponseStreamingError,
 )
 
-from lascopf_assets.lib.ingest.landing import LANDING_SUFFIXES, refusal_reason  # noqa: F401 (LANDING_SUFFIXES: re-exported)
+from lascopf_assets.lib.ingest.landing import LANDING_SUFFIXES, LandingFile, refusal_reason, scan_landing  # noqa: F401 (LANDING_SUFFIXES: re-exported)
+from lascopf_assets.lib.ingest.landing_index import IndexedFile, load_json_state, save_json_state
+from lascopf_assets.lib.ingest.landing_runs import LastIngested, RangeRequest, range_requests
+from lascopf_assets.lib.ingest.rejections import REFUSED_NAME, FileRejection
 
 _DAY_FOLDER = re.compile(r"^(?:date=)?(\d{4}-\d{2}-\d{2})$")
 CURSOR_VERSION = 1
@@ -73,26 +90,40 @@ class LandingObject:
         object is the same on every download, and a rewrite within the same second still changes it."""
         return int(self.last_modified) * 1_000_000_000 + zlib.crc32(self.etag.encode()) % 1_000_000_000
 
-
-@dataclass(frozen=True)
-class DayRequest:
-    day: str
-    run_key: str
-    objects: tuple[LandingObject, ...]
-
     @property
-    def keys(self) -> list[str]:
-        return [o.key for o in self.objects]
+    def cache_name(self) -> str:
+        """Its cache file's name: ``<day>__<digest of the key>__<last segment>``. The last segment passed the
+        landing name rules (``key_refusal``) and the rest is digits, ``_`` and ``-``, so the name does too,
+        whatever the folders are called (``date=2023-01-30``); the digest keeps apart keys that share a last
+        segment (``<day>/a.csv``, ``date=<day>/a.csv``, ``<day>/sub/a.csv``)."""
+        digest = hashlib.sha256(self.key.encode()).hexdigest()[:12]
+        tail = self.key.rsplit("/", 1)[-1]
+        room = 200 - len(self.day) - len(digest) - 4
+        if len(tail) > room:  # keep the suffix; a cut stem must not end in "." (no "..")
+            suffix = next(x for x in sorted(LANDING_SUFFIXES, key=len, reverse=True) if tail.lower().endswith(x))
+            tail = tail[: room - len(suffix)].rstrip(".") + tail[len(tail) - len(suffix):]
+        return f"{self.day}__{digest}__{tail}"
+
+    def landing_file(self, bucket: str, name: str | None = None, path: str = "") -> LandingFile:
+        """As a landing file (default name: the key): shown as ``bucket/key``, with the identity its cache file has."""
+        return LandingFile(name or self.key, path, self.size, self.cache_mtime_ns, source=f"{bucket}/{self.key}")
+
+    def rejection(self, bucket: str) -> FileRejection:
+        """A refused key as a rejected landing file of its day folder's day."""
+        return FileRejection(f"{bucket}/{self.key}", self.landing_file(bucket).identity, REFUSED_NAME, self.refused or "",
+                             (self.day,))
 
 
 @dataclass
 class S3LandingCursor:
     watermark: str | None = None  # newest day folder seen
     seen: dict[str, str] = field(default_factory=dict)  # key -> etag, open days only
+    rejected: list[str] = field(default_factory=list)  # identities of the rejected files last reported (as LandingCursor)
+    fresh: bool = True  # no earlier cursor: a first tick (or a reset cursor)
 
     def dump(self) -> str:
-        return json.dumps({"v": CURSOR_VERSION, "watermark": self.watermark, "seen": dict(sorted(self.seen.items()))},
-                          separators=(",", ":"))
+        return json.dumps({"v": CURSOR_VERSION, "watermark": self.watermark, "seen": dict(sorted(self.seen.items())),
+                           **({"rejected": sorted(self.rejected)} if self.rejected else {})}, separators=(",", ":"))
 
     @classmethod
     def parse(cls, text: str | None) -> S3LandingCursor:
@@ -102,19 +133,22 @@ class S3LandingCursor:
             data = json.loads(text)
             if data.get("v") != CURSOR_VERSION:
                 raise ValueError(f"cursor version {data.get('v')!r}")
-            return cls(watermark=data.get("watermark"), seen=dict(data.get("seen", {})))
+            return cls(watermark=data.get("watermark"), seen=dict(data.get("seen", {})),
+                       rejected=list(data.get("rejected", [])), fresh=False)
         except (ValueError, AttributeError, TypeError) as exc:
             raise S3LandingError(f"unreadable S3 landing cursor ({exc}); reset the sensor cursor") from exc
 
 
 @dataclass
 class LandingPlan:
-    requests: list[DayRequest]
+    requests: list[RangeRequest]  # one per run of consecutive days (lib.ingest.landing_runs)
     cursor: S3LandingCursor
     listed_days: list[str]
     out_of_range: list[tuple[str, str]]  # (key, day) outside the partitions
     list_calls: int
     refused: list[LandingObject] = field(default_factory=list)  # new or changed refused keys of the open days
+    refused_by_day: dict[str, list[LandingObject]] = field(default_factory=dict)  # every listed day's refused keys
+    already_ingested: list[str] = field(default_factory=list)  # days skipped on a first tick (landing_runs)
 
 
 def day_of_folder(name: str) -> str | None:
@@ -126,11 +160,6 @@ def day_of_folder(name: str) -> str | None:
     except ValueError:
         return None
     return m.group(1)
-
-
-def run_key_for(day: str, objects: Iterable[LandingObject]) -> str:
-    digest = hashlib.sha256("\n".join(sorted(f"{o.key}@{o.etag}" for o in objects)).encode()).hexdigest()[:24]
-    return f"s3-landing:{day}:{digest}"
 
 
 _THROTTLING = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests",
@@ -266,8 +295,10 @@ def plan_s3_landing(
     lookback_days: int = 2,
     is_valid_day: Callable[[str], bool] | None = None,
     max_keys: int = 1000,
+    last_ingested: LastIngested | None = None,
 ) -> LandingPlan:
-    """List what a tick must list and say which day partitions to (re)ingest."""
+    """List what a tick must list and say which day partitions to (re)ingest (``last_ingested``: see
+    ``landing_runs.range_requests``; give it on a first tick)."""
     if lookback_days < 0:
         raise S3LandingError("lookback_days must be >= 0")
     base = prefix.strip("/") + "/" if prefix.strip("/") else ""
@@ -304,12 +335,8 @@ def plan_s3_landing(
     due = [o for o in listed if cursor.seen.get(o.key) != o.etag]
     out_of_range = [(o.key, o.day) for o in due if is_valid_day is not None and not is_valid_day(o.day)]
     bad = {k for k, _ in out_of_range}
-    by_day: dict[str, list[LandingObject]] = {}
-    for o in due:
-        if o.key not in bad:
-            by_day.setdefault(o.day, []).append(o)
-    requests = [DayRequest(day, run_key_for(day, objs), tuple(sorted(objs, key=lambda o: o.key)))
-                for day, objs in sorted(by_day.items())]
+    wanted = [IndexedFile(o.landing_file(bucket), (o.day,)) for o in due if o.key not in bad]
+    requests, _, already = range_requests(wanted, None, last_ingested, run_key_prefix="s3-landing")
 
     listed_days = sorted(set(days.values()))
     watermark = max([d for d in [cursor.watermark, *listed_days] if d], default=None)
@@ -329,9 +356,116 @@ def plan_s3_landing(
     seen = {k: e for k, e in seen.items() if _key_day(k, base) is None or (
         (keep_from is None or _key_day(k, base) >= keep_from)
         and (_key_day(k, base) not in open_days or k in listed_keys))}
-    return LandingPlan(requests, S3LandingCursor(watermark, seen), listed_days, out_of_range, calls, new_refusals)
+    refused_by_day = {day: [o for o in refused if o.day == day] for day in listed_days}
+    return LandingPlan(requests, S3LandingCursor(watermark, seen, list(cursor.rejected), fresh=False), listed_days,
+                       out_of_range, calls, new_refusals, refused_by_day, already)
 
 
 def _key_day(key: str, base: str) -> str | None:
     rest = key[len(base):] if key.startswith(base) else key
     return day_of_folder(rest.split("/", 1)[0])
+
+
+# --- the local cache runs read the objects through ------------------------------------------------------------------
+
+
+def legacy_cache_prefixes(prefix: str, day: str) -> tuple[str, ...]:
+    """The name prefixes of a day's cache files as older versions wrote them (the key with ``/`` as ``__``)."""
+    return tuple(folder.replace("/", "__") for folder in day_folders(prefix, day))
+
+
+def _cached(target: Path, obj: LandingObject) -> bool:
+    """Whether ``target`` already holds this version of the object (its size and version mtime): not fetched again."""
+    try:
+        st = target.stat()
+    except FileNotFoundError:
+        return False
+    return st.st_size == obj.size and st.st_mtime_ns == obj.cache_mtime_ns
+
+
+def fetch_object(client, bucket: str, key: str, target: Path, mtime_ns: int | None = None) -> bool:
+    """Stream one object to a hidden temporary next to ``target`` and rename it over ``target`` (a reader never
+    sees a half-written file); False when the object was deleted since it was listed."""
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.part")  # hidden: scans skip dot files
+    try:
+        try:
+            body = client.get_object(Bucket=bucket, Key=key)["Body"]
+            with open(tmp, "wb") as out:
+                for chunk in body.iter_chunks(1 << 20):
+                    out.write(chunk)
+        except Exception as exc:
+            if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return False  # gone: the prune removes its cache file
+            if is_transport_error(exc):
+                raise explain(exc, bucket, key=key, endpoint=client.meta.endpoint_url) from exc
+            raise
+        if mtime_ns is not None:  # the object's version, not the download time (see LandingObject.cache_mtime_ns)
+            os.utime(tmp, ns=(mtime_ns, mtime_ns))
+        os.replace(tmp, target)
+        return True
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class S3LandingCache:
+    """A folder of local copies of landing objects, and what they are (see the module doc).
+
+    ``<folder>/<cache name>`` are the copies; ``<folder>/.s3-landing/<day>.json`` names the key of each copy of
+    that day (written by :meth:`download_day` only) and ``<day>.refused.json`` the day's refused keys as last
+    listed (by :meth:`download_day` or a sensor tick, :meth:`record_refused`). Each is replaced atomically and
+    belongs to one day, so runs of different days never write the same file.
+    """
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = Path(folder)
+        self.state = self.folder / ".s3-landing"  # hidden: landing scans skip it
+
+    def download_day(self, client, bucket: str, prefix: str, day: str) -> list[Path]:
+        """Make the folder hold exactly the landing objects the bucket holds now for one day: each accepted object
+        not cached in this version is fetched; a cache file of this day whose object is gone (or whose key is now
+        refused), or one named as older versions named them, is removed. Refused keys are recorded, never fetched."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        objects, refused = list_day(client, bucket, prefix, day)
+        keys: dict[str, str] = {}
+        for obj in objects:
+            target = self.folder / obj.cache_name
+            if _cached(target, obj) or fetch_object(client, bucket, obj.key, target, obj.cache_mtime_ns):
+                keys[target.name] = obj.key
+        owned = (f"{day}__", *legacy_cache_prefixes(prefix, day))
+        for entry in self.folder.iterdir():
+            if entry.name.startswith(owned) and entry.name not in keys and entry.is_file():
+                entry.unlink(missing_ok=True)
+        self._save(f"{day}.json", {"bucket": bucket, "files": keys})
+        self.record_refused(bucket, day, refused)
+        return [self.folder / name for name in sorted(keys)]
+
+    def record_refused(self, bucket: str, day: str, refused: list[LandingObject]) -> None:
+        """The refused keys of ``day`` as just listed (none: the record is removed)."""
+        entries = [{"key": o.key, "etag": o.etag, "size": o.size, "last_modified": o.last_modified, "reason": o.refused}
+                   for o in sorted(refused, key=lambda o: o.key)]
+        path = self.state / f"{day}.refused.json"
+        if not entries:
+            path.unlink(missing_ok=True)
+        elif load_json_state(str(path)) != (record := {"bucket": bucket, "refused": entries}):
+            save_json_state(str(path), record)
+
+    def scan(self) -> tuple[list[LandingFile], list[FileRejection]]:
+        """The cached copies named in a manifest, shown as ``bucket/key`` (by that name), and the refused keys
+        recorded, as rejections. Files of the folder no manifest names (an interrupted download, older versions'
+        names) are not landing files."""
+        files, _refused_names = scan_landing(self.folder)
+        shown: dict[str, str] = {}
+        refused: list[FileRejection] = []
+        for path in sorted(self.state.glob("*.json")) if self.state.is_dir() else []:
+            record = load_json_state(str(path))
+            bucket = record.get("bucket", "")
+            shown.update({name: f"{bucket}/{key}" for name, key in record.get("files", {}).items()})
+            day = path.name.split(".", 1)[0]
+            refused += [LandingObject(e["key"], e["etag"], int(e["size"]), day, e["reason"], float(e["last_modified"]))
+                        .rejection(bucket) for e in record.get("refused", [])]
+        copies = sorted((replace(f, source=shown[f.name]) for f in files if f.name in shown), key=lambda f: f.shown)
+        return copies, refused
+
+    def _save(self, name: str, record: dict) -> None:
+        if load_json_state(str(self.state / name)) != record:
+            save_json_state(str(self.state / name), record)

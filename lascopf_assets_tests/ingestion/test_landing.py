@@ -154,7 +154,7 @@ def test_files_for_days_read_each_file_once_and_set_unreadable_ones_apart(tmp_pa
         write(landing / f"d_2023-01-{day}.csv", f"meter_id,timestamp,kwh\nm1,2023-01-{day}T00:00:00Z,1\n")
     reads = []
     real = raw_rows.read_landing_table
-    monkeypatch.setattr(raw_rows, "read_landing_table", lambda path, at: reads.append(path) or real(path, at))
+    monkeypatch.setattr(raw_rows, "read_landing_table", lambda path, at, shown=None: reads.append(path) or real(path, at, shown))
     index = LandingIndex(tmp_path / "state" / "index.json")
     now = pd.Timestamp.now(tz="UTC")
 
@@ -195,7 +195,7 @@ def test_without_room_to_keep_tables_new_files_are_indexed_by_their_timestamps(t
     write(landing / "b.csv", "meter_id,timestamp,kwh\nm2,2023-01-01T00:00:00Z,3\n")
     reads = []
     real = raw_rows.read_landing_table
-    monkeypatch.setattr(raw_rows, "read_landing_table", lambda path, at: reads.append(path) or real(path, at))
+    monkeypatch.setattr(raw_rows, "read_landing_table", lambda path, at, shown=None: reads.append(path) or real(path, at, shown))
     now = pd.Timestamp.now(tz="UTC")
     files, _ = scan_landing(landing)
     found = landing_files_for_days(LandingIndex(tmp_path / "index.json"), files, {"2023-01-01", "2023-01-02"}, now,

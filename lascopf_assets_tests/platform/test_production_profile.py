@@ -79,5 +79,5 @@ def test_ingestion_chain_on_postgres_and_s3(production_env):
     assert got["kwh"].to_numpy() == pytest.approx(expected["kwh"].to_numpy())
     raw = table(dsn, "raw_measurements")
     assert len(raw) == len(read_landing_file(day_file))
-    assert set(raw["source_file"]) == {f"incoming__{DAY}__{day_file.name}"}
+    assert set(raw["source_file"]) == {f"{bucket['bucket']}/incoming/{DAY}/{day_file.name}"}  # the object, not its cache file
     assert len(table(dsn, "validated_loads")) == len(raw)

@@ -5,11 +5,15 @@ import json
 import dagster as dg
 import pytest
 
+from lascopf_assets.defs.ingestion import assets as ingestion
 from lascopf_assets.defs.ingestion.sensors import LANDING_KEYS_TAG, ingestion_sensors
+from lascopf_assets.defs.resources import S3LandingZone
 from lascopf_assets.defs.storage.resources import S3LandingBucket
 from lascopf_assets.storage.s3_landing import (
+    S3LandingCache,
     S3LandingCursor,
     S3LandingError,
+    fetch_object,
     plan_s3_landing,
 )
 
@@ -25,6 +29,11 @@ def plan(b, cursor, **kw):
     return plan_s3_landing(b["client"], b["bucket"], "landing", cursor, **kw)
 
 
+def spans(result):
+    """Each request's (first day, last day, object keys): consecutive days are one range request."""
+    return [(r.first, r.last, list(r.names)) for r in result.requests]
+
+
 def test_ticks_request_each_object_version_once(s3_bucket):
     put(s3_bucket, "landing/2023-01-01/a.csv")
     put(s3_bucket, "landing/2023-01-01/b.parquet")
@@ -32,9 +41,8 @@ def test_ticks_request_each_object_version_once(s3_bucket):
     put(s3_bucket, "landing/2023-01-02/readme.txt")  # not a landing file
     put(s3_bucket, "landing/notes/x.csv")  # not a day folder
     first = plan(s3_bucket, S3LandingCursor())
-    assert [(r.day, r.keys) for r in first.requests] == [
-        ("2023-01-01", ["landing/2023-01-01/a.csv", "landing/2023-01-01/b.parquet"]),
-        ("2023-01-02", ["landing/2023-01-02/a.csv"]),
+    assert spans(first) == [
+        ("2023-01-01", "2023-01-02", ["landing/2023-01-01/a.csv", "landing/2023-01-01/b.parquet", "landing/2023-01-02/a.csv"]),
     ]
     # next tick, nothing changed
     cursor = S3LandingCursor.parse(first.cursor.dump())
@@ -43,11 +51,8 @@ def test_ticks_request_each_object_version_once(s3_bucket):
     put(s3_bucket, "landing/2023-01-02/a.csv", kwh=2.0)
     put(s3_bucket, "landing/2023-01-03/c.csv")
     third = plan(s3_bucket, cursor)
-    assert [(r.day, r.keys) for r in third.requests] == [
-        ("2023-01-02", ["landing/2023-01-02/a.csv"]),
-        ("2023-01-03", ["landing/2023-01-03/c.csv"]),
-    ]
-    assert third.requests[0].run_key != first.requests[1].run_key  # same key, new version
+    assert spans(third) == [("2023-01-02", "2023-01-03", ["landing/2023-01-02/a.csv", "landing/2023-01-03/c.csv"])]
+    assert third.requests[0].run_key != first.requests[0].run_key  # same key, new version
     # the same bytes again: same ETag, same version -> nothing
     put(s3_bucket, "landing/2023-01-02/a.csv", kwh=2.0)
     assert plan(s3_bucket, third.cursor).requests == []
@@ -70,7 +75,8 @@ def test_listing_is_bounded_to_open_days(s3_bucket):
     calls = []
     s3_bucket["client"].meta.events.register("before-call.s3.ListObjectsV2", lambda **kw: calls.append(1))
     first = plan(s3_bucket, S3LandingCursor(), lookback_days=2)
-    assert len(first.requests) == 28 and first.cursor.watermark == "2023-02-28"
+    assert [(r.first, r.last) for r in first.requests] == [("2023-02-01", "2023-02-28")]  # one range run
+    assert first.cursor.watermark == "2023-02-28"
     calls.clear()
     put(s3_bucket, "landing/2023-02-27/late.csv")  # late file, open day
     put(s3_bucket, "landing/2023-02-03/very-late.csv")  # closed day: not seen by design
@@ -78,7 +84,7 @@ def test_listing_is_bounded_to_open_days(s3_bucket):
     second = plan(s3_bucket, first.cursor, lookback_days=2)
     assert second.listed_days == ["2023-02-26", "2023-02-27", "2023-02-28", "2023-03-01"]
     assert len(calls) == 1 + 4 == second.list_calls
-    assert [r.keys for r in second.requests] == [["landing/2023-02-27/late.csv"], ["landing/2023-03-01/new.csv"]]
+    assert [list(r.names) for r in second.requests] == [["landing/2023-02-27/late.csv"], ["landing/2023-03-01/new.csv"]]
     # the cursor only remembers open days: it does not grow with the bucket's history
     assert {k.split("/")[1] for k in second.cursor.seen} == {"2023-02-27", "2023-02-28", "2023-03-01"}
 
@@ -89,8 +95,8 @@ def test_pagination_and_date_equals_folders(s3_bucket):
     for d in (2, 3, 4):
         put(s3_bucket, f"landing/2023-01-0{d}/a.csv")
     result = plan_s3_landing(s3_bucket["client"], s3_bucket["bucket"], "landing/", S3LandingCursor(), max_keys=2)
-    assert [r.day for r in result.requests] == ["2023-01-01", "2023-01-02", "2023-01-03", "2023-01-04"]
-    assert len(result.requests[0].objects) == 5
+    assert [(r.first, r.last) for r in result.requests] == [("2023-01-01", "2023-01-04")]
+    assert len(result.requests[0].names) == 5 + 3
     assert result.list_calls == 2 + 3 + 3  # folder pages (4 folders / 2) + 3 pages for 5 keys + 3 single days
 
 
@@ -98,7 +104,7 @@ def test_days_outside_the_partitions_stay_due(s3_bucket):
     put(s3_bucket, "landing/2022-12-31/early.csv")
     put(s3_bucket, "landing/2023-01-01/a.csv")
     result = plan(s3_bucket, S3LandingCursor(), is_valid_day=lambda d: d >= "2023-01-01")
-    assert [r.day for r in result.requests] == ["2023-01-01"]
+    assert [(r.first, r.last) for r in result.requests] == [("2023-01-01", "2023-01-01")]
     assert result.out_of_range == [("landing/2022-12-31/early.csv", "2022-12-31")]
     assert "landing/2022-12-31/early.csv" not in result.cursor.seen
 
@@ -119,45 +125,58 @@ def _resource(b, **over) -> S3LandingBucket:
     return S3LandingBucket(**{**settings, **over})
 
 
-def _tick(instance, resource, cursor):
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"s3_landing": resource})
-    return s3_landing_sensor(context)
+def _tick(instance, resource, cursor, folder):
+    zone = S3LandingZone(landing_dir=str(folder / "cache"), topology_dir=str(folder / "topology"),
+                         state_dir=str(folder / "state"), s3_landing=resource)
+    with dg.build_sensor_context(instance=instance, cursor=cursor, resources={"zone": zone}) as context:
+        return s3_landing_sensor(context)
 
 
-def test_sensor_across_ticks_rewrites_and_restarts(s3_bucket):
+def _day_runs(result):
+    return [r for r in result.run_requests if r.asset_selection == [ingestion.raw_measurements.key]]
+
+
+def _shown(folder):
+    """The cache's copies as users know them (bucket/key)."""
+    return [f.shown for f in S3LandingCache(folder).scan()[0]]
+
+
+def test_sensor_across_ticks_rewrites_and_restarts(s3_bucket, tmp_path):
     resource = _resource(s3_bucket)
     with dg.instance_for_test() as instance:
         put(s3_bucket, "landing/2023-01-01/a.csv")
         put(s3_bucket, "landing/2023-01-02/a.csv")
-        tick1 = _tick(instance, resource, None)
+        tick1 = _tick(instance, resource, None, tmp_path)
         assert isinstance(tick1, dg.SensorResult)
-        assert [r.partition_key for r in tick1.run_requests] == ["2023-01-01", "2023-01-02"]
-        assert tick1.run_requests[0].tags[LANDING_KEYS_TAG] == "landing/2023-01-01/a.csv"
+        [run] = tick1.run_requests  # consecutive days: one single-run backfill over the range
+        assert (run.tags["dagster/asset_partition_range_start"], run.tags["dagster/asset_partition_range_end"]) == (
+            "2023-01-01", "2023-01-02")
+        assert run.tags[LANDING_KEYS_TAG] == "landing/2023-01-01/a.csv,landing/2023-01-02/a.csv"
         assert json.loads(tick1.cursor)["watermark"] == "2023-01-02"
 
-        tick2 = _tick(instance, resource, tick1.cursor)
+        tick2 = _tick(instance, resource, tick1.cursor, tmp_path)
         assert isinstance(tick2, dg.SkipReason)
 
         # restart: a new daemon process gets the stored cursor and a fresh resource/client
         put(s3_bucket, "landing/2023-01-02/a.csv", kwh=5.0)
-        tick3 = _tick(instance, _resource(s3_bucket), tick1.cursor)
+        tick3 = _tick(instance, _resource(s3_bucket), tick1.cursor, tmp_path)
         assert [r.partition_key for r in tick3.run_requests] == ["2023-01-02"]
         assert tick3.run_requests[0].run_key not in {r.run_key for r in tick1.run_requests}
-        tick4 = _tick(instance, _resource(s3_bucket), tick3.cursor)
+        tick4 = _tick(instance, _resource(s3_bucket), tick3.cursor, tmp_path)
         assert isinstance(tick4, dg.SkipReason)
 
 
-def test_sensor_reports_a_missing_bucket_clearly(s3_bucket):
+def test_sensor_reports_a_missing_bucket_clearly(s3_bucket, tmp_path):
     with dg.instance_for_test() as instance, pytest.raises(dg.Failure, match="the bucket does not exist"):
-        _tick(instance, _resource(s3_bucket, bucket="missing-bucket"), None)
+        _tick(instance, _resource(s3_bucket, bucket="missing-bucket"), None, tmp_path)
 
 
 def test_download_day_fetches_the_objects_of_one_day(s3_bucket, tmp_path):
     put(s3_bucket, "landing/2023-01-01/a.csv", kwh=3.5)
     put(s3_bucket, "landing/2023-01-02/a.csv")
-    paths = _resource(s3_bucket).download_day("2023-01-01", tmp_path)
-    assert [p.name for p in paths] == ["landing__2023-01-01__a.csv"]
-    assert "3.5" in paths[0].read_text()
+    [path] = _resource(s3_bucket).download_day("2023-01-01", tmp_path)
+    assert "3.5" in path.read_text()
+    assert _shown(tmp_path) == [f"{s3_bucket['bucket']}/landing/2023-01-01/a.csv"]
 
 
 def test_production_wiring_loads_before_env_vars_are_resolved(monkeypatch, tmp_path):
@@ -185,14 +204,16 @@ def test_download_day_cache_holds_exactly_what_the_bucket_holds_now(s3_bucket, t
     resource.download_day("2023-01-06", tmp_path)
     (tmp_path / "meter_readings_2023-01-05.csv").write_text("not ours\n")  # a file download_day did not write
     first = resource.download_day("2023-01-05", tmp_path)
-    assert sorted(p.name for p in first) == [
-        "landing__2023-01-05__a.csv", "landing__2023-01-05__b.csv", "landing__date=2023-01-05__c.csv"]
+    bucket = s3_bucket["bucket"]
+    assert len(first) == 3 and _shown(tmp_path) == [f"{bucket}/landing/{k}" for k in (
+        "2023-01-05/a.csv", "2023-01-05/b.csv", "2023-01-06/a.csv", "date=2023-01-05/c.csv")]
     s3_bucket["client"].delete_object(Bucket=s3_bucket["bucket"], Key="landing/2023-01-05/b.csv")
     s3_bucket["client"].delete_object(Bucket=s3_bucket["bucket"], Key="landing/date=2023-01-05/c.csv")
     again = resource.download_day("2023-01-05", tmp_path)
-    assert [p.name for p in again] == ["landing__2023-01-05__a.csv"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "landing__2023-01-05__a.csv", "landing__2023-01-06__a.csv", "meter_readings_2023-01-05.csv"]
+    assert len(again) == 1 and _shown(tmp_path) == [f"{bucket}/landing/{k}" for k in ("2023-01-05/a.csv", "2023-01-06/a.csv")]
+    visible = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("."))
+    assert len(visible) == 3 and "meter_readings_2023-01-05.csv" in visible
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
 
 
 def test_an_unchanged_object_keeps_its_local_identity_and_is_not_fetched_again(s3_bucket, tmp_path):
@@ -215,9 +236,8 @@ def test_an_unchanged_object_keeps_its_local_identity_and_is_not_fetched_again(s
 
 
 def test_download_day_skips_an_object_deleted_after_listing(s3_bucket, tmp_path):
-    resource = _resource(s3_bucket)
-    target = tmp_path / "landing__2023-01-05__gone.csv"
-    assert resource._fetch(resource.client(), "landing/2023-01-05/gone.csv", target) is False
+    target = tmp_path / "2023-01-05__0__gone.csv"
+    assert fetch_object(s3_bucket["client"], s3_bucket["bucket"], "landing/2023-01-05/gone.csv", target) is False
     assert list(tmp_path.iterdir()) == []
 
 
@@ -234,30 +254,33 @@ def test_refused_keys_are_neither_requested_nor_downloaded_and_are_logged_once(s
     for key in REFUSED:
         put(s3_bucket, key)
     result = plan(s3_bucket, S3LandingCursor())
-    assert [(r.day, r.keys) for r in result.requests] == [("2023-01-05", ["landing/2023-01-05/good.csv"])]
+    assert spans(result) == [("2023-01-05", "2023-01-05", ["landing/2023-01-05/good.csv"])]
     assert {o.key: o.refused for o in result.refused}.keys() == REFUSED.keys()
     for o in result.refused:
         assert REFUSED[o.key] in o.refused
     assert plan(s3_bucket, result.cursor).refused == []  # reported once per key version
 
-    stale = tmp_path / "landing__2023-01-05__..__evil.csv"  # fetched by an older version of download_day
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    stale = cache / "landing__2023-01-05__..__evil.csv"  # fetched by an older version of download_day
     stale.write_text(CSV.format(day="2023-01-05", kwh=666))
-    paths = _resource(s3_bucket).download_day("2023-01-05", tmp_path)
-    assert [p.name for p in paths] == ["landing__2023-01-05__good.csv"]
-    assert [p.name for p in tmp_path.iterdir()] == ["landing__2023-01-05__good.csv"]
+    paths = _resource(s3_bucket).download_day("2023-01-05", cache)
+    assert len(paths) == 1 and _shown(cache) == [f"{s3_bucket['bucket']}/landing/2023-01-05/good.csv"]
+    assert [p for p in cache.iterdir() if not p.name.startswith(".")] == paths
 
     with dg.instance_for_test() as instance:
         capfd.readouterr()
-        tick1 = _tick(instance, _resource(s3_bucket), None)
+        tick1 = _tick(instance, _resource(s3_bucket), None, tmp_path)
         lines = capfd.readouterr().err.splitlines()  # the tick's log, as the sensor page shows it
-        assert [r.tags[LANDING_KEYS_TAG] for r in tick1.run_requests] == ["landing/2023-01-05/good.csv"]
+        assert [r.tags[LANDING_KEYS_TAG] for r in _day_runs(tick1)] == ["landing/2023-01-05/good.csv"]
         for key, reason in REFUSED.items():
-            assert any(" WARNING - " in line and f"landing object {key!r} (2023-01-05) is refused" in line
+            shown = f"{s3_bucket['bucket']}/{key}"
+            assert any(" WARNING - " in line and f"landing file {shown!r} is not ingested (2023-01-05)" in line
                        and reason in line for line in lines), key
-        tick2 = _tick(instance, _resource(s3_bucket), tick1.cursor)
+        tick2 = _tick(instance, _resource(s3_bucket), tick1.cursor, tmp_path)
         assert isinstance(tick2, dg.SkipReason)
         assert "evil.csv" not in capfd.readouterr().err  # once per key version
         put(s3_bucket, "landing/2023-01-05/notes.txt", kwh=2.0)  # a new version is named again
-        _tick(instance, _resource(s3_bucket), tick1.cursor)
+        _tick(instance, _resource(s3_bucket), tick1.cursor, tmp_path)
         err = capfd.readouterr().err
         assert "notes.txt" in err and "evil.csv" not in err

@@ -136,7 +136,7 @@ def raw_measurements(context: dg.AssetExecutionContext, config: LandingConfig, z
     if not wanted:
         named = "; ".join(r.describe() for r in rejected[:20])
         raise dg.Failure(
-            description=f"no readable landing file in {zone.landing_dir} has rows for {min(days)}..{max(days)}"
+            description=f"no readable landing file in {zone.location()} has rows for {min(days)}..{max(days)}"
             + (f" ({named})" if named else ""),
             metadata=_rejections_metadata(rejected),
         )

@@ -18,8 +18,7 @@ from lascopf_assets.defs.ingestion.assets import raw_measurements, rejected_land
 from lascopf_assets.defs.ingestion.topology import TOPOLOGY_FINGERPRINT, grid_topology
 from lascopf_assets.defs.partitions import daily_partitions
 from lascopf_assets.defs.profile import sensors_start
-from lascopf_assets.defs.resources import FeederHeads, LandingZone
-from lascopf_assets.defs.storage.resources import S3LandingBucket
+from lascopf_assets.defs.resources import FeederHeads, LandingZone, S3LandingZone
 from lascopf_assets.lib.ingest.landing_runs import LandingCursor, changed_files, plan_landing_runs
 from lascopf_assets.lib.ingest.rejections import UNREADABLE
 from lascopf_assets.storage.s3_landing import S3LandingCursor, S3LandingError, plan_s3_landing
@@ -41,8 +40,14 @@ def _last_ingestions(instance: dg.DagsterInstance, days: list[str]) -> dict[str,
     return latest
 
 
-def _run_request(request) -> dg.RunRequest:
-    tags = {"lascopf/landing_files": ",".join(request.files)[:1000]}
+def _ingested_at(context: dg.SensorEvaluationContext, cursor):
+    """On a first tick (no cursor): when each day asked about was last ingested, so days already ingested from
+    the same file versions are not asked for again (``landing_runs.range_requests``); None on later ticks."""
+    return (lambda days: _last_ingestions(context.instance, days)) if cursor.fresh else None
+
+
+def _run_request(request, tags: dict[str, str] | None = None) -> dg.RunRequest:
+    tags = {"lascopf/landing_files": ",".join(request.files)[:1000], **(tags or {})}
     selection = [raw_measurements.key]
     if request.single_day:
         return dg.RunRequest(run_key=request.run_key, partition_key=request.first, tags=tags, asset_selection=selection)
@@ -74,11 +79,7 @@ def landing_file_sensor(context: dg.SensorEvaluationContext, zone: LandingZone) 
     indexed = zone.landing_index().refresh(files)  # reads only the files it has not seen
     indexed_new = [i for i in indexed if i.file.identity in changed]
     valid_days = set(daily_partitions.get_partition_keys(dynamic_partitions_store=context.instance))
-    last_ingested = None
-    if cursor.fresh:  # first tick: do not redo days already ingested from these file versions
-        candidate_days = sorted({d for item in indexed_new for d in item.days} & valid_days)
-        last_ingested = _last_ingestions(context.instance, candidate_days)
-    plan = plan_landing_runs(indexed_new, {f.name for f in files}, cursor, valid_days, last_ingested)
+    plan = plan_landing_runs(indexed_new, {f.name for f in files}, cursor, valid_days, _ingested_at(context, cursor))
     rejections_request, plan.cursor.rejected = _report_rejections(context, zone, indexed, refused, cursor)
     for name, day in plan.out_of_range:
         context.log.warning(f"landing file {name!r} has rows on {day}, outside the daily partitions; not requested")
@@ -114,24 +115,32 @@ def topology_file_sensor(
     return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"topology:{digest}")], cursor=digest)
 
 
-def s3_landing_sensor(context: dg.SensorEvaluationContext, s3_landing: S3LandingBucket) -> dg.SensorResult | dg.SkipReason:
+def s3_landing_sensor(context: dg.SensorEvaluationContext, zone: LandingZone) -> dg.SensorResult | dg.SkipReason:
+    """The landing folder sensor's behaviour for the S3 zone's bucket: consecutive days are one range run, a first
+    tick skips what was ingested from the same object versions, rejections are logged once and recorded."""
+    if not isinstance(zone, S3LandingZone):
+        raise dg.Failure(description="s3_landing_sensor needs the S3 landing zone of the production profile")
+    bucket = zone.s3_landing
     cursor = S3LandingCursor.parse(context.cursor)
     try:
         plan = plan_s3_landing(
-            s3_landing.client(), s3_landing.bucket, s3_landing.prefix, cursor,
-            lookback_days=s3_landing.lookback_days,
-            is_valid_day=daily_partitions.has_partition_key,
+            bucket.client(), bucket.bucket, bucket.prefix, cursor, lookback_days=bucket.lookback_days,
+            is_valid_day=daily_partitions.has_partition_key, last_ingested=_ingested_at(context, cursor),
         )
     except S3LandingError as exc:
         raise dg.Failure(description=str(exc)) from exc
+    cache = zone.cache()
+    for day, refused_keys in plan.refused_by_day.items():  # the open days' refused keys, for rejected_landing_files
+        cache.record_refused(bucket.bucket, day, refused_keys)
+    files, refused = zone.scan()
+    rejections_request, plan.cursor.rejected = _report_rejections(context, zone, zone.landing_index().refresh(files),
+                                                                  refused, cursor)
     for key, day in plan.out_of_range:
         context.log.warning(f"landing object {key!r} is for {day}, outside the daily partitions; not requested")
-    for obj in plan.refused:  # once per key version: the cursor remembers it
-        context.log.warning(f"landing object {obj.key!r} ({obj.day}) is refused and not ingested: {obj.refused}")
-    run_requests = [
-        dg.RunRequest(run_key=r.run_key, partition_key=r.day, tags={LANDING_KEYS_TAG: ",".join(r.keys)[:1000]})
-        for r in plan.requests
-    ]
+    if plan.already_ingested:
+        context.log.info(f"{len(plan.already_ingested)} day(s) already ingested from these object versions; not requested")
+    run_requests = [_run_request(r, {LANDING_KEYS_TAG: ",".join(r.names)[:1000]}) for r in plan.requests]
+    run_requests += [rejections_request] if rejections_request else []
     new_cursor = plan.cursor.dump()
     if not run_requests and new_cursor == (context.cursor or S3LandingCursor().dump()):
         return dg.SkipReason(f"nothing new in {len(plan.listed_days)} open day folder(s) ({plan.list_calls} list calls)")
@@ -152,7 +161,9 @@ def ingestion_sensors(profile: str) -> list[dg.SensorDefinition]:
             description="A new or changed topology file -> rebuild grid_topology (a new version).",
         )(topology_file_sensor),
         dg.sensor(
-            target=[raw_measurements], minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.STOPPED,
-            description="New or rewritten objects under the landing prefix -> one raw_measurements run per day.",
+            target=[raw_measurements, rejected_landing_files], minimum_interval_seconds=60,
+            default_status=dg.DefaultSensorStatus.STOPPED,
+            description="New or rewritten objects under the landing prefix -> one raw_measurements run per range of "
+            "consecutive days they are for; a change in the objects that cannot be ingested -> rejected_landing_files.",
         )(s3_landing_sensor),
     ]

@@ -73,10 +73,34 @@ class LandingFile:
     path: str
     size: int
     mtime_ns: int
+    source: str | None = None  # what the file is known as when it is a copy (an S3 object's bucket/key); None: name
+
+    @property
+    def shown(self) -> str:
+        """The file as users know it: ``source_file`` of its rows, the name in rejections and per-file tables."""
+        return self.source or self.name
 
     @property
     def identity(self) -> str:
-        return f"{self.name}:{self.size}:{self.mtime_ns}"
+        return f"{self.shown}:{self.size}:{self.mtime_ns}"
+
+
+_BYTES_LITERAL = re.compile(r"""\bb(['"])(?:\\.|(?!\1).)*\1""")
+
+
+def printable_reason(reason: str, path: str | os.PathLike | None = None, shown: str | None = None) -> str:
+    """``reason`` as one printable line that names the file as users know it: the local ``path`` (and its base
+    name) replaced by ``shown``, Python byte literals (``b'\\x1f\\x8b'``) by ``<bytes>``, anything not printable by
+    ``?``, whitespace runs by one space; at most 300 characters."""
+    if path is not None:
+        path = os.fspath(path)
+        shown = shown or os.path.basename(path)
+        reason = reason.replace(path, shown)
+        if os.path.basename(path) != shown:
+            reason = reason.replace(os.path.basename(path), shown)
+    reason = _BYTES_LITERAL.sub("<bytes>", reason)
+    reason = "".join(c if c.isprintable() else "?" for c in " ".join(reason.split()))
+    return reason if len(reason) <= 300 else reason[:299] + "…"
 
 
 def refusal_reason(name: str) -> str | None:
@@ -259,26 +283,37 @@ def _clean_table(source: Source, name: str, ingested_at: pd.Timestamp) -> pa.Tab
     return pa.table(columns, schema=landing_schema(scada))
 
 
-def read_landing_table(path: str | os.PathLike, ingested_at: pd.Timestamp | None = None) -> pa.Table:
+def read_landing_table(path: str | os.PathLike, ingested_at: pd.Timestamp | None = None, shown: str | None = None) -> pa.Table:
     """All rows of one landing file, typed, with provenance and parse errors (see module doc).
 
-    The file's detected format is in the schema metadata under :data:`FORMAT_KEY` (:func:`file_format`).
+    ``shown``: what the rows' ``source_file`` and any ``LandingFileError`` name the file (a local copy's original,
+    e.g. an S3 object's ``bucket/key``); default its file name. The file's detected format is in the schema
+    metadata under :data:`FORMAT_KEY` (:func:`file_format`).
     """
     path = os.fspath(path)
     ingested_at = (ingested_at or pd.Timestamp.now(tz="UTC")).as_unit("us")
+    try:
+        return _read_table(path, ingested_at, shown or os.path.basename(path))
+    except LandingFileError as exc:
+        if shown is None:
+            raise
+        raise LandingFileError(shown, printable_reason(exc.reason, path, shown), exc.line) from exc
+
+
+def _read_table(path: str, ingested_at: pd.Timestamp, name: str) -> pa.Table:
     source = read_source(path, (*REQUIRED_COLUMNS, *SCADA_COLUMNS), ("kwh", *SCADA_COLUMNS))
     if not source.malformed_text:
-        clean = _clean_table(source, os.path.basename(path), ingested_at)
+        clean = _clean_table(source, name, ingested_at)
         if clean is not None:
             return _with_format(clean, source)
-    frame = _forgiving_frame(path, source, ingested_at)
+    frame = _forgiving_frame(path, source, ingested_at, name)
     schema = landing_schema([c for c in SCADA_COLUMNS if c in frame.columns])
     return _with_format(pa.Table.from_pandas(frame, preserve_index=False).select(schema.names).cast(schema), source)
 
 
-def read_landing_file(path: str | os.PathLike, ingested_at: pd.Timestamp | None = None) -> pd.DataFrame:
+def read_landing_file(path: str | os.PathLike, ingested_at: pd.Timestamp | None = None, shown: str | None = None) -> pd.DataFrame:
     """``read_landing_table`` as a pandas DataFrame."""
-    return read_landing_table(path, ingested_at).to_pandas()
+    return read_landing_table(path, ingested_at, shown).to_pandas()
 
 
 def file_format(table: pa.Table) -> dict:
@@ -304,9 +339,8 @@ def _raw_columns(source: Source) -> dict[str, pa.ChunkedArray]:
     return cols
 
 
-def _forgiving_frame(path: str, source: Source, ingested_at: pd.Timestamp) -> pd.DataFrame:
-    """Rows with parse errors coded one by one (the path for files with any bad value)."""
-    name = os.path.basename(path)
+def _forgiving_frame(path: str, source: Source, ingested_at: pd.Timestamp, name: str) -> pd.DataFrame:
+    """Rows with parse errors coded one by one (the path for files with any bad value); ``name``: their source_file."""
     table, decimal = source.table, source.format.decimal
     rows, malformed_text, malformed_lines = source.rows, source.malformed_text, source.malformed_lines
     n = table.num_rows

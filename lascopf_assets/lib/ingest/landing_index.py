@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lascopf_assets.lib.ingest.landing import LandingFile, LandingFileError, covered_days, utc_days
+from lascopf_assets.lib.ingest.landing import LandingFile, LandingFileError, covered_days, printable_reason, utc_days
 
 _DAY_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
 READ_THREADS = max(2, min(8, os.cpu_count() or 2))
@@ -108,8 +108,8 @@ class LandingIndex:
                 # day's rows are read
                 days = days_of_table(table) if table is not None else covered_days(f.path, require_all=True)
                 return {"days": days, "error": None}
-            except LandingFileError as exc:
-                return {"days": _days_of_unreadable(f), "error": exc.reason}
+            except LandingFileError as exc:  # named as users know the file, without raw bytes or the local path
+                return {"days": _days_of_unreadable(f), "error": printable_reason(exc.reason, f.path, f.shown)}
 
         # files are independent and pyarrow parses without holding the GIL
         with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
@@ -122,5 +122,5 @@ class LandingIndex:
 
 
 def files_for_days(indexed: list[IndexedFile], days: set[str]) -> list[IndexedFile]:
-    """The indexed files with at least one row on one of ``days``, by name."""
-    return sorted((i for i in indexed if days.intersection(i.days)), key=lambda i: i.file.name)
+    """The indexed files with at least one row on one of ``days``, by name (as users know them: ``LandingFile.shown``)."""
+    return sorted((i for i in indexed if days.intersection(i.days)), key=lambda i: i.file.shown)

@@ -15,6 +15,10 @@ A sensor without a cursor (first tick, or reset) also receives the time each
 day was last ingested, if ever: a day all of whose files are older than its
 last ingestion was ingested from these very file versions and is not requested
 again (so turning the sensor on after a manual backfill does not redo it).
+
+The S3 landing sensor plans the same way (:func:`range_requests`): its objects are
+``IndexedFile`` s routed to their day folder, with the identity and mtime their
+cache files get (``lascopf_assets.storage.s3_landing``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import json
 import os
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -97,7 +102,8 @@ class RangeRequest:
     first: str
     last: str
     run_key: str
-    files: tuple[str, ...]
+    files: tuple[str, ...]  # identities of the file versions behind it
+    names: tuple[str, ...] = ()  # their names (an S3 object's key), sorted
 
     @property
     def single_day(self) -> bool:
@@ -127,19 +133,21 @@ def _consecutive(days: list[str]) -> list[list[str]]:
     return runs
 
 
-def plan_landing_runs(
-    indexed_new: list[IndexedFile],
-    all_names: set[str],
-    cursor: LandingCursor,
-    valid_days: set[str] | None = None,
-    last_ingested: dict[str, float] | None = None,
-) -> LandingPlan:
-    """Requests for the new file versions in ``indexed_new``.
+LastIngested = Callable[[list[str]], dict[str, float]]
 
-    ``all_names`` are the accepted names present now (forgotten from the cursor
-    when gone, so a file that comes back is new again); ``valid_days`` limits
-    requests to existing partitions (None: no limit); ``last_ingested`` maps a
-    day to the epoch seconds of its last ingestion (first tick only).
+
+def range_requests(
+    indexed_new: list[IndexedFile],
+    valid_days: set[str] | None = None,
+    last_ingested: LastIngested | None = None,
+    run_key_prefix: str = "landing",
+) -> tuple[list[RangeRequest], list[tuple[str, str]], list[str]]:
+    """``(requests, out_of_range, already_ingested)`` for the new file versions in ``indexed_new``.
+
+    Each file goes to the days it covers; ``valid_days`` limits them to existing partitions (None: no
+    limit; the others are ``(name, day)`` out of range). ``last_ingested`` (first tick only) gives the
+    epoch seconds of the last ingestion of the days asked about: a day all of whose files are older was
+    ingested from these versions and is skipped. Consecutive days are one request.
     """
     by_day: dict[str, list[IndexedFile]] = {}
     out_of_range = []
@@ -149,18 +157,35 @@ def plan_landing_runs(
                 out_of_range.append((item.file.name, day))
                 continue
             by_day.setdefault(day, []).append(item)
-    already = []
-    for day, items in list(by_day.items()):
-        ingested_at = (last_ingested or {}).get(day)
-        if ingested_at is not None and all(i.file.mtime_ns / 1e9 < ingested_at for i in items):
-            already.append(day)
-            del by_day[day]
+    ingested = last_ingested(sorted(by_day)) if last_ingested is not None and by_day else {}
+    already = sorted(day for day, items in by_day.items()
+                     if day in ingested and all(i.file.mtime_ns / 1e9 < ingested[day] for i in items))
+    for day in already:
+        del by_day[day]
     requests = []
     for days in _consecutive(sorted(by_day)):
-        identities = tuple(sorted({i.file.identity for d in days for i in by_day[d]}))
+        files = {i.file.identity: i.file.name for d in days for i in by_day[d]}
+        identities = tuple(sorted(files))
         digest = hashlib.sha256("\n".join([*days, *identities]).encode()).hexdigest()[:20]
         span = days[0] if len(days) == 1 else f"{days[0]}..{days[-1]}"
-        requests.append(RangeRequest(first=days[0], last=days[-1], run_key=f"landing:{span}:{digest}", files=identities))
+        requests.append(RangeRequest(first=days[0], last=days[-1], run_key=f"{run_key_prefix}:{span}:{digest}",
+                                     files=identities, names=tuple(sorted(set(files.values())))))
+    return requests, out_of_range, already
+
+
+def plan_landing_runs(
+    indexed_new: list[IndexedFile],
+    all_names: set[str],
+    cursor: LandingCursor,
+    valid_days: set[str] | None = None,
+    last_ingested: LastIngested | None = None,
+) -> LandingPlan:
+    """Requests for the new file versions in ``indexed_new`` (:func:`range_requests`), and the next cursor.
+
+    ``all_names`` are the accepted names present now (forgotten from the cursor
+    when gone, so a file that comes back is new again).
+    """
+    requests, out_of_range, already = range_requests(indexed_new, valid_days, last_ingested)
     seen = {name: ident for name, ident in cursor.seen.items() if name in all_names}
     seen.update({item.file.name: item.file.identity for item in indexed_new})
     return LandingPlan(
@@ -168,5 +193,5 @@ def plan_landing_runs(
         cursor=LandingCursor(seen=seen, rejected=list(cursor.rejected), fresh=cursor.fresh),
         new_files=[i.file.name for i in indexed_new],
         out_of_range=out_of_range,
-        already_ingested=sorted(already),
+        already_ingested=already,
     )

@@ -67,7 +67,7 @@ def landing_files_for_days(
         with lock:
             if room[0] <= 0:
                 return None
-        table = read_landing_table(f.path, ingested_at)
+        table = read_landing_table(f.path, ingested_at, f.source)
         if days.intersection(days_of_table(table)):
             with lock:
                 if room[0] > 0:
@@ -181,7 +181,7 @@ def raw_rows_by_day(
                             reads[f.file.identity] = done = Future()
                             done.set_result(table)
                         else:
-                            reads[f.file.identity] = pool.submit(read_landing_table, f.file.path, ingested_at)
+                            reads[f.file.identity] = pool.submit(read_landing_table, f.file.path, ingested_at, f.file.source)
 
         start_reads(0)
         for i, day in enumerate(days):
@@ -189,7 +189,7 @@ def raw_rows_by_day(
             tables = [reads[f.file.identity].result() for f in cover[i]]
             if stats is not None:
                 for f, whole in zip(cover[i], tables, strict=True):
-                    stats.add_format(f.file.name, whole)
+                    stats.add_format(f.file.shown, whole)
             table = rows_of_day(tables, day)
             del tables
             for f in cover[i]:

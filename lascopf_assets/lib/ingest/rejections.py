@@ -53,15 +53,18 @@ def _refused_identity(folder: str, name: str) -> str:
     return f"{name}:{st.st_size}:{st.st_mtime_ns}"
 
 
-def current_rejections(indexed: list[IndexedFile], refused: list[tuple[str, str]], folder: str | os.PathLike) -> list[FileRejection]:
-    """The rejected files among ``indexed`` (the landing index's view of the accepted names) and
-    ``refused`` (``(name, reason)`` from ``scan_landing`` of ``folder``), by file name."""
+def refused_in_folder(refused: list[tuple[str, str]], folder: str | os.PathLike) -> list[FileRejection]:
+    """``refused`` (``(name, reason)`` from ``scan_landing`` of ``folder``) as rejections, routed to the day in the name."""
     folder = os.fspath(folder)
-    out = [FileRejection(f.file.name, f.file.identity, UNREADABLE, f.error, tuple(f.days)) for f in indexed if f.error]
-    for name, reason in refused:
-        day = day_named_in(name)
-        out.append(FileRejection(name, _refused_identity(folder, name), REFUSED_NAME, reason, (day,) if day else ()))
-    return sorted(out, key=lambda r: (r.file, r.identity))
+    return [FileRejection(name, _refused_identity(folder, name), REFUSED_NAME, reason, (day,) if (day := day_named_in(name)) else ())
+            for name, reason in refused]
+
+
+def current_rejections(indexed: list[IndexedFile], refused: list[FileRejection]) -> list[FileRejection]:
+    """The rejected files among ``indexed`` (the landing index's view of the accepted files, named as users know
+    them) and the ``refused`` ones (``refused_in_folder``, or an S3 zone's refused keys), by file."""
+    out = [FileRejection(f.file.shown, f.file.identity, UNREADABLE, f.error, tuple(f.days)) for f in indexed if f.error]
+    return sorted(out + list(refused), key=lambda r: (r.file, r.identity))
 
 
 class RejectionLedger:
