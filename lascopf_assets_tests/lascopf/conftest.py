@@ -19,7 +19,9 @@ def legacy_dir() -> Path:
 
 
 def with_scaled_ratings(network, factor: float):
-    """The same network with every branch rating multiplied by ``factor``."""
+    """The same network with every branch rating (normal, and MATPOWER's rateB/rateC where read) multiplied by ``factor``."""
     br = network.branch.copy()
-    br["rate_mw"] = br["rate_mw"] * factor
+    for column in ("rate_mw", "rate_b_mw", "rate_c_mw"):
+        if column in br:
+            br[column] = br[column] * factor
     return dataclasses.replace(network, branch=br)

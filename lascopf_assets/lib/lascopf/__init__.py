@@ -1,11 +1,14 @@
 """Look-ahead security-constrained DC OPF (PowerLASCOPF's problem).
 
-``solve_lascopf``: exact centralized solve (contingency screening or the extensive form).
+``solve_lascopf``: exact centralized solve (contingency screening or the extensive form), with
+preventive (default) or corrective N-1 security (``security="corrective"``: emergency ratings at the
+outage, then ``restore_intervals`` restoration steps back within the normal rating).
 ``solve_lascopf_admm``: consensus ADMM across contingency-scenario groups (parallel processes).
 Both return a :class:`LascopfResult` with pandas tables.
 
 Modules, one job each: ``contingency_set`` (which outages), ``data`` (loads, flow
-limits, flows from angles), ``rows`` (flow-limit row sets, violated rows),
+limits, flows from angles), ``corrective`` (emergency ratings, shift factors and step ramps of
+the restoration trajectories), ``rows`` (flow-limit row sets, violated rows),
 ``formulation`` (the cvxpy problem, one function per constraint family), ``solve``
 (solver choice and fallback ladder), ``solution`` (result tables from the solution
 and the duals), ``diagnosis`` (why a problem is infeasible), ``central`` (the

@@ -5,6 +5,12 @@ post-contingency flow with the LODFs, add the violated rows, repeat until none
 is violated. At that point the solution is optimal for the extensive form
 (all rows at once), which :func:`solve_lascopf` with ``method="extensive"`` builds.
 
+Corrective security (:mod:`.corrective`) screens the trajectories the same way: an
+(outage, interval) pair gets a trajectory once its flows at the outage exceed ``rateA``
+(until then ``Q = P[:, t]`` meets its rows at no cost), and a trajectory gets the rows
+it violates; the screened problem is a relaxation of the extensive one whose solution,
+once nothing is violated, extends to an extensive solution of the same cost.
+
 The pieces: :mod:`.data` (loads, limits), :mod:`.rows` (which rows, which are
 violated), :mod:`.formulation` (the cvxpy problem), :mod:`.solve` (solver and
 fallbacks), :mod:`.solution` (result tables), :mod:`.diagnosis` (why infeasible).
@@ -21,11 +27,12 @@ from ..network.dc_model import build_dc_model
 from ..network.model import Network
 from ..solver_status import ERROR, SolverOutcome
 from .contingency_set import ContingencySet, resolve_contingencies
+from .corrective import CORRECTIVE, SECURITY_MODES, CorrectiveSettings
 from .data import flows_from_angles, load_matrix, make_data
 from .diagnosis import diagnose_infeasibility
 from .formulation import build_problem
 from .result import LascopfResult
-from .rows import RowSet, all_rows, violated_rows
+from .rows import RowSet, Trajectories, all_rows, all_trajectories, pairs_to_correct, violated_rows, violated_trajectory_rows
 from .solution import fill_tables
 from .solve import default_solver, solve_problem, solve_timings
 
@@ -48,8 +55,14 @@ def solve_lascopf(
     on_iteration=None,
     rows_per_branch: int | None = None,
     soft_slack: str = "row",
+    security: str = "preventive",
+    restore_intervals: int | None = None,
+    restore_minutes: float = 15.0,
+    emergency_factor: float = 1.2,
+    corrective_cost: float = 0.0,
+    interval_minutes: float = 60.0,
 ) -> LascopfResult:
-    """Solve the look-ahead preventive SCOPF exactly.
+    """Solve the look-ahead SCOPF exactly: preventive (default) or corrective N-1 security.
 
     ``loads_by_interval``: n_bus x T MW (array, or DataFrame indexed by bus id with
     one column per interval); default: the data's own profile or case loads.
@@ -62,44 +75,70 @@ def solve_lascopf(
     ``soft_slack``: ``"row"`` (default) one penalized slack per post-contingency row
     (branch, outage, interval); ``"branch"`` one per monitored branch and interval, shared
     by all its outages (the worst post-contingency overload is paid).
+    ``security``: ``"preventive"`` (post-contingency flows within ``rateA`` under the same
+    dispatch) or ``"corrective"``: flows at the outage within the emergency rating, then
+    ``restore_intervals`` steps of ``restore_minutes`` to bring them within ``rateA``
+    (:mod:`.corrective`; ``emergency_factor`` x ``rateA`` where the case gives no rateB/rateC,
+    ``corrective_cost`` $/MW of movement, ``interval_minutes`` the dispatch interval the ramps are per).
     """
     t_start = time.perf_counter()
     if method not in ("screening", "extensive"):
         raise ValueError(f"unknown method {method!r} (screening|extensive)")
     if soft_limit_penalty is not None and not soft_limit_penalty > 0:
         raise ValueError("soft_limit_penalty must be a positive number")
+    if security not in SECURITY_MODES:
+        raise ValueError(f"unknown security {security!r} (preventive|corrective)")
+    corrective = None
+    if security == CORRECTIVE:
+        if restore_intervals is None:
+            raise ValueError("corrective security needs restore_intervals (>= 1)")
+        if soft_limit_penalty is not None:
+            raise ValueError("soft limits are only available with preventive security")
+        corrective = CorrectiveSettings(restore_intervals, restore_minutes, emergency_factor, corrective_cost, interval_minutes)
     loads = load_matrix(network, loads_by_interval)
     model = build_dc_model(network)
     contingency_set = (
         contingencies if isinstance(contingencies, ContingencySet) else resolve_contingencies(model, contingencies)
     )
-    data = make_data(model, loads, contingency_set, soft_limit_penalty, soft_slack)
+    data = make_data(model, loads, contingency_set, soft_limit_penalty, soft_slack, corrective)
     solver = solver or default_solver(network)
 
     history = []
     rows = all_rows(data) if method == "extensive" else RowSet.empty()
+    trajectories = None
+    if corrective is not None:
+        trajectories = all_trajectories(data) if method == "extensive" else Trajectories.empty()
     outcome, built = SolverOutcome(ERROR, "not run"), None
     for iteration in range(1, max_iterations + 1):
         t_build = time.perf_counter()
-        built = build_problem(data, rows)
+        built = build_problem(data, rows, trajectories)
         t_solve = time.perf_counter()
         outcome = solve_problem(built.problem, solver, solver_options)
         t_solved = time.perf_counter()
         seconds = (t_solve - t_build, t_solved - t_solve, *solve_timings(built.problem))
+        held = len(rows) + (len(trajectories) if trajectories is not None else 0)
         if not outcome.ok:
-            history.append((iteration, len(rows), 0, np.nan, *seconds))
+            history.append((iteration, held, 0, np.nan, *seconds))
             break
         flows = flows_from_angles(model, built.theta.value)
         new = violated_rows(data, flows, tol_mw, rows_per_branch, rows) if method == "screening" else RowSet.empty()
-        history.append((iteration, len(rows), len(new), built.objective_value(), *seconds))
+        new_count = len(new)
+        if trajectories is not None and method == "screening":
+            grown = trajectories
+            if built.corrective.q is not None:
+                grown = violated_trajectory_rows(data, built.corrective.q.value, grown, tol_mw)
+            grown = pairs_to_correct(data, flows, tol_mw, grown)
+            new_count += len(grown) - len(trajectories) + (grown.n_pairs - trajectories.n_pairs)
+            trajectories = grown
+        history.append((iteration, held, new_count, built.objective_value(), *seconds))
         if on_iteration is not None:
             on_iteration(dict(zip(HISTORY_COLUMNS, history[-1])))
-        if not len(new):
+        if not new_count:
             break
         rows = rows.extend(new)
     else:
         outcome = SolverOutcome(
-            ERROR, f"screening stopped at its iteration limit ({max_iterations}) with {len(new)} violated rows left"
+            ERROR, f"screening stopped at its iteration limit ({max_iterations}) with {new_count} violated rows left"
         )
     result = LascopfResult(
         status=outcome.status,
@@ -116,6 +155,9 @@ def solve_lascopf(
     if result.status == "optimal":
         fill_tables(result, data, built, rows)
     elif result.status == "infeasible" and diagnose:
-        result.cause = diagnose_infeasibility(data, rows, solver, solver_options)
+        result.cause = diagnose_infeasibility(data, rows, solver, solver_options, trajectories=trajectories)
+    result.security = data.security
+    if corrective is not None:
+        result.restore_intervals = corrective.restore_intervals
     result.solve_seconds = time.perf_counter() - t_start
     return result

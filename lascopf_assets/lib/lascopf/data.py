@@ -16,6 +16,7 @@ import pandas as pd
 from ..network.dc_model import DcModel
 from ..network.model import Network, NetworkDataError
 from .contingency_set import ContingencySet
+from .corrective import CORRECTIVE, PREVENTIVE, CorrectiveData, CorrectiveSettings, make_corrective_data
 
 
 @dataclass
@@ -30,11 +31,21 @@ class LascopfData:
     base_hi: np.ndarray
     rate: np.ndarray  # n_branch, MW (inf = unlimited)
     soft_slack: str = "row"  # "row": slack per post-contingency row; "branch": per monitored branch and interval
+    corrective: CorrectiveData | None = None  # None: preventive security
     _lodf_mon: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_intervals(self) -> int:
         return self.loads_mw.shape[1]
+
+    @property
+    def security(self) -> str:
+        return PREVENTIVE if self.corrective is None else CORRECTIVE
+
+    @property
+    def post_rate(self) -> np.ndarray:
+        """Limit of the post-contingency rows under the pre-outage dispatch: ``rateA`` (preventive) or the emergency rating (corrective)."""
+        return self.rate if self.corrective is None else self.corrective.emergency
 
     @property
     def lodf(self) -> np.ndarray:
@@ -60,9 +71,13 @@ class LascopfData:
 
 
 def make_data(
-    model: DcModel, loads_mw: np.ndarray, contingencies: ContingencySet, soft_penalty: float | None, soft_slack: str = "row"
+    model: DcModel, loads_mw: np.ndarray, contingencies: ContingencySet, soft_penalty: float | None, soft_slack: str = "row",
+    corrective: CorrectiveSettings | None = None,
 ) -> LascopfData:
-    """Base-case flow limits ``max(-rate, min(a1, a2)) .. min(rate, max(a1, a2))``, with ``a = base b (angle limit - shift)``."""
+    """Base-case flow limits ``max(-rate, min(a1, a2)) .. min(rate, max(a1, a2))``, with ``a = base b (angle limit - shift)``.
+
+    With ``corrective`` settings also the trajectory data (:func:`.corrective.make_corrective_data`).
+    """
     branch = model.network.branch
     base = model.base_mva
     rate = branch["rate_mw"].to_numpy(float)
@@ -76,7 +91,12 @@ def make_data(
     hi = np.minimum(rate, np.maximum(flow_at_angmin, flow_at_angmax))
     if soft_slack not in ("row", "branch"):
         raise ValueError(f"soft_slack must be 'row' or 'branch', got {soft_slack!r}")
-    return LascopfData(model, np.asarray(loads_mw, float), contingencies, soft_penalty, lo, hi, rate, soft_slack)
+    loads_mw = np.asarray(loads_mw, float)
+    corrective_data = None
+    if corrective is not None:
+        monitored = np.flatnonzero(np.isfinite(rate))
+        corrective_data = make_corrective_data(model, loads_mw, monitored, contingencies.sensitivities.outaged, corrective)
+    return LascopfData(model, loads_mw, contingencies, soft_penalty, lo, hi, rate, soft_slack, corrective_data)
 
 
 def load_matrix(network: Network, loads_by_interval) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 Each check re-solves a relaxation with hard limits: without flow-limit rows, with
 the base-case rows only, then with the base rows and one outage's rows at a time.
+Corrective security checks each outage twice: its flows at the outage within the
+emergency rating, then with its trajectories (back within ``rateA`` after N steps).
 """
 
 from __future__ import annotations
@@ -10,16 +12,20 @@ import numpy as np
 
 from .data import LascopfData
 from .formulation import build_problem
-from .rows import RowSet, all_rows
+from .rows import RowSet, Trajectories, all_rows, all_trajectories
 from .solve import solve_problem
 
 
-def is_feasible(data: LascopfData, rows: RowSet, solver: str, solver_options: dict | None) -> bool:
-    """Whether the LASCOPF with ``rows`` solves to an optimum."""
-    return solve_problem(build_problem(data, rows).problem, solver, solver_options).ok
+def is_feasible(
+    data: LascopfData, rows: RowSet, solver: str, solver_options: dict | None, trajectories: Trajectories | None = None
+) -> bool:
+    """Whether the LASCOPF with ``rows`` (and ``trajectories``) solves to an optimum."""
+    return solve_problem(build_problem(data, rows, trajectories).problem, solver, solver_options).ok
 
 
-def diagnose_infeasibility(data: LascopfData, rows: RowSet, solver, solver_options, max_checks: int = 20) -> str:
+def diagnose_infeasibility(
+    data: LascopfData, rows: RowSet, solver, solver_options, max_checks: int = 20, trajectories: Trajectories | None = None
+) -> str:
     """Name the constraint family that makes the problem infeasible (generation/ramp, base flows, or which outages)."""
     net = data.model.network
     hard = data.replace(soft_penalty=None, soft_slack="row")
@@ -29,8 +35,12 @@ def diagnose_infeasibility(data: LascopfData, rows: RowSet, solver, solver_optio
     is_base = full.k == -1
     if not is_feasible(hard, full.select(is_base), solver, solver_options):
         return "base-case flow limits cannot be met (with the generation and ramp limits)"
-    outages = np.unique(rows.k[rows.k >= 0])[:max_checks]
     names = net.branch["branch"].to_numpy()[data.outaged]
+    if data.corrective is not None:
+        held = trajectories.pair_k if trajectories is not None else np.zeros(0, dtype=int)
+        outages = np.unique(np.concatenate([rows.k[rows.k >= 0], held]))[:max_checks]
+        return _corrective_cause(data, full, is_base, outages, names, solver, solver_options)
+    outages = np.unique(rows.k[rows.k >= 0])[:max_checks]
     culprits = []
     for k in outages:  # a handful of single-outage feasibility checks
         if not is_feasible(data, full.select(is_base | (full.k == k)), solver, solver_options):
@@ -38,6 +48,32 @@ def diagnose_infeasibility(data: LascopfData, rows: RowSet, solver, solver_optio
     if culprits:
         return f"preventive N-1 limits cannot be met under the outage of {', '.join(culprits)}"
     return "preventive N-1 limits cannot be met by any dispatch (several outages together)"
+
+
+def _corrective_cause(data: LascopfData, full: RowSet, is_base: np.ndarray, outages: np.ndarray, names: np.ndarray,
+                      solver, solver_options) -> str:
+    """Which outages break corrective security: their flows at the outage (emergency rating) or their restoration."""
+    settings = data.corrective.settings
+    every = all_trajectories(data)
+    at_outage, restoration = [], []
+    for k in outages:  # a handful of single-outage feasibility checks
+        own_rows = full.select(is_base | (full.k == k))
+        if not is_feasible(data, own_rows, solver, solver_options, Trajectories.empty()):
+            at_outage.append(names[k])
+        elif not is_feasible(data, own_rows, solver, solver_options, every.select_pairs(every.pair_k == k)):
+            restoration.append(names[k])
+    causes = []
+    if at_outage:
+        causes.append(f"under the outage of {', '.join(at_outage)} (flows at the outage above the emergency rating)")
+    if restoration:
+        steps = f"{settings.restore_intervals} restoration step{'s' if settings.restore_intervals > 1 else ''}"
+        causes.append(
+            f"under the outage of {', '.join(restoration)} (flows not back within rateA after {steps} of "
+            f"{settings.restore_minutes:g} min)"
+        )
+    if causes:
+        return "corrective N-1 limits cannot be met " + "; ".join(causes)
+    return "corrective N-1 limits cannot be met by any dispatch (several outages together)"
 
 
 def _generation_cause(data: LascopfData) -> str:

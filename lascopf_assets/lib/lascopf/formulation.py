@@ -13,6 +13,18 @@ constraint family (each with its maths):
   :func:`base_flow_limits` (``k = -1``) or :func:`post_contingency_flow_limits`
 - :func:`define_objective`
 
+Corrective security (``data.corrective``; :mod:`.corrective`) adds, over the
+trajectories of :class:`.rows.Trajectories` (variables ``Q``, n_gen x pairs*N):
+
+- :func:`define_corrective_generator_limits`: ``Pmin <= Q <= Pmax``
+- :func:`define_corrective_ramp_limits`: ``-RD f <= Q[s] - Q[s-1] <= RU f``, ``Q[0] = P[:, t]``
+- :func:`define_corrective_balance`: ``sum_g Q[g, k, t, s] = demand[t]``
+- :func:`define_trajectory_flow_limits`: flows under outage ``k`` within ``E`` (s < N), ``rateA`` (s = N)
+- :func:`define_corrective_movement_cost`: ``corrective_cost sum |Q[s] - Q[s-1]|`` (linearized)
+
+and the post-contingency rows of :func:`define_flow_limits` then hold the flows at
+the moment of the outage within the emergency rating (:func:`post_contingency_flow_limits`).
+
 :func:`build_problem` calls them in this order. Solving is :mod:`.solve`; reading
 the solution and the duals back is :mod:`.solution`.
 """
@@ -26,7 +38,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .data import LascopfData
-from .rows import RowSet
+from .rows import RowSet, Trajectories, trajectory_row_limits
 
 
 @dataclass
@@ -42,14 +54,26 @@ class BuiltProblem:
     slack: cp.Variable | None
     slack_of_row: np.ndarray  # per RowSet row: index into ``slack`` (-1: hard row)
     objective_constant: float
+    corrective: BuiltCorrective | None = None  # the trajectories' variables and rows (corrective security)
 
     def objective_value(self) -> float:
         """The solved objective, with the constant cost terms cvxpy does not see."""
         return float(self.problem.value) + self.objective_constant
 
 
-def build_problem(data: LascopfData, rows: RowSet) -> BuiltProblem:
-    """The LASCOPF with the flow-limit ``rows``; the constraint families in a fixed order."""
+@dataclass
+class BuiltCorrective:
+    trajectories: Trajectories
+    q: cp.Variable | None  # n_gen x (pairs * N), column pair * N + (s - 1); None without pairs
+    balance: cp.Constraint | None
+    upper: cp.Constraint | None  # trajectory flow rows (positions in ``trajectories``: upper_rows)
+    lower: cp.Constraint | None
+    upper_rows: np.ndarray
+    lower_rows: np.ndarray
+
+
+def build_problem(data: LascopfData, rows: RowSet, trajectories: Trajectories | None = None) -> BuiltProblem:
+    """The LASCOPF with the flow-limit ``rows`` (and, corrective, the ``trajectories``); the constraint families in a fixed order."""
     p, theta = define_dispatch_variables(data)
     constraints = [*define_generator_limits(data, p), *define_ramp_limits(data, p), define_reference_angle(data, theta)]
     balance = define_power_balance(data, p, theta)
@@ -59,10 +83,28 @@ def build_problem(data: LascopfData, rows: RowSet) -> BuiltProblem:
     slacks = define_soft_limit_slacks(data, rows)
     flow_limits = define_flow_limits(data, rows, theta, slacks)
     constraints += flow_limits.constraints
-    objective = define_objective(data, cost, slacks)
+    corrective, extra_terms = None, []
+    if data.corrective is not None:
+        trajectories = Trajectories.empty() if trajectories is None else trajectories
+        q = define_corrective_variables(data, trajectories)
+        corrective = BuiltCorrective(trajectories, q, None, None, None, np.zeros(0, int), np.zeros(0, int))
+        if q is not None:
+            steps = corrective_steps(data, trajectories, p, q)
+            constraints += define_corrective_generator_limits(data, q)
+            constraints += define_corrective_ramp_limits(data, steps)
+            corrective.balance = define_corrective_balance(data, trajectories, q)
+            constraints.append(corrective.balance)
+            trajectory_limits = define_trajectory_flow_limits(data, trajectories, q)
+            constraints += trajectory_limits.constraints
+            corrective.upper, corrective.lower = trajectory_limits.upper, trajectory_limits.lower
+            corrective.upper_rows, corrective.lower_rows = trajectory_limits.upper_rows, trajectory_limits.lower_rows
+            movement_terms, movement_constraints = define_corrective_movement_cost(data, steps)
+            extra_terms += movement_terms
+            constraints += movement_constraints
+    objective = define_objective(data, cost, slacks, extra_terms)
     return BuiltProblem(
         cp.Problem(objective, constraints), p, theta, balance, flow_limits.upper, flow_limits.lower,
-        flow_limits.upper_rows, flow_limits.lower_rows, slacks.variable, slacks.slack_of_row, cost.constant,
+        flow_limits.upper_rows, flow_limits.lower_rows, slacks.variable, slacks.slack_of_row, cost.constant, corrective,
     )
 
 
@@ -180,8 +222,12 @@ def base_flow_limits(data: LascopfData, branches: np.ndarray) -> tuple[np.ndarra
 
 
 def post_contingency_flow_limits(data: LascopfData, branches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """After outage ``k``: ``-rate[l] <= F[l, t] + LODF[l, k] F[k, t] <= rate[l]`` (rating only)."""
-    return -data.rate[branches], data.rate[branches]
+    """After outage ``k``, under the pre-outage dispatch: ``-R[l] <= F[l, t] + LODF[l, k] F[k, t] <= R[l]`` (rating only).
+
+    ``R`` is the normal rating ``rateA`` (preventive) or the emergency rating ``E`` (corrective:
+    the flows at the moment of the outage; the trajectory brings them back under ``rateA``).
+    """
+    return -data.post_rate[branches], data.post_rate[branches]
 
 
 def row_limits(data: LascopfData, rows: RowSet) -> tuple[np.ndarray, np.ndarray]:
@@ -282,9 +328,109 @@ def define_flow_limits(data: LascopfData, rows: RowSet, theta: cp.Variable, slac
     return FlowLimits(upper, lower, upper_rows, lower_rows)
 
 
-def define_objective(data: LascopfData, cost: GenerationCost, slacks: SoftLimitSlacks) -> cp.Minimize:
-    """Minimize generation cost (without its constant) ``+ penalty sum(s)``."""
-    terms = list(cost.terms)
+def define_objective(data: LascopfData, cost: GenerationCost, slacks: SoftLimitSlacks, extra_terms=()) -> cp.Minimize:
+    """Minimize generation cost (without its constant) ``+ penalty sum(s)`` (``+`` the corrective movement cost)."""
+    terms = list(cost.terms) + list(extra_terms)
     if slacks.variable is not None:
         terms.append(slacks.penalty * cp.sum(slacks.variable))
     return cp.Minimize(cp.sum(cp.hstack(terms)) if terms else cp.Constant(0.0))
+
+
+# -- corrective security: the restoration trajectories ---------------------------------------
+
+
+def trajectory_columns(data: LascopfData, trajectories: Trajectories) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per column of ``Q``: its pair, step ``s`` (1..N) and interval (column = pair * N + s - 1)."""
+    N = data.corrective.steps
+    pair = np.repeat(np.arange(trajectories.n_pairs), N)
+    return pair, np.tile(np.arange(1, N + 1), trajectories.n_pairs), trajectories.pair_t[pair]
+
+
+def define_corrective_variables(data: LascopfData, trajectories: Trajectories) -> cp.Variable | None:
+    """``Q[g, k, t, s]`` (MW) for the held (outage, interval) pairs as one n_gen x (pairs * N) variable."""
+    if not trajectories.n_pairs:
+        return None
+    return cp.Variable((data.model.network.n_gen, trajectories.n_pairs * data.corrective.steps), name="Q")
+
+
+def corrective_steps(data: LascopfData, trajectories: Trajectories, p: cp.Variable, q: cp.Variable):
+    """``Q[s] - Q[s-1]`` per column, with ``Q[0] = P[:, t]``: ``Q - Q S - P R`` with sparse shifts ``S`` and ``R``."""
+    pair, step, interval = trajectory_columns(data, trajectories)
+    n = pair.size
+    later = np.flatnonzero(step > 1)
+    previous = sp.csr_matrix((np.ones(later.size), (later - 1, later)), shape=(n, n))  # column c-1 -> c
+    first = np.flatnonzero(step == 1)
+    from_dispatch = sp.csr_matrix((np.ones(first.size), (interval[first], first)), shape=(data.n_intervals, n))
+    return q - q @ previous - p @ from_dispatch
+
+
+def define_corrective_generator_limits(data: LascopfData, q: cp.Variable) -> list[cp.Constraint]:
+    """``Pmin[g] <= Q[g, k, t, s] <= Pmax[g]``."""
+    gen = data.model.network.gen
+    n = q.shape[1]
+    return [q >= np.repeat(gen["pmin_mw"].to_numpy(float)[:, None], n, 1),
+            q <= np.repeat(gen["pmax_mw"].to_numpy(float)[:, None], n, 1)]
+
+
+def define_corrective_ramp_limits(data: LascopfData, steps) -> list[cp.Constraint]:
+    """``-RampDown[g] f <= Q[g, s] - Q[g, s-1] <= RampUp[g] f`` with ``f = restore_minutes / interval_minutes``.
+
+    The ramp limits are per dispatch interval (legacy: per hour); only finite ones get rows.
+    """
+    cd = data.corrective
+    n = steps.shape[1]
+    constraints: list[cp.Constraint] = []
+    up = np.flatnonzero(np.isfinite(cd.ramp_up_step))
+    down = np.flatnonzero(np.isfinite(cd.ramp_down_step))
+    if up.size:
+        constraints.append(steps[up, :] <= np.repeat(cd.ramp_up_step[up, None], n, 1))
+    if down.size:
+        constraints.append(steps[down, :] >= -np.repeat(cd.ramp_down_step[down, None], n, 1))
+    return constraints
+
+
+def define_corrective_balance(data: LascopfData, trajectories: Trajectories, q: cp.Variable) -> cp.Constraint:
+    """``sum_g Q[g, k, t, s] = sum_b (Pd[b, t] + Gs[b])``: every step meets interval ``t``'s load (the network is whole after ``k``)."""
+    _, _, interval = trajectory_columns(data, trajectories)
+    return cp.sum(q, axis=0) == data.corrective.demand[interval]
+
+
+def trajectory_row_matrix(data: LascopfData, trajectories: Trajectories) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Trajectory rows as ``A @ vec(Q) + offset`` (vec in column order: gen + n_gen * column).
+
+    Row ``(l, k, t, s)`` is ``(GSF[l] + LODF[l, k] GSF[k]) Q[:, k, t, s] + c[l, t] + LODF[l, k] c[k, t]``
+    (:class:`.corrective.CorrectiveData`): dense in the generators, one column block per row.
+    """
+    cd, N = data.corrective, data.corrective.steps
+    n_gen = data.model.network.n_gen
+    k, t = trajectories.row_k(), trajectories.row_t()
+    coefficients = cd.post_outage_gsf(trajectories.l, k, data.lodf, data.outaged)  # rows x n_gen
+    column = trajectories.pair * N + (trajectories.s - 1)
+    n = len(trajectories)
+    matrix = sp.csr_matrix(
+        (coefficients.ravel(), (np.repeat(np.arange(n), n_gen), (column[:, None] * n_gen + np.arange(n_gen)[None, :]).ravel())),
+        shape=(n, n_gen * trajectories.n_pairs * N),
+    )
+    return matrix, cd.post_outage_constant(trajectories.l, k, t, data.lodf, data.outaged)
+
+
+def define_trajectory_flow_limits(data: LascopfData, trajectories: Trajectories, q: cp.Variable) -> FlowLimits:
+    """``-L <= A vec(Q) + offset <= L`` (:func:`trajectory_row_matrix`), ``L = E[l]`` for ``s < N``, ``rateA[l]`` at ``s = N``."""
+    limit = trajectory_row_limits(data, trajectories.l, trajectories.s)
+    rows = np.flatnonzero(np.isfinite(limit))
+    upper = lower = None
+    if rows.size:
+        matrix, offset = trajectory_row_matrix(data, trajectories)
+        flow = matrix[rows] @ cp.vec(q, order="F")
+        upper = flow <= limit[rows] - offset[rows]
+        lower = flow >= -limit[rows] - offset[rows]
+    return FlowLimits(upper, lower, rows, rows)
+
+
+def define_corrective_movement_cost(data: LascopfData, steps) -> tuple[list, list[cp.Constraint]]:
+    """``corrective_cost * sum |Q[s] - Q[s-1]|`` as ``corrective_cost * sum(u)``, ``u >= +-(Q[s] - Q[s-1])`` (none at cost 0)."""
+    price = data.corrective.settings.corrective_cost
+    if price <= 0:
+        return [], []
+    u = cp.Variable(steps.shape, nonneg=True, name="corrective_mw")
+    return [price * cp.sum(u)], [u >= steps, u >= -steps]

@@ -9,6 +9,13 @@ Tables (intervals are 1-based):
 - ``binding_contingencies``: ``interval, outaged_branch, monitored_branch, post_flow_mw,
   limit_mw, shadow_price, slack_mw``
 - ``contingencies_skipped``: ``contingency, branch, reason``
+- corrective security only (empty otherwise), for every outage and interval whose flows at the
+  outage exceed ``rateA`` (the ones a trajectory must correct):
+  ``corrective_dispatch``: ``outaged_branch, interval, step, minutes, gen, bus, p_mw, corrective_mw``
+  (step 0 is the pre-outage dispatch; ``corrective_mw = Q[s] - P[:, t]``);
+  ``trajectory_flows``: ``outaged_branch, interval, monitored_branch, step, minutes, flow_mw, rate_mw,
+  emergency_mw, limit_mw, loading`` for the branches above ``rateA`` at some step (``limit_mw``: the
+  step's limit, ``E`` before the last step, ``rateA`` at it; ``loading = |flow| / rateA``)
 - ``history``: one row per iteration (screening: ``iteration, rows, new_rows, objective,
   build_seconds, solve_seconds``; ADMM: residuals)
 """
@@ -46,6 +53,12 @@ class LascopfResult:
     total_slack_mw: float = 0.0
     cause: str | None = None  # our diagnosis (which constraint family is infeasible, ...)
     reason: str | None = None  # the solver's own words behind a non-optimal status
+    security: str = "preventive"  # or "corrective"
+    restore_intervals: int | None = None  # corrective: restoration steps N
+    max_emergency_loading: float | None = None  # corrective: max |flow at the outage| / emergency rating
+    corrective_mw_total: float | None = None  # corrective: sum |Q[s] - Q[s-1]| over the corrected outages, MW
+    corrective_dispatch: pd.DataFrame = field(default_factory=pd.DataFrame)
+    trajectory_flows: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def dispatch_matrix(self) -> pd.DataFrame:
         """Generators x intervals (MW)."""
@@ -84,6 +97,10 @@ class LascopfResult:
             "total_slack_mw": self.total_slack_mw,
             "binding_contingencies": len(self.binding_contingencies),
             "solve_seconds": self.solve_seconds,
+            "security": self.security,
+            "restore_intervals": self.restore_intervals,
+            "max_emergency_loading": _finite_or_none(self.max_emergency_loading),
+            "corrective_mw_total": self.corrective_mw_total,
         }
         if self.cause:
             out["cause"] = self.cause

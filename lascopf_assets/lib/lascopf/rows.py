@@ -70,7 +70,7 @@ def violated_rows(
     base_scale = np.minimum(np.abs(lo), np.abs(hi))
     base_tol = tol_mw * np.maximum(1.0, np.where(np.isfinite(base_scale), base_scale, 1.0))
     out_l, out_k, out_t = [], [], []
-    monitored_rate = data.rate[monitored][:, None]
+    monitored_rate = data.post_rate[monitored][:, None]
     post_tol = tol_mw * np.maximum(1.0, monitored_rate)
     monitored_pos = np.full(len(data.rate), -1)
     monitored_pos[monitored] = np.arange(monitored.size)
@@ -114,3 +114,170 @@ def violated_rows(
         out_k.append(outage_i)
         out_t.append(np.full(row_i.size, t))
     return RowSet(np.concatenate(out_l).astype(np.int64), np.concatenate(out_k).astype(np.int64), np.concatenate(out_t).astype(np.int64))
+
+
+@dataclass
+class Trajectories:
+    """Corrective trajectories: the (outage, interval) pairs that have one, and their flow-limit rows.
+
+    Pair ``j`` is outage column ``pair_k[j]`` in interval ``pair_t[j]`` and owns the variables
+    ``Q[:, j, s]``, ``s = 1..N``. Row ``i`` limits branch ``l[i]`` under pair ``pair[i]``'s outage
+    at step ``s[i]`` (within the emergency rating for ``s < N``, within ``rateA`` at ``s = N``).
+    The extensive form holds :func:`all_trajectories`; screening adds a pair when the flows at its
+    outage exceed ``rateA`` (:func:`pairs_to_correct`: without a trajectory, ``Q = P`` must hold)
+    and the rows its trajectory violates (:func:`violated_trajectory_rows`).
+    """
+
+    pair_k: np.ndarray
+    pair_t: np.ndarray
+    l: np.ndarray
+    pair: np.ndarray
+    s: np.ndarray
+
+    @classmethod
+    def empty(cls) -> Trajectories:
+        z = np.zeros(0, dtype=np.int64)
+        return cls(z, z.copy(), z.copy(), z.copy(), z.copy())
+
+    def __len__(self) -> int:
+        return len(self.l)
+
+    @property
+    def n_pairs(self) -> int:
+        return len(self.pair_k)
+
+    def row_k(self) -> np.ndarray:
+        return self.pair_k[self.pair]
+
+    def row_t(self) -> np.ndarray:
+        return self.pair_t[self.pair]
+
+    def pair_lookup(self, n_outages: int, n_intervals: int) -> np.ndarray:
+        """``lookup[k * T + t]``: the pair of outage ``k`` in interval ``t`` (-1: none)."""
+        lookup = np.full(n_outages * n_intervals, -1, dtype=np.int64)
+        lookup[self.pair_k * n_intervals + self.pair_t] = np.arange(self.n_pairs)
+        return lookup
+
+    def add(self, n_outages: int, n_intervals: int, pair_k, pair_t, l, k, t, s) -> Trajectories:
+        """These pairs (those not held yet, appended) and rows ``(l, k, t, s)`` (of held or added pairs) added."""
+        pair_k, pair_t = np.asarray(pair_k, np.int64), np.asarray(pair_t, np.int64)
+        keys = np.unique(pair_k * n_intervals + pair_t)
+        held = np.zeros(n_outages * n_intervals, dtype=bool)
+        held[self.pair_k * n_intervals + self.pair_t] = True
+        keys = keys[~held[keys]]
+        grown = Trajectories(
+            np.concatenate([self.pair_k, keys // n_intervals]), np.concatenate([self.pair_t, keys % n_intervals]),
+            self.l, self.pair, self.s,
+        )
+        pair = grown.pair_lookup(n_outages, n_intervals)[np.asarray(k, np.int64) * n_intervals + np.asarray(t, np.int64)]
+        if (pair < 0).any():
+            raise ValueError("trajectory rows of an outage and interval without a trajectory")
+        return Trajectories(
+            grown.pair_k, grown.pair_t, np.concatenate([self.l, np.asarray(l, np.int64)]),
+            np.concatenate([self.pair, pair]), np.concatenate([self.s, np.asarray(s, np.int64)]),
+        )
+
+    def row_keys(self, steps: int) -> np.ndarray:
+        return (self.l * max(self.n_pairs, 1) + self.pair) * steps + (self.s - 1)
+
+    def select_pairs(self, keep: np.ndarray) -> Trajectories:
+        """Only the pairs where ``keep`` (a mask over the pairs) is true, with their rows, renumbered."""
+        new_index = np.cumsum(keep) - 1
+        rows = keep[self.pair]
+        return Trajectories(self.pair_k[keep], self.pair_t[keep], self.l[rows], new_index[self.pair[rows]], self.s[rows])
+
+
+def trajectory_row_limits(data: LascopfData, l: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Per trajectory row: ``E[l]`` (emergency) for ``s < N``, ``rateA[l]`` at ``s = N`` (symmetric, MW)."""
+    return np.where(s < data.corrective.steps, data.corrective.emergency[l], data.rate[l])
+
+
+def all_trajectories(data: LascopfData) -> Trajectories:
+    """Every (outage, interval) pair with a trajectory and every row of it (monitored ``l`` != outaged ``k``, every step)."""
+    T, N, K = data.n_intervals, data.corrective.steps, len(data.outaged)
+    pair_k, pair_t = np.repeat(np.arange(K), T), np.tile(np.arange(T), K)
+    monitored_l, outage_k = np.meshgrid(data.monitored_branches(), np.arange(K), indexing="ij")
+    not_self = monitored_l != data.outaged[outage_k]
+    monitored_l, outage_k = monitored_l[not_self], outage_k[not_self]
+    pair_of_row = outage_k[:, None] * T + np.arange(T)[None, :]  # pair = k * T + t (the order above)
+    per_step = monitored_l.size * T
+    l = np.tile(np.repeat(monitored_l, T), N)
+    pair = np.tile(pair_of_row.ravel(), N)
+    s = np.repeat(np.arange(1, N + 1), per_step)
+    return Trajectories(pair_k, pair_t, l.astype(np.int64), pair.astype(np.int64), s.astype(np.int64))
+
+
+def pairs_to_correct(data: LascopfData, flows: np.ndarray, tol_mw: float, present: Trajectories) -> Trajectories:
+    """``present`` plus every pair whose flows at the outage exceed ``rateA`` (beyond ``tol_mw``), with those rows at every step.
+
+    A pair without a trajectory stands for ``Q = P[:, t]`` at every step, which meets its rows
+    exactly when its flows at the outage are within ``rateA`` (and ``E``, the post-contingency rows).
+    """
+    sensitivities = data.contingencies.sensitivities
+    monitored = data.monitored_branches()
+    K, T, N = len(data.outaged), data.n_intervals, data.corrective.steps
+    if not K or not monitored.size:
+        return present
+    rate = data.rate[monitored][:, None]
+    bound = rate + tol_mw * np.maximum(1.0, rate)
+    monitored_pos = np.full(len(data.rate), -1)
+    monitored_pos[monitored] = np.arange(monitored.size)
+    self_rows = monitored_pos[sensitivities.outaged]
+    self_cols = np.flatnonzero(self_rows >= 0)
+    held = np.zeros(K * T, dtype=bool)
+    held[present.pair_k * T + present.pair_t] = True
+    lodf = data.monitored_lodf()
+    out_l, out_k, out_t = [], [], []
+    for t in range(T):  # one vectorized (branches x outages) block per interval
+        flow = flows[:, t]
+        over = np.abs(flow[monitored][:, None] + lodf * flow[sensitivities.outaged][None, :]) > bound
+        over[self_rows[self_cols], self_cols] = False
+        over[:, held[np.arange(K) * T + t]] = False
+        row_i, outage_i = np.nonzero(over)
+        out_l.append(monitored[row_i])
+        out_k.append(outage_i)
+        out_t.append(np.full(row_i.size, t))
+    l, k, t = (np.concatenate(v).astype(np.int64) for v in (out_l, out_k, out_t))
+    return present.add(K, T, k, t, np.tile(l, N), np.tile(k, N), np.tile(t, N), np.repeat(np.arange(1, N + 1), l.size))
+
+
+def trajectory_flows(data: LascopfData, q: np.ndarray, traj: Trajectories, branches: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """Flows (MW) on ``branches`` under each column's outage for the trajectory columns ``columns`` (len(branches) x len(columns)).
+
+    Column ``c`` is pair ``c // N`` at step ``c % N + 1``: ``GSF_l Q + c_l + LODF[l, k] (GSF_k Q + c_k)``.
+    """
+    cd, N = data.corrective, data.corrective.steps
+    pair = columns // N
+    k, t = traj.pair_k[pair], traj.pair_t[pair]
+    outaged = data.outaged[k]
+    qc = q[:, columns]
+    own = cd.gsf[cd.gsf_row[branches]] @ qc + cd.flow_constant[cd.gsf_row[branches]][:, t]
+    rows_k = cd.gsf_row[outaged]
+    at_k = np.einsum("gc,cg->c", qc, cd.gsf[rows_k]) + cd.flow_constant[rows_k, t]
+    return own + data.lodf[branches][:, k] * at_k[None, :]
+
+
+def violated_trajectory_rows(data: LascopfData, q: np.ndarray, traj: Trajectories, tol_mw: float, block: int = 4096) -> Trajectories:
+    """``traj`` plus the trajectory rows its solution ``q`` (n_gen x pairs*N) violates beyond ``tol_mw`` (relative to max(1, limit))."""
+    N = data.corrective.steps
+    monitored = data.monitored_branches()
+    if not traj.n_pairs or not monitored.size:
+        return traj
+    present = np.zeros(0, dtype=np.int64) if not len(traj) else np.sort(traj.row_keys(N))
+    out_l, out_pair, out_s = [], [], []
+    for start in range(0, traj.n_pairs * N, block):  # column blocks bound the memory, not a loop over rows
+        columns = np.arange(start, min(start + block, traj.n_pairs * N))
+        flows = trajectory_flows(data, q, traj, monitored, columns)
+        step = columns % N + 1
+        limit = np.where(step[None, :] < N, data.corrective.emergency[monitored][:, None], data.rate[monitored][:, None])
+        over = np.abs(flows) > limit + tol_mw * np.maximum(1.0, limit)
+        over &= monitored[:, None] != data.outaged[traj.pair_k[columns // N]][None, :]
+        row_i, col_i = np.nonzero(over)
+        out_l.append(monitored[row_i])
+        out_pair.append(columns[col_i] // N)
+        out_s.append(step[col_i])
+    l, pair, s = (np.concatenate(v).astype(np.int64) for v in (out_l, out_pair, out_s))
+    keys = (l * max(traj.n_pairs, 1) + pair) * N + (s - 1)
+    new = ~np.isin(keys, present)
+    return Trajectories(traj.pair_k, traj.pair_t, np.concatenate([traj.l, l[new]]), np.concatenate([traj.pair, pair[new]]),
+                        np.concatenate([traj.s, s[new]]))

@@ -3,6 +3,8 @@
 :func:`assign_solution`: generator dispatch, base and worst post-contingency branch
 flows and loadings, total slack. :func:`assign_duals`: LMPs (from the power
 balance) and the binding contingencies (with the flow-limit rows' shadow prices).
+:func:`assign_corrective` (corrective security): the trajectories of the outages
+that need one, their flows, the largest emergency loading and the corrective MW.
 """
 
 from __future__ import annotations
@@ -13,7 +15,14 @@ import pandas as pd
 from .data import LascopfData, flows_from_angles
 from .formulation import BuiltProblem, row_limits
 from .result import LascopfResult
-from .rows import RowSet
+from .rows import RowSet, Trajectories, pairs_to_correct, trajectory_flows
+
+CORRECTIVE_DISPATCH_COLUMNS = ["outaged_branch", "interval", "step", "minutes", "gen", "bus", "p_mw", "corrective_mw"]
+TRAJECTORY_FLOW_COLUMNS = [
+    "outaged_branch", "interval", "monitored_branch", "step", "minutes", "flow_mw", "rate_mw", "emergency_mw", "limit_mw",
+    "loading",
+]
+NEEDS_CORRECTION_TOL = 1e-6  # MW relative to max(1, rateA), as the screening's default tolerance
 
 BINDING_COLUMNS = ["interval", "outaged_branch", "monitored_branch", "post_flow_mw", "limit_mw", "shadow_price", "slack_mw"]
 
@@ -24,6 +33,8 @@ def fill_tables(result: LascopfResult, data: LascopfData, built: BuiltProblem, r
     result.objective = built.objective_value() if objective is None else objective
     assign_solution(result, data, built, flows)
     assign_duals(result, data, built, rows, flows)
+    if data.corrective is not None:
+        assign_corrective(result, data, built, flows)
 
 
 def _by_interval(names: np.ndarray, intervals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -157,3 +168,80 @@ def binding_contingencies(data: LascopfData, built: BuiltProblem, rows: RowSet, 
             "slack_mw": slack[sel],
         }
     ).sort_values(["interval", "outaged_branch", "monitored_branch"], ignore_index=True)
+
+
+def assign_corrective(result: LascopfResult, data: LascopfData, built: BuiltProblem, flows: np.ndarray) -> None:
+    """``corrective_dispatch``, ``trajectory_flows``, ``max_emergency_loading`` and ``corrective_mw_total``.
+
+    The tables cover the (outage, interval) pairs whose flows at the outage exceed ``rateA``: the
+    ones a trajectory must correct (any other pair's rows are met by ``Q = P[:, t]``, and the
+    screened form holds no trajectory for it).
+    """
+    cd, N = data.corrective, data.corrective.steps
+    net = data.model.network
+    names = net.branch["branch"].to_numpy()
+    worst_flow, _ = worst_post_contingency_flows(data, flows)
+    rated = np.isfinite(data.rate)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        emergency_loading = np.abs(worst_flow[rated]) / cd.emergency[rated][:, None]
+    result.max_emergency_loading = float(np.nanmax(emergency_loading)) if emergency_loading.size and len(data.outaged) else None
+    result.corrective_dispatch = pd.DataFrame(columns=CORRECTIVE_DISPATCH_COLUMNS)
+    result.trajectory_flows = pd.DataFrame(columns=TRAJECTORY_FLOW_COLUMNS)
+    result.corrective_mw_total = 0.0
+    needed = pairs_to_correct(data, flows, NEEDS_CORRECTION_TOL, Trajectories.empty())
+    held = built.corrective.trajectories
+    if not needed.n_pairs or built.corrective.q is None:
+        return
+    K, T = len(data.outaged), data.n_intervals
+    position = held.pair_lookup(K, T)[needed.pair_k * T + needed.pair_t]
+    order = np.lexsort((needed.pair_k, needed.pair_t))  # by interval, then outage
+    order = order[position[order] >= 0]  # (a looser screening tolerance may leave a marginal pair without one)
+    position, pair_k, pair_t = position[order], needed.pair_k[order], needed.pair_t[order]
+    q = np.asarray(built.corrective.q.value)
+    p = np.asarray(built.p.value)
+    n_gen, n_pairs = net.n_gen, position.size
+    # trajectory[g, j, s]: step 0 = P[:, t], steps 1..N = Q
+    columns = position[:, None] * N + np.arange(N)[None, :]
+    trajectory = np.concatenate([p[:, pair_t][:, :, None], q[:, columns.ravel()].reshape(n_gen, n_pairs, N)], axis=2)
+    result.corrective_mw_total = float(np.abs(np.diff(trajectory, axis=2)).sum())
+    steps = np.arange(N + 1)
+    minutes = steps * cd.settings.restore_minutes
+    outaged_names = names[data.outaged[pair_k]]
+    result.corrective_dispatch = pd.DataFrame(
+        {
+            "outaged_branch": np.repeat(outaged_names, (N + 1) * n_gen),
+            "interval": np.repeat(pair_t + 1, (N + 1) * n_gen),
+            "step": np.tile(np.repeat(steps, n_gen), n_pairs),
+            "minutes": np.tile(np.repeat(minutes, n_gen), n_pairs),
+            "gen": np.tile(net.gen["gen"].to_numpy(), n_pairs * (N + 1)),
+            "bus": np.tile(net.gen["bus"].to_numpy(), n_pairs * (N + 1)),
+            "p_mw": trajectory.transpose(1, 2, 0).ravel(),
+            "corrective_mw": (trajectory - trajectory[:, :, :1]).transpose(1, 2, 0).ravel(),
+        }
+    )
+    monitored = data.monitored_branches()
+    at_outage = flows[monitored][:, pair_t] + data.lodf[monitored][:, pair_k] * flows[data.outaged[pair_k], pair_t][None, :]
+    along = trajectory_flows(data, q, held, monitored, columns.ravel()).reshape(monitored.size, n_pairs, N)
+    path = np.concatenate([at_outage[:, :, None], along], axis=2)  # monitored x pairs x steps 0..N
+    rate = data.rate[monitored]
+    above = (np.abs(path) >= rate[:, None, None] * (1 - 1e-6)).any(axis=2)
+    above &= monitored[:, None] != data.outaged[pair_k][None, :]
+    branch_i, pair_i = np.nonzero(above)
+    order = np.lexsort((branch_i, pair_i))
+    branch_i, pair_i = branch_i[order], pair_i[order]
+    limit = np.where(steps[None, :] < N, cd.emergency[monitored[branch_i]][:, None], rate[branch_i][:, None])
+    flow = path[branch_i, pair_i]  # rows x steps
+    result.trajectory_flows = pd.DataFrame(
+        {
+            "outaged_branch": np.repeat(outaged_names[pair_i], N + 1),
+            "interval": np.repeat(pair_t[pair_i] + 1, N + 1),
+            "monitored_branch": np.repeat(names[monitored[branch_i]], N + 1),
+            "step": np.tile(steps, branch_i.size),
+            "minutes": np.tile(minutes, branch_i.size),
+            "flow_mw": flow.ravel(),
+            "rate_mw": np.repeat(rate[branch_i], N + 1),
+            "emergency_mw": np.repeat(cd.emergency[monitored[branch_i]], N + 1),
+            "limit_mw": limit.ravel(),
+            "loading": (np.abs(flow) / rate[branch_i][:, None]).ravel(),
+        }
+    )

@@ -1,7 +1,9 @@
 """Read a MATPOWER ``.m`` case (via matpowercaseframes) into a :class:`Network`.
 
 MATPOWER conventions honoured: out-of-service generators and branches and
-isolated buses (type 4) are dropped; ``RATE_A = 0`` means unlimited;
+isolated buses (type 4) are dropped; ``RATE_A = 0`` means unlimited (``rate_mw``);
+``RATE_B``/``RATE_C`` (short-term ratings, the corrective form's emergency ratings) are kept as
+``rate_b_mw``/``rate_c_mw``, NaN where 0 (not given);
 ``ANGMIN = ANGMAX = 0`` (or +-360) means no angle limit; ``TAP = 0`` means 1;
 polynomial (model 2, degree <= 2) and piecewise-linear (model 1) generator costs.
 """
@@ -142,6 +144,8 @@ def read_matpower_case(path: str | os.PathLike) -> Network:
     br_on = (branch["BR_STATUS"].to_numpy(float) != 0) & np.isin(fb, list(live_ids)) & np.isin(tb, list(live_ids))
     rows = np.flatnonzero(br_on)
     rate = branch["RATE_A"].to_numpy(float)[rows]
+    rate_b = branch["RATE_B"].to_numpy(float)[rows]
+    rate_c = branch["RATE_C"].to_numpy(float)[rows]
     tap = branch["TAP"].to_numpy(float)[rows]
     angmin, angmax = _angle_limits(branch["ANGMIN"].to_numpy(float)[rows], branch["ANGMAX"].to_numpy(float)[rows])
     branch_df = pd.DataFrame(
@@ -154,6 +158,8 @@ def read_matpower_case(path: str | os.PathLike) -> Network:
             "tap": np.where(tap == 0, 1.0, tap),
             "shift_deg": branch["SHIFT"].to_numpy(float)[rows],
             "rate_mw": np.where(rate == 0, np.inf, rate),
+            "rate_b_mw": np.where(rate_b == 0, np.nan, rate_b),  # short-term ratings (0 = not given: NaN)
+            "rate_c_mw": np.where(rate_c == 0, np.nan, rate_c),
             "angmin_deg": angmin,
             "angmax_deg": angmax,
             "contingency_marked": np.zeros(len(rows), dtype=bool),

@@ -43,7 +43,9 @@ class Network:
       ``x_pu``, ``tap`` (1.0 for lines), ``shift_deg``, ``rate_mw`` (``inf`` =
       unlimited), ``angmin_deg``/``angmax_deg`` (``-inf``/``inf`` = no limit),
       ``contingency_marked`` (bool), ``source_row`` (1-based row in the source
-      branch table, which contingency tables refer to).
+      branch table, which contingency tables refer to); MATPOWER cases also carry
+      ``rate_b_mw``/``rate_c_mw`` (rateB/rateC, NaN = not given), which the corrective
+      LASCOPF's emergency ratings use; other sources may leave them out.
     - ``pwl_points``: ``gen``, ``mw``, ``cost`` breakpoints of piecewise-linear
       costs, in order per generator.
     - ``load_profile_mw``: optional (n_bus x T) MW load per bus and interval
