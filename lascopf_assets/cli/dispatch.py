@@ -1,4 +1,4 @@
-"""``lascopf dispatch``: solve the look-ahead preventive SCOPF for a case and print the result.
+"""``lascopf dispatch``: solve the look-ahead SCOPF (preventive or corrective N-1) for a case and print the result.
 
 Exit code 0 when optimal, 1 when the problem is infeasible or the solver fails
 (the status, cause and the solver's own words are still printed), 2 for bad input.
@@ -48,6 +48,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="with --soft-limits: one slack per post-contingency row (default) or per monitored branch and interval",
     )
     parser.add_argument(
+        "--security", choices=("preventive", "corrective"), default="preventive",
+        help="N-1 security: post-contingency flows within rateA under the same dispatch (preventive, default), or "
+             "within the emergency rating at the outage and back within rateA after --restore-intervals steps (corrective)",
+    )
+    parser.add_argument(
+        "--restore-intervals", type=int, default=None, metavar="N",
+        help="corrective: restoration steps after an outage (N >= 1; required with --security corrective)",
+    )
+    parser.add_argument(
+        "--restore-minutes", type=float, default=15.0, metavar="M",
+        help="corrective: length of a restoration step in minutes; ramps scale from the hourly interval (default 15)",
+    )
+    parser.add_argument(
+        "--emergency-factor", type=float, default=1.2, metavar="F",
+        help="corrective: emergency rating = rateC, else rateB, else F x rateA (legacy: F x Capacity; default 1.2)",
+    )
+    parser.add_argument(
+        "--corrective-cost", type=float, default=0.0, metavar="C",
+        help="corrective: $/MW of corrective movement sum |Q[s] - Q[s-1]| added to the objective (default 0)",
+    )
+    parser.add_argument(
         "--workers", type=int, default=1,
         help="admm: processes solving the contingency-scenario subproblems in parallel (default 1)",
     )
@@ -68,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--intervals must be >= 1, got {args.intervals}")
     if args.soft_limits is not None and not (math.isfinite(args.soft_limits) and args.soft_limits > 0):
         raise CliError(f"--soft-limits must be a positive penalty in $/MWh, got {args.soft_limits}")
+    corrective = _corrective_arguments(args)
     options = solver_options(args.solver_option)
     if options and args.method == "admm":
         raise CliError("--solver-option is only available with --method central")
@@ -87,11 +109,14 @@ def run(args: argparse.Namespace) -> int:
         if args.method == "admm":
             if args.soft_limits is not None:
                 raise CliError("--soft-limits is only available with --method central")
+            if corrective:
+                raise CliError("--security corrective is only available with --method central")
             result = solve_lascopf_admm(network, loads, contingencies=args.contingencies, workers=args.workers)
         else:
             result = solve_lascopf(
                 network, loads, contingencies=args.contingencies, method=args.formulation,
                 soft_limit_penalty=args.soft_limits, soft_slack=args.soft_slack, solver_options=options or None,
+                security=args.security, **corrective,
             )
     except (NetworkDataError, ValueError) as exc:
         raise CliError(str(exc)) from None
@@ -100,6 +125,34 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print_text(network.name, result)
     return 0 if result.status == "optimal" else 1
+
+
+def _corrective_arguments(args: argparse.Namespace) -> dict:
+    """The corrective keywords of ``solve_lascopf`` (empty for preventive); refuses settings that would be ignored."""
+    if args.security != "corrective":
+        given = [name for name, value, default in (
+            ("--restore-intervals", args.restore_intervals, None), ("--restore-minutes", args.restore_minutes, 15.0),
+            ("--emergency-factor", args.emergency_factor, 1.2), ("--corrective-cost", args.corrective_cost, 0.0),
+        ) if value != default]
+        if given:
+            raise CliError(f"{', '.join(given)} only apply with --security corrective")
+        return {}
+    if args.restore_intervals is None:
+        raise CliError("--security corrective needs --restore-intervals N (N >= 1)")
+    if args.restore_intervals < 1:
+        raise CliError(f"--restore-intervals must be >= 1, got {args.restore_intervals}")
+    if not (math.isfinite(args.restore_minutes) and args.restore_minutes > 0):
+        raise CliError(f"--restore-minutes must be a positive number of minutes, got {args.restore_minutes}")
+    if not (math.isfinite(args.emergency_factor) and args.emergency_factor >= 1):
+        raise CliError(f"--emergency-factor must be >= 1, got {args.emergency_factor}")
+    if not (math.isfinite(args.corrective_cost) and args.corrective_cost >= 0):
+        raise CliError(f"--corrective-cost must be >= 0 ($/MW), got {args.corrective_cost}")
+    if args.soft_limits is not None:
+        raise CliError("--soft-limits is only available with --security preventive")
+    return {
+        "restore_intervals": args.restore_intervals, "restore_minutes": args.restore_minutes,
+        "emergency_factor": args.emergency_factor, "corrective_cost": args.corrective_cost,
+    }
 
 
 def _json_default(value):
@@ -123,6 +176,14 @@ def _print_text(name: str, result) -> None:
             f"  max base loading {_pct(mb)}, max post-contingency loading {_pct(mp)}, "
             f"binding contingency rows {len(result.binding_contingencies)}, slack {result.total_slack_mw:.3f} MW"
         )
+        if result.security == "corrective":
+            corrected = result.corrective_dispatch
+            pairs = len(corrected[["outaged_branch", "interval"]].drop_duplicates()) if len(corrected) else 0
+            lines.append(
+                f"  corrective, {result.restore_intervals} restoration steps: max emergency loading "
+                f"{_pct(result.max_emergency_loading)}, {pairs} outage-intervals corrected, "
+                f"{result.corrective_mw_total:.3f} MW of corrective movement"
+            )
         disp = result.dispatch_matrix()
         lines.append("  dispatch (MW):")
         for gen, row in disp.iterrows():

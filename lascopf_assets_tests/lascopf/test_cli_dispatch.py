@@ -106,3 +106,63 @@ def test_admm_method_reports_iterations_and_residuals(capsys, legacy_dir):
     direct = solve_lascopf(read_legacy_case(legacy_dir / "118"), contingencies="marked")
     assert data["objective"] == pytest.approx(direct.objective, rel=1e-3)
     assert len(data["residual_history"]["primal"]) == data["iterations"] >= 1
+
+
+CORRECTIVE_KEYS = {"security", "restore_intervals", "max_emergency_loading", "corrective_mw_total"}
+
+
+def test_preventive_json_says_preventive(capsys, legacy_dir):
+    code, out, _ = _run(capsys, legacy_dir / "14", "--contingencies", "all", "--json")
+    data = json.loads(out)
+    assert code == 0 and set(data) >= CORRECTIVE_KEYS
+    assert data["security"] == "preventive" and data["restore_intervals"] is None
+    assert data["max_emergency_loading"] is None and data["corrective_mw_total"] is None
+
+
+def test_corrective_json_matches_the_core_solver(capsys, legacy_dir):
+    code, out, err = _run(
+        capsys, legacy_dir / "30", "--contingencies", "all", "--security", "corrective", "--restore-intervals", "2",
+        "--restore-minutes", "20", "--emergency-factor", "1.1", "--corrective-cost", "0.5", "--json",
+    )
+    assert code == 0 and err == ""
+    data = json.loads(out)
+    assert set(data) >= JSON_KEYS | CORRECTIVE_KEYS
+    assert data["security"] == "corrective" and data["restore_intervals"] == 2
+    direct = solve_lascopf(
+        read_legacy_case(legacy_dir / "30"), contingencies="all", security="corrective", restore_intervals=2,
+        restore_minutes=20, emergency_factor=1.1, corrective_cost=0.5,
+    )
+    assert data["objective"] == pytest.approx(direct.objective, rel=1e-9)
+    assert data["max_emergency_loading"] == pytest.approx(direct.max_emergency_loading, rel=1e-9)
+    assert data["corrective_mw_total"] == pytest.approx(direct.corrective_mw_total, rel=1e-6, abs=1e-6)
+    assert data["max_emergency_loading"] <= 1 + 1e-6
+
+
+def test_corrective_infeasible_names_its_cause_and_text_output(capsys, legacy_dir):
+    code, out, err = _run(capsys, legacy_dir / "5", "--security", "corrective", "--restore-intervals", "1", "--json")
+    data = json.loads(out)
+    assert code == 1 and err == ""
+    assert data["status"] == "infeasible" and data["security"] == "corrective"
+    assert data["cause"].startswith("corrective N-1 limits cannot be met under the outage of L1")
+    code, out, _ = _run(capsys, legacy_dir / "5", "--security", "corrective", "--restore-intervals", "8", "--emergency-factor", "1.5")
+    assert code == 0
+    assert "corrective, 8 restoration steps: max emergency loading " in out
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--security", "corrective"], "--security corrective needs --restore-intervals N"),
+        (["--security", "corrective", "--restore-intervals", "0"], "--restore-intervals must be >= 1"),
+        (["--security", "corrective", "--restore-intervals", "1", "--emergency-factor", "0.5"], "--emergency-factor must be >= 1"),
+        (["--security", "corrective", "--restore-intervals", "1", "--restore-minutes", "0"], "--restore-minutes must be a positive"),
+        (["--security", "corrective", "--restore-intervals", "1", "--corrective-cost", "-1"], "--corrective-cost must be >= 0"),
+        (["--restore-intervals", "2"], "--restore-intervals only apply with --security corrective"),
+        (["--security", "corrective", "--restore-intervals", "1", "--method", "admm"], "only available with --method central"),
+        (["--security", "corrective", "--restore-intervals", "1", "--soft-limits", "100"], "--soft-limits is only available"),
+    ],
+)
+def test_bad_corrective_arguments_are_one_line_errors(capsys, argv, message):
+    code, out, err = _run(capsys, "case9", *argv)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and message in err
