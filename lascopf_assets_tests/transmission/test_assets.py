@@ -110,3 +110,35 @@ def test_screening_iteration_limit_is_an_error_not_a_silent_stop(zone):
     dispatch_meta = dispatch_with(run, max_iterations=1)
     assert dispatch_meta["status"] == "error"
     assert dispatch_meta["reason"].startswith("screening stopped at its iteration limit (1) with ")
+
+
+def test_corrective_security_from_config(zone):
+    data, run = zone
+    preventive = dispatch_with(run, rating_mw=40.0)
+    corrective = dispatch_with(run, rating_mw=40.0, security="corrective", restore_intervals=2)
+    assert preventive["status"] == corrective["status"] == "optimal"
+    assert preventive["security"] == "preventive" and "restore_intervals" not in preventive
+    assert corrective["security"] == "corrective" and corrective["restore_intervals"] == 2
+    assert corrective["objective"] < preventive["objective"] * (1 - 1e-6)  # 40 MW ratings bind the N-1 limits
+    assert corrective["corrected_outage_intervals"] > 0 and corrective["corrective_mw_total"] > 0
+    assert corrective["max_emergency_loading"] <= 1 + 1e-6
+    assert corrective["summary_lines"][2].startswith("  security corrective (2 x 15 min restoration")
+
+    # the same inputs solved directly (the asset's defaults: uniform ratings, ramps of 0.2 Pmax per hour)
+    lake = ParquetLake.local(data / "lake")
+    net = read_case("case14")
+    loads = map_feeders_to_buses(net, lake.read(["junction_aggregates"], DAY), DAY)
+    net = apply_ramp_fraction(net, 0.2)
+    net, _ = apply_ratings(net, loads.matrix, RatingSpec("uniform", uniform_mw=40.0))
+    direct = solve_lascopf(net, loads.frame(), contingencies="all", security="corrective", restore_intervals=2)
+    assert corrective["objective"] == pytest.approx(direct.objective, rel=1e-9)
+    assert corrective["corrected_outage_intervals"] == len(direct.corrective_dispatch[["outaged_branch", "interval"]].drop_duplicates())
+
+
+def test_corrective_without_restore_intervals_fails_the_run_saying_so(zone):
+    _, run = zone
+    result = run(TRANSMISSION, partition_key=DAY, raise_on_error=False,
+                 run_config={"ops": {"lascopf_dispatch": {"config": {"security": "corrective"}}}})
+    assert not result.success
+    failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0]
+    assert "corrective security needs restore_intervals" in str(failure.event_specific_data.error)

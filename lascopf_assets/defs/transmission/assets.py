@@ -119,6 +119,17 @@ class DispatchConfig(dg.Config):
     """Screening rounds (solve, add the violated N-1 rows) before the solve is given up as an error."""
     solver_options: dict[str, str] = {}
     """Clarabel (quadratic costs) or HiGHS settings handed to the solver, e.g. ``{"max_iter": "400"}``."""
+    security: str = "preventive"
+    """``preventive`` (post-contingency flows within the rating under the same dispatch) or ``corrective``: within the
+    emergency rating at the outage, back within the rating after ``restore_intervals`` steps of ``restore_minutes``."""
+    restore_intervals: int | None = None
+    """Corrective: restoration steps after an outage (>= 1; required with ``security: corrective``)."""
+    restore_minutes: float = 15.0
+    """Corrective: minutes per restoration step (the hourly ramp limits are scaled to it)."""
+    emergency_factor: float = 1.2
+    """Corrective: emergency rating = rateC, else rateB, else this factor x the rating."""
+    corrective_cost: float = 0.0
+    """Corrective: $/MW of corrective generator movement added to the objective."""
 
 
 # the per-interval result tables: the results schema's columns after the interval start
@@ -161,8 +172,17 @@ def day_settings(config: DispatchConfig) -> DaySettings:
         ratings=RatingSpec(config.rating_mode, config.rating_mw, config.rating_factor, config.rating_floor_mw),
         ramp_fraction=config.ramp_fraction, contingencies=config.contingencies, method=config.method,
         soft_limit_penalty=config.soft_limit_penalty, max_iterations=config.max_iterations,
-        solver_options=parse_options(config.solver_options),
+        solver_options=parse_options(config.solver_options), security=config.security,
+        restore_intervals=config.restore_intervals, restore_minutes=config.restore_minutes,
+        emergency_factor=config.emergency_factor, corrective_cost=config.corrective_cost,
     )
+
+
+def _security_text(config: DispatchConfig) -> str:
+    if config.security != "corrective":
+        return config.security
+    return (f"corrective ({config.restore_intervals} x {config.restore_minutes:g} min restoration, "
+            f"emergency {config.emergency_factor:g} x rating where the case gives none)")
 
 
 @dg.multi_asset(
@@ -225,6 +245,11 @@ def lascopf_dispatch(
         f"  N-1: {len(result.contingencies_modeled)} outages modeled, {len(result.contingencies_skipped)} skipped; "
         f"{_ratings_text(config)}, ramp {_ramp_text(config)}; {result.solve_seconds:.2f} s, {result.iterations} iterations",
     ]
+    corrected = result.corrective_dispatch
+    corrected_pairs = len(corrected[["outaged_branch", "interval"]].drop_duplicates()) if len(corrected) else 0
+    if config.security == "corrective":
+        lines.append(f"  security {_security_text(config)}: {corrected_pairs} outage-intervals corrected"
+                     + (f", {result.corrective_mw_total:,.1f} MW moved" if result.corrective_mw_total is not None else ""))
     if result.reason and result.cause:
         lines.insert(1, f"  solver: {result.reason}")
     meta = {
@@ -233,9 +258,16 @@ def lascopf_dispatch(
         "seconds": dg.MetadataValue.float(float(result.solve_seconds)),
         "iterations": dg.MetadataValue.int(int(result.iterations)),
         "binding_contingencies": dg.MetadataValue.int(len(binding)),
+        "security": config.security,
         "summary_lines": dg.MetadataValue.json(lines),
         "report_path": dg.MetadataValue.path(str(report)),
     }
+    if config.security == "corrective":
+        meta["restore_intervals"] = dg.MetadataValue.int(int(config.restore_intervals))
+        meta["corrected_outage_intervals"] = dg.MetadataValue.int(corrected_pairs)
+        for key in ("max_emergency_loading", "corrective_mw_total"):
+            value = getattr(result, key)
+            meta[key] = dg.MetadataValue.float(float(value)) if value is not None else dg.MetadataValue.text("none")
     if result.cause:
         meta["cause"] = result.cause
     if result.reason:

@@ -27,6 +27,11 @@ class DaySettings:
     soft_limit_penalty: float | None = None
     max_iterations: int = 50
     solver_options: dict = field(default_factory=dict)
+    security: str = "preventive"  # or "corrective" (lib.lascopf.corrective), with the restoration settings below
+    restore_intervals: int | None = None
+    restore_minutes: float = 15.0
+    emergency_factor: float = 1.2
+    corrective_cost: float = 0.0
 
 
 def check_export_matches(exported: ExportedSystem, bus_loads: pd.DataFrame) -> None:
@@ -55,6 +60,17 @@ def solve_day(network: Network, loads_frame: pd.DataFrame, settings: DaySettings
     result = solve_lascopf(
         rated, loads_frame, contingencies=settings.contingencies, method=settings.method,
         soft_limit_penalty=settings.soft_limit_penalty, max_iterations=settings.max_iterations,
-        solver_options=settings.solver_options or None,
+        solver_options=settings.solver_options or None, **security_keywords(settings),
     )
     return result, notes
+
+
+def security_keywords(settings: DaySettings) -> dict:
+    """``solve_lascopf``'s security keywords: only ``security`` for preventive, all restoration settings for corrective."""
+    if settings.security != "corrective":
+        return {"security": settings.security}
+    return {
+        "security": settings.security, "restore_intervals": settings.restore_intervals,
+        "restore_minutes": settings.restore_minutes, "emergency_factor": settings.emergency_factor,
+        "corrective_cost": settings.corrective_cost,
+    }
