@@ -21,11 +21,25 @@ definitions nor stored with the runs. Workers are started with the same values
 (``dagster-celery worker start -A dagster_celery.app -y <config> -q <queue>``, see
 docker/README.md) and import ``lascopf_assets.definitions`` from the run's code pointer, so they
 need the package and the same environment as the runs.
+
+**A step process outlives a killed run worker** (Dagster 1.13's multiprocess executor, issue 15
+defect 8): the step child sends its events to the run worker over a ``multiprocessing.Queue`` and
+never watches the worker itself. After a SIGKILL of the worker the child finishes its step, its
+queue's feeder thread blocks writing to the full pipe (the child holds the pipe's read end too, so
+the write never fails) and, at exit, ``Queue._finalize_join`` waits for that thread for ever; the
+multiprocessing resource tracker waits for the child. A range run's 30 materializations are about
+220 kB of events, far beyond the 64 kB pipe. :func:`guard_step_process` (called when the definitions
+load, so in every step child) ends such a child: see its docstring.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.connection
 import os
+import signal
+import sys
+import threading
 
 import dagster as dg
 
@@ -68,8 +82,80 @@ def celery_executor_config() -> dict:
     }
 
 
+# after its run worker died, a step child has this long to end by itself before it is ended hard
+RUN_WORKER_GONE_GRACE_S = 20.0
+RUN_WORKER_GONE_EXIT_CODE = 70
+_guard_lock = threading.Lock()
+_guard_thread: threading.Thread | None = None
+
+
+def _dagster_step_child() -> tuple[object, object] | None:
+    """``(run worker, event queue)`` when this process is a step child of Dagster's multiprocess executor.
+
+    Fenced private API (dagster 1.13): the child is a ``multiprocessing`` process whose target is
+    ``child_process_executor._execute_command_in_child_process(event_queue, command)``. Anything
+    else (the run worker, a code server, a Celery worker, in-process runs, tests) gets ``None``.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return None
+    try:
+        from dagster._core.executor.child_process_executor import _execute_command_in_child_process
+    except ImportError:  # moved in a later Dagster: no guard rather than a wrong one
+        return None
+    current = multiprocessing.current_process()
+    if getattr(current, "_target", None) is not _execute_command_in_child_process:
+        return None
+    args = getattr(current, "_args", ())
+    return parent, (args[0] if args else None)
+
+
+def _end_when_run_worker_dies(parent, event_queue, grace_s: float) -> None:
+    multiprocessing.connection.wait([parent.sentinel])  # readable (EOF) once the run worker is gone
+    print(f"lascopf: the run worker (pid {parent.pid}) is gone; interrupting step process {os.getpid()}, "
+          f"ended in {grace_s:.0f} s at the latest", file=sys.stderr, flush=True)
+    # nobody reads the event queue any more: let the process exit without flushing it
+    cancel = getattr(event_queue, "cancel_join_thread", None)
+    if cancel is not None:
+        cancel()
+    # what Dagster does when a run is terminated: SIGINT, raised in the step's code as an interrupt,
+    # so open transactions roll back and temporaries are cleaned up (each day's write is atomic)
+    os.kill(os.getpid(), signal.SIGINT)
+    threading.Event().wait(grace_s)
+    # still here (the interrupt fell between user code, or cleanup is stuck): end now
+    print(f"lascopf: step process {os.getpid()} did not end within {grace_s:.0f} s of its run worker; "
+          "exiting", file=sys.stderr, flush=True)
+    os._exit(RUN_WORKER_GONE_EXIT_CODE)
+
+
+def guard_step_process(grace_s: float = RUN_WORKER_GONE_GRACE_S) -> bool:
+    """In a step child of the multiprocess executor, end the process when its run worker dies.
+
+    A daemon thread waits on the run worker's ``multiprocessing`` sentinel. When it fires: cancel
+    the join of the event queue's feeder thread (the hang of issue 15 defect 8), interrupt the step
+    like a termination does, and ``os._exit`` after ``grace_s`` if the process is still alive. The
+    run itself is then failed by whoever watches it (the code server's orphan check, the daemon's run
+    monitoring). Idempotent; a no-op outside such a child. Returns whether the guard runs.
+    """
+    global _guard_thread
+    found = _dagster_step_child()
+    if found is None:
+        return False
+    with _guard_lock:
+        if _guard_thread is None or not _guard_thread.is_alive():
+            parent, event_queue = found
+            _guard_thread = threading.Thread(target=_end_when_run_worker_dies, args=(parent, event_queue, grace_s),
+                                             name="lascopf-run-worker-guard", daemon=True)
+            _guard_thread.start()
+    return True
+
+
 def executor_from_env() -> dg.ExecutorDefinition | None:
-    """The executor ``LASCOPF_EXECUTOR`` asks for; ``None`` (Dagster's default) when unset."""
+    """The executor ``LASCOPF_EXECUTOR`` asks for; ``None`` (Dagster's default) when unset.
+
+    Also starts :func:`guard_step_process` when this process is a multiprocess step child (its
+    definitions load through here)."""
+    guard_step_process()
     name = executor_name()
     if name is None:
         return None
