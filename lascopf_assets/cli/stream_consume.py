@@ -46,6 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import nats.js.errors
 
+    from lascopf_assets.lib.stream.batches import ConsumerBusyError
     from lascopf_assets.lib.stream.nats_consumer import NatsSettings, consume
 
     try:
@@ -73,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
         stats = asyncio.run(main())
     except nats.js.errors.NotFoundError as exc:
         raise CliError(f"stream {args.stream!r} not found on {args.nats} (pass --create-stream to create it): {exc}") from exc
+    except ConsumerBusyError as exc:
+        raise CliError(str(exc)) from exc
     except (OSError, nats.errors.NoServersError) as exc:
         raise CliError(f"{args.nats}: {exc}") from exc
     print(json.dumps({"stopped": True, **stats.to_dict()}), file=sys.stderr, flush=True)

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import nats
 import pandas as pd
+import pytest
 
 from lascopf_assets.lib.ingest.landing import read_landing_table, scan_landing
 from lascopf_assets.lib.ingest.landing_index import LandingIndex
-from lascopf_assets.lib.stream.batches import BatchWriter, Delivery
+from lascopf_assets.lib.stream.batches import BatchWriter, ConsumerBusyError, Delivery
 from lascopf_assets.lib.stream.files import Namer
 from lascopf_assets.lib.stream.nats_consumer import NatsSettings, _delivery, consume, consumer_config
 from lascopf_assets_tests.stream.conftest import NATS_URL, reading
@@ -125,7 +126,8 @@ def test_redelivery_after_rename_is_acked_not_written_again(stream, tmp_path):
         msgs = await sub.fetch(100, timeout=2)
         writer = BatchWriter(Namer("nats", stream.name, "lake"), str(landing), str(rejected))
         outcome = writer.write([_delivery(m) for m in msgs])
-        await nc.close()  # "crash": no ack
+        writer.close()  # "crash": no ack (a dead process's lock is released by the kernel)
+        await nc.close()
         return outcome
 
     first = asyncio.run(write_without_ack())
@@ -150,6 +152,9 @@ def test_each_kind_has_its_own_ledger_and_runs_stay_closed(tmp_path):
     assert [os.path.basename(f) for f in out.files] == ["nats.S.c.000000000001-000000000003.csv",
                                                         "nats.S.c.000000000002-000000000002.rejects.jsonl"]
     os.unlink(out.files[1])  # as if the process died before renaming the rejects file
+    with pytest.raises(ConsumerBusyError, match="another process"):  # one process per consumer
+        BatchWriter(namer, str(tmp_path / "landing"), str(tmp_path / "rejects"))
+    writer.close()
     again = BatchWriter(namer, str(tmp_path / "landing"), str(tmp_path / "rejects"))
     out = again.write([msg(1, 2), msg(2, 2, b"x"), msg(3, 2)])
     assert (out.readings, out.rejected) == (0, 1)
@@ -160,4 +165,5 @@ def test_each_kind_has_its_own_ledger_and_runs_stay_closed(tmp_path):
     assert not again.landing.covers(8) and again.landing.covers(11)
     # a stale temporary file from a crash before a rename is removed on start, and is never a landing file
     (tmp_path / "landing" / ".nats.S.c.000000000013-000000000014.csv.123.tmp").write_text("partial")
+    again.close()
     assert BatchWriter(namer, str(tmp_path / "landing"), str(tmp_path / "rejects")).removed_temporaries

@@ -9,6 +9,7 @@ then every file is renamed into place and its folder fsynced.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from dataclasses import dataclass, field
@@ -61,8 +62,17 @@ def runs(deliveries: list[Delivery]) -> list[list[Delivery]]:
     return out
 
 
+class ConsumerBusyError(RuntimeError):
+    """Another process already writes this consumer's files."""
+
+
 class BatchWriter:
-    """Writes one consumer's batches into ``landing_dir`` (readings) and ``rejects_dir`` (rejections)."""
+    """Writes one consumer's batches into ``landing_dir`` (readings) and ``rejects_dir`` (rejections).
+
+    One process per consumer: a second process on the same durable would be handed every other message, so a run
+    of "consecutive" first deliveries would claim sequences the other holds. The writer takes an exclusive lock
+    (``flock``, released by the kernel when the process dies) on a hidden file in the landing folder.
+    """
 
     def __init__(self, namer: Namer, landing_dir: str, rejects_dir: str):
         self.namer, self.landing_dir, self.rejects_dir = namer, os.fspath(landing_dir), os.fspath(rejects_dir)
@@ -70,10 +80,22 @@ class BatchWriter:
             raise ValueError("the rejects folder must not be the landing folder (the landing sensor would refuse its files)")
         os.makedirs(self.landing_dir, exist_ok=True)
         os.makedirs(self.rejects_dir, exist_ok=True)
+        lock_path = os.path.join(self.landing_dir, f".{namer.prefix}lock")
+        self._lock = open(lock_path, "a")  # noqa: SIM115 (held for the writer's life)
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            self._lock.close()
+            raise ConsumerBusyError(f"another process is consuming {namer.stream}/{namer.consumer} into "
+                                    f"{self.landing_dir} (lock {lock_path})") from exc
         self.removed_temporaries = remove_stale_temporaries(self.landing_dir, namer) + remove_stale_temporaries(
             self.rejects_dir, namer)
         self.landing = scan_ranges(self.landing_dir, namer, LANDING_SUFFIX)
         self.rejects = scan_ranges(self.rejects_dir, namer, REJECTS_SUFFIX)
+
+    def close(self) -> None:
+        """Release the consumer's lock (also released when the process ends)."""
+        self._lock.close()
 
     @property
     def last_written(self) -> int:

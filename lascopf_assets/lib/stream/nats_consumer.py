@@ -170,4 +170,5 @@ async def consume(settings: NatsSettings, stop: asyncio.Event | None = None, on_
     finally:
         stats.seconds = time.perf_counter() - started
         await nc.close()
+        writer.close()
     return stats
