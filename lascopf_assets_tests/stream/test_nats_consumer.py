@@ -167,3 +167,14 @@ def test_each_kind_has_its_own_ledger_and_runs_stay_closed(tmp_path):
     (tmp_path / "landing" / ".nats.S.c.000000000013-000000000014.csv.123.tmp").write_text("partial")
     again.close()
     assert BatchWriter(namer, str(tmp_path / "landing"), str(tmp_path / "rejects")).removed_temporaries
+
+
+def test_cli_says_what_is_wrong(tmp_path):
+    missing = subprocess.run(
+        [sys.executable, "-m", "lascopf_assets.cli", "stream-consume", "--nats", NATS_URL, "--stream", "NO_SUCH_STREAM_x",
+         "--subject", "x.y", "--durable", "d", "--landing", str(tmp_path / "landing")], capture_output=True, text=True,
+        timeout=60)
+    assert missing.returncode == 2 and "not found" in missing.stderr and "--create-stream" in missing.stderr
+    assert scan_landing(tmp_path / "landing") == ([], [])
+    with pytest.raises(ValueError, match="stream 'a.b'"):  # a name that could not be parsed back from a file name
+        NatsSettings(servers=NATS_URL, stream="a.b", subject="x", durable="d", landing_dir=str(tmp_path))
