@@ -105,6 +105,11 @@ bench-storage: dev-install
 ## (RabbitMQ on 127.0.0.1:5672; the zone is generated once into benchmarks/.work/)
 bench-utility: install
 	$(PY) benchmarks/utility.py
+## the physics check of phase changes on the real feeders (../shared/data): European LV 1,440 min, IEEE 123 8,760 h,
+## IEEE 8500 24 h, before and after together, with times and peak memory (issue 12)
+.PHONY: bench-phase-impact
+bench-phase-impact: install
+	$(PY) benchmarks/phase_impact.py
 bench: bench-backfill bench-phase bench-lascopf bench-storage
 
 clean:

@@ -12,6 +12,10 @@ from pathlib import Path
 
 # the upstream IEEE 8500 run script sets 20 before Solve; harmless for smaller feeders
 DEFAULT_MAX_ITERATIONS = 20
+# control rounds per step (OpenDSS's default is 10): IEEE 8500's regulators and switched capacitors need more
+# once large laterals are moved (its first hour exceeds 10 after three moves, settles in 1 round at 30);
+# a step that still exceeds it is reported as not converged
+DEFAULT_MAX_CONTROL_ITERATIONS = 50
 
 
 class CircuitError(ValueError):
@@ -46,6 +50,7 @@ def compile_circuit(master: str | Path, shape_file: str | Path | None = None, ma
     if ctx.ActiveCircuit is None or ctx.ActiveCircuit.NumBuses == 0:
         raise CircuitError(f"{master}: compiled no circuit")
     command(ctx, f"Set Maxiterations={int(max_iterations)}")
+    command(ctx, f"Set MaxControlIter={DEFAULT_MAX_CONTROL_ITERATIONS}")
     if shape_file is not None:
         attach_shape(ctx, shape_file)
     return ctx
