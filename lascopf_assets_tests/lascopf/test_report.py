@@ -107,3 +107,26 @@ def test_a_failed_day_states_its_cause_once_and_has_no_figures(tmp_path, day):
     assert "<th>solver said</th><td>Clarabel status &#x27;PrimalInfeasible&#x27;</td>" in page
     assert "objective" not in page and "data:image/png" not in page
     assert [p.name for p in tmp_path.iterdir()] == ["r.html"]
+
+
+def test_corrective_report_shows_the_worst_outages_trajectories(tmp_path):
+    from lascopf_assets.lib.lascopf.report import worst_outages
+
+    net = read_case("case14")
+    loads = net.case_loads(24) * (0.9 + 0.6 * np.sin(np.linspace(0, 4 * np.pi, 24)))[None, :]
+    net = apply_ramp_fraction(net, 0.2)
+    net, _ = apply_ratings(net, loads, RatingSpec("uniform", uniform_mw=100.0))
+    result = solve_lascopf(net, loads, contingencies="all", security="corrective", restore_intervals=2)
+    assert result.status == "optimal" and not result.trajectory_flows.empty
+    worst = worst_outages(result, 4)
+    assert len(worst) == 4 and worst["peak"].is_monotonic_decreasing
+    assert (worst["peak"] > 1).all() and (worst["peak"] <= worst["emergency"] + 1e-6).all() and (worst["end"] <= 1 + 1e-6).all()
+    page = write_dispatch_report(result, tmp_path / "c.html", "day", loads, NOTES, HOURS).read_text()
+    assert page.count("data:image/png;base64,") == 4  # dispatch, loadings, LMPs, restoration
+    section = page.split("<h2>Corrective restoration (worst outages)</h2>")[1].split("<h2>")[0]
+    first = worst.iloc[0]
+    assert f"<td>{first.outaged_branch}</td><td>{HOURS[first.interval - 1]:%H:%M}</td><td>{first.monitored_branch}</td>" in section
+    assert "<th>restoration</th><td class='num'>2 steps of 15 min</td>" in page
+    text = _text(page)
+    assert "% of emergency rating" in text and not re.search(r"\d+\.\d{6,}", text)
+    assert not re.search(r"\b[a-z]+_[a-z_]+\b", text), re.findall(r"\b[a-z]+_[a-z_]+\b", text)[:5]

@@ -159,5 +159,6 @@ def solve_lascopf(
     result.security = data.security
     if corrective is not None:
         result.restore_intervals = corrective.restore_intervals
+        result.restore_minutes = corrective.restore_minutes
     result.solve_seconds = time.perf_counter() - t_start
     return result

@@ -3,7 +3,10 @@
 Sections: summary table (human labels, rounded values with their units, no empty rows), dispatch
 stack per interval (with the load), line loadings (largest base-case and worst post-contingency
 loading per branch over the intervals), an LMP map (bus x interval heatmap), binding contingencies
-grouped by (outage, monitored branch) with their intervals listed, and skipped contingencies. An
+grouped by (outage, monitored branch) with their intervals listed, and skipped contingencies. A
+corrective solve adds its restoration view: for the worst outages (the highest loading at the
+moment of the outage) the flow trajectory of the branches above their normal rating, from the
+emergency rating back under the normal one, as a figure and a table. An
 infeasible or failed solve gets the summary (with the cause) and no figures. Text columns are
 left-aligned, numbers right-aligned. With the intervals' ``timestamps`` the axes and interval lists
 read as UTC clock times (``01:00-05:00, 09:00``: interval starts), otherwise as interval numbers.
@@ -202,6 +205,18 @@ def summary_rows(result: LascopfResult, notes: dict | None = None) -> list[tuple
         ("max post-contingency loading", _pct(result.max_post_contingency_loading), True),
         ("total limit slack", f"{result.total_slack_mw:,.1f} MW", True),
     ]
+    if result.security == "corrective":
+        steps = result.restore_intervals or 0
+        corrected = result.corrective_dispatch
+        pairs = len(corrected[["outaged_branch", "interval"]].drop_duplicates()) if len(corrected) else 0
+        rows += [
+            ("N-1 security", "corrective", False),
+            ("restoration", f"{steps} step{'s' if steps != 1 else ''} of {result.restore_minutes or 0:g} min", True),
+            ("max loading at the outage", None if result.max_emergency_loading is None
+             else f"{100 * result.max_emergency_loading:.1f} % of emergency rating", True),
+            ("outage-intervals corrected", f"{pairs:,}" if result.status == "optimal" else None, True),
+            ("corrective movement", None if result.corrective_mw_total is None else f"{result.corrective_mw_total:,.1f} MW", True),
+        ]
     for key, value in (notes or {}).items():
         if value is None or value == "":
             continue
@@ -253,6 +268,66 @@ def _binding_table(result: LascopfResult, timestamps: Sequence | None) -> str:
     return _html_table(header, rows, numeric) + cap
 
 
+def worst_outages(result: LascopfResult, count: int = 4) -> pd.DataFrame:
+    """The ``count`` (outage, interval) pairs with the highest loading (of ``rateA``) at the moment of the outage.
+
+    Columns ``outaged_branch, interval, monitored_branch`` (its most loaded branch), ``peak``, ``end`` (that
+    branch's loading at the outage and after the last step), ``emergency`` (its emergency rating over ``rateA``).
+    """
+    flows = result.trajectory_flows
+    if flows.empty:
+        return pd.DataFrame(columns=["outaged_branch", "interval", "monitored_branch", "peak", "end", "emergency"])
+    last = int(flows["step"].max())
+    at_outage = flows[flows["step"] == 0].sort_values("loading", ascending=False, kind="stable")
+    top = at_outage.drop_duplicates(["outaged_branch", "interval"]).head(count)
+    end = flows[flows["step"] == last].set_index(["outaged_branch", "interval", "monitored_branch"])["loading"]
+    keys = list(zip(top["outaged_branch"], top["interval"], top["monitored_branch"]))
+    return pd.DataFrame({
+        "outaged_branch": top["outaged_branch"].to_numpy(), "interval": top["interval"].to_numpy(),
+        "monitored_branch": top["monitored_branch"].to_numpy(), "peak": top["loading"].to_numpy(),
+        "end": end.loc[keys].to_numpy(), "emergency": (top["emergency_mw"] / top["rate_mw"]).to_numpy(),
+    })
+
+
+def trajectory_figure(result: LascopfResult, timestamps: Sequence | None = None, count: int = 4) -> str:
+    """Per worst outage: each listed branch's loading (% of rateA) over the restoration minutes, with 100 % and its emergency level."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    worst = worst_outages(result, count)
+    fig, axes = plt.subplots(1, len(worst), figsize=(3.2 * len(worst) + 1, 3.4), squeeze=False, sharey=True)
+    flows = result.trajectory_flows
+    for ax, pair in zip(axes[0], worst.itertuples()):
+        mine = flows[(flows["outaged_branch"] == pair.outaged_branch) & (flows["interval"] == pair.interval)]
+        for branch, path in mine.groupby("monitored_branch", sort=False):
+            line, = ax.plot(path["minutes"], 100 * path["loading"], marker="o", label=str(branch))
+            ax.axhline(100 * path["emergency_mw"].iloc[0] / path["rate_mw"].iloc[0], color=line.get_color(), ls=":", lw=1)
+        ax.axhline(100, color="k", lw=1)
+        ax.set_title(f"outage {pair.outaged_branch}, {_clock(timestamps, int(pair.interval))}", fontsize=9)
+        ax.set_xlabel("minutes after the outage")
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("% of normal rating")
+    return _png(fig)
+
+
+def _trajectory_table(result: LascopfResult, timestamps: Sequence | None, count: int = 20) -> str:
+    worst = worst_outages(result, count)
+    moved = result.corrective_dispatch.assign(step_mw=result.corrective_dispatch.groupby(
+        ["outaged_branch", "interval", "gen"], sort=False)["p_mw"].diff().abs())
+    moved = moved.groupby(["outaged_branch", "interval"])["step_mw"].sum()
+    rows = [
+        [r.outaged_branch, _clock(timestamps, int(r.interval)), r.monitored_branch, f"{100 * r.peak:,.1f}",
+         f"{100 * r.emergency:,.1f}", f"{100 * r.end:,.1f}", f"{moved.loc[(r.outaged_branch, r.interval)]:,.1f}"]
+        for r in worst.itertuples()
+    ]
+    header = ["outage", "interval start (UTC)" if timestamps is not None else "interval", "most loaded branch",
+              "at the outage (% of rating)", "emergency rating (% of rating)", "after restoration (% of rating)",
+              "corrective movement (MW)"]
+    return _html_table(header, rows, [False, False, False, True, True, True, True])
+
+
 def _skipped_table(result: LascopfResult) -> str:
     s = result.contingencies_skipped
     if s.empty:
@@ -288,6 +363,15 @@ def dispatch_report_html(result: LascopfResult, title: str, loads_mw: np.ndarray
             "<h2>LMP map</h2>", lmp_map_figure(result, timestamps),
             "<p class='cap'>Locational marginal price ($/MWh) per bus and interval.</p>",
         ]
+        if result.security == "corrective" and not result.trajectory_flows.empty:
+            minutes = f"{result.restore_intervals} x {result.restore_minutes:g} min"
+            parts += [
+                "<h2>Corrective restoration (worst outages)</h2>", trajectory_figure(result, timestamps),
+                f"<p class='cap'>Flows after the outages with the highest loading at the moment of the outage, as % of the "
+                f"normal rating, from the outage (0 min) over the restoration steps ({minutes}); dotted: each branch's "
+                f"emergency rating, solid black: the normal rating every branch is back under after the last step.</p>",
+                _trajectory_table(result, timestamps),
+            ]
     parts += [
         "<h2>Binding contingencies</h2>", _binding_table(result, timestamps),
         "<h2>Skipped contingencies</h2>", _skipped_table(result),

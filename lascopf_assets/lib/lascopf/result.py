@@ -55,6 +55,7 @@ class LascopfResult:
     reason: str | None = None  # the solver's own words behind a non-optimal status
     security: str = "preventive"  # or "corrective"
     restore_intervals: int | None = None  # corrective: restoration steps N
+    restore_minutes: float | None = None  # corrective: minutes per step
     max_emergency_loading: float | None = None  # corrective: max |flow at the outage| / emergency rating
     corrective_mw_total: float | None = None  # corrective: sum |Q[s] - Q[s-1]| over the corrected outages, MW
     corrective_dispatch: pd.DataFrame = field(default_factory=pd.DataFrame)
