@@ -17,6 +17,7 @@ import nats
 import pandas as pd
 import pytest
 
+from lascopf_assets.cli import main
 from lascopf_assets.lib.ingest.landing import read_landing_table, scan_landing
 from lascopf_assets.lib.ingest.landing_index import LandingIndex
 from lascopf_assets.lib.stream.batches import BatchWriter, ConsumerBusyError, Delivery
@@ -169,12 +170,11 @@ def test_each_kind_has_its_own_ledger_and_runs_stay_closed(tmp_path):
     assert BatchWriter(namer, str(tmp_path / "landing"), str(tmp_path / "rejects")).removed_temporaries
 
 
-def test_cli_says_what_is_wrong(tmp_path):
-    missing = subprocess.run(
-        [sys.executable, "-m", "lascopf_assets.cli", "stream-consume", "--nats", NATS_URL, "--stream", "NO_SUCH_STREAM_x",
-         "--subject", "x.y", "--durable", "d", "--landing", str(tmp_path / "landing")], capture_output=True, text=True,
-        timeout=60)
-    assert missing.returncode == 2 and "not found" in missing.stderr and "--create-stream" in missing.stderr
+def test_cli_says_what_is_wrong(tmp_path, capsys):
+    code = main(["stream-consume", "--nats", NATS_URL, "--stream", "NO_SUCH_STREAM_x", "--subject", "x.y", "--durable", "d",
+                 "--landing", str(tmp_path / "landing")])
+    err = capsys.readouterr().err
+    assert code == 2 and "not found" in err and "--create-stream" in err
     assert scan_landing(tmp_path / "landing") == ([], [])
     with pytest.raises(ValueError, match="stream 'a.b'"):  # a name that could not be parsed back from a file name
         NatsSettings(servers=NATS_URL, stream="a.b", subject="x", durable="d", landing_dir=str(tmp_path))
