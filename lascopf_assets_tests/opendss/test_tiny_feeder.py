@@ -97,3 +97,16 @@ def test_cli_commands(tiny_master, tmp_path, capsys):
         assert key in out["before"] and key in out["after"]
     changes.write_text("[{\"junction\": \"svc_load1\", \"from_phase\": \"C\", \"to_phase\": \"A\"}]")
     assert main(["phase-impact", str(tiny_master), "--changes", str(changes), "--json"]) == 2
+
+
+def test_impact_curve_runs_before_once_and_each_change_set(tiny_master, tmp_path):
+    from lascopf_assets.lib.opendss.feeder_import import feeder_models
+    from lascopf_assets.lib.opendss.powerflow import impact_curve
+
+    sets = {"k=0": [], "k=1": [{"junction": "svc_load2", "from_phase": "A", "to_phase": "B"}]}
+    result = impact_curve(tiny_master, sets, steps=2)
+    assert set(result["after"]) == {"k=0", "k=1"}
+    assert result["after"]["k=0"]["losses_kwh"] == pytest.approx(result["before"]["losses_kwh"])
+    assert result["after"]["k=1"]["losses_kwh"] < result["before"]["losses_kwh"]
+    out = import_feeder(tiny_master, tmp_path / "o")
+    assert feeder_models(out.topology_path.parent) == {"tx": {"master": str(tiny_master.resolve()), "shape": None}}

@@ -1,5 +1,8 @@
 """Import an OpenDSS feeder: ``topology/grid_topology.csv`` and daily landing files of kWh per interval.
 
+The model itself is registered in ``topology/opendss_models.json`` (feeder -> master, shape), so the
+``phase_change_impact`` asset finds the circuit of a feeder the platform balances.
+
 Readings come from the loads' shapes as the engine holds them (after the master's ``batchedit``s):
 a load of nominal ``kW`` on a shape of multipliers ``m_k`` (or of actual kW, ``useactual``) draws
 ``P_k = kW * m_k`` over point ``k`` of length ``dt`` hours, so the meter's reading for that interval is
@@ -117,7 +120,26 @@ def import_feeder(master: str | Path, out_dir: str | Path, start: dt.date = dt.d
     files, rows = _day_files(landing, np.asarray(metered, dtype=object), kwh, profiles.hours, start)
     summary = _summary(master, circuit, ft, profiles, kwh, start)
     (out / "feeder_import.json").write_text(json.dumps(summary, indent=1) + "\n")
+    register_model(out / "topology", summary["feeder"], master, shape_file)
     return ImportSummary(out, topology_path, files, rows, summary)
+
+
+MODELS_FILE = "opendss_models.json"
+
+
+def register_model(topology_dir: Path, feeder: str, master, shape_file=None) -> Path:
+    """Record in ``topology_dir/opendss_models.json`` which OpenDSS model a feeder has (``phase_change_impact`` reads it)."""
+    path = Path(topology_dir) / MODELS_FILE
+    models = json.loads(path.read_text()) if path.is_file() else {}
+    models[feeder] = {"master": str(Path(master).resolve()), "shape": None if shape_file is None else str(Path(shape_file).resolve())}
+    path.write_text(json.dumps(models, indent=1, sort_keys=True) + "\n")
+    return path
+
+
+def feeder_models(topology_dir: Path) -> dict[str, dict]:
+    """``feeder -> {"master", "shape"}`` registered beside the topology files ({} when none)."""
+    path = Path(topology_dir) / MODELS_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def _summary(master, circuit: Circuit, ft: FeederTopology, profiles: LoadProfiles, kwh: np.ndarray, start) -> dict:

@@ -250,3 +250,22 @@ def phase_impact(master: str | Path, changes: list[dict], resolution: str | None
     result["steps"] = result["before"]["steps"]
     result["interval_minutes"] = result["before"]["interval_minutes"]
     return result
+
+
+IMPACT_KEYS = ("max_vuf_pct", "p95_vuf_pct", "max_neutral_current_a", "losses_kwh", "min_voltage_pu",
+               "converged_steps", "steps")
+
+
+def impact_curve(master: str | Path, change_sets: dict[str, list[dict]], resolution: str | None = None,
+                 steps: int | None = None, shape_file: str | Path | None = None) -> dict:
+    """``{"before": {...}, "after": {name: {...}}}``: the feeder as it is once, then each named change set.
+
+    One time series per change set (the trade-off curve's K = 0..Kmax, the recommendation): what an
+    engineer reads to decide how many crew visits are worth it.
+    """
+    ctx, ft, hours, n, _ = _scenario(master, shape_file, resolution, steps, None)
+    out = {"before": run_time_series(ctx, ft, hours, n, load_phases(ft)), "after": {}}
+    for name, changes in change_sets.items():
+        ctx, ft, hours, n, resolved = _scenario(master, shape_file, resolution, steps, changes or None)
+        out["after"][name] = run_time_series(ctx, ft, hours, n, load_phases(ft, resolved))
+    return out
