@@ -85,6 +85,24 @@ def test_emergency_ratings_follow_rate_c_then_rate_b_then_the_factor(legacy_dir)
     np.testing.assert_allclose(emergency_ratings(legacy, 1.2), legacy["rate_mw"] * 1.2)
 
 
+def test_shift_factor_flows_equal_the_angle_flows_with_phase_shifters_and_shunts():
+    from lascopf_assets.lib.lascopf.corrective import CorrectiveSettings, make_corrective_data
+
+    net = read_matpower_case(DATA / "case30.m")
+    branch = net.branch.copy()
+    branch.loc[[3, 10], "shift_deg"] = [5.0, -3.0]
+    bus = net.bus.copy()
+    bus.loc[4, "gs_mw"] = 7.0
+    net = dataclasses.replace(net, branch=branch, bus=bus)
+    loads = net.case_loads(3, [0.9, 1.0, 1.1])
+    res = solve_lascopf(net, loads, contingencies="none")
+    p = res.dispatch_matrix().loc[net.gen["gen"]].to_numpy()
+    data = make_corrective_data(build_dc_model(net), loads, np.arange(net.n_branch), np.zeros(0, int), CorrectiveSettings(1))
+    angle_flows = res.branch_flows.pivot(index="branch", columns="interval", values="flow_mw").loc[net.branch["branch"]]
+    np.testing.assert_allclose(data.gsf @ p + data.flow_constant, angle_flows.to_numpy(), atol=1e-8)
+    np.testing.assert_allclose(data.demand, loads.sum(axis=0) + 7.0)
+
+
 @pytest.mark.parametrize("name", [14, 30, "case9"])
 @pytest.mark.parametrize("steps", [1, 2])
 def test_screening_equals_extensive_form(legacy_tight, case9_tight, name, steps):
