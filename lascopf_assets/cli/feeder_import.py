@@ -23,8 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("master", metavar="MASTER.dss", help="the feeder's master file (its redirects are followed)")
     parser.add_argument("out_dir", metavar="OUT_DIR", help="folder to write topology/ and landing/ into")
-    parser.add_argument("--start", default="2000-01-01", metavar="YYYY-MM-DD",
-                        help="the UTC day the load shapes start on (default 2000-01-01)")
+    parser.add_argument("--start", default="2023-01-01", metavar="YYYY-MM-DD",
+                        help="the UTC day the load shapes start on (default 2023-01-01, the first day of the daily partitions)")
     parser.add_argument("--shape", default=None, metavar="SHAPE.dss",
                         help="a file defining one load shape, given to every load without one "
                              "(IEEE 123: Loadshapes/LoadShape1.DSS, as its Run_YearlySim.dss does)")

@@ -21,7 +21,7 @@ def _ingestible(out):
     for path in out.landing_files[:2]:
         table = read_landing_table(path)
         assert pc.sum(pc.invert(pc.is_null(table["parse_error"]))).as_py() == 0
-    table = versioned_topology([out.topology_path], "2000-01-01")
+    table = versioned_topology([out.topology_path], "2023-01-01")
     meters = meters_in_force(table, table["valid_from"].max())
     MeterRules(meters)  # refuses a meter under a junction that is not A, B or C
     return meters
@@ -117,3 +117,10 @@ def test_european_lv_constant_power_loads_draw_exactly_their_shapes():
     r = run_time_series(ctx, ft, 1 / 60, 1440, load_phases(ft))
     assert r["load_kwh_by_phase"] == pytest.approx({"A": 179.837, "B": 173.472, "C": 130.605}, abs=0.01)
     assert r["source_kwh"] - r["load_kwh"] == pytest.approx(r["losses_kwh"], rel=1e-3)
+
+
+def test_european_lv_landing_timestamps_are_whole_minutes(tmp_path):
+    out = import_feeder(shared("ieee_european_lv", "Master.dss"), tmp_path / "lv")
+    stamps = pd.to_datetime(pd.read_csv(out.landing_files[0])["timestamp"].unique())
+    assert len(stamps) == 1440 and (stamps.second == 0).all()
+    assert (np.diff(stamps.asi8) == 60 * 10**9).all()

@@ -46,7 +46,7 @@ def test_import_writes_topology_and_interval_kwh(tiny_master, tmp_path):
     got = readings.pivot(index="timestamp", columns="meter_id", values="kwh")
     for load, kw in LOAD_KW.items():
         np.testing.assert_allclose(got[load].to_numpy(), kw * np.array(MULT))  # kWh per 1-hour interval
-    assert list(got.index) == [f"2000-01-01T0{h}:00:00+00:00" for h in range(4)]
+    assert list(got.index) == [f"2023-01-01T0{h}:00:00+00:00" for h in range(4)]
 
 
 def test_before_matches_closed_form_and_after_moves_load2(tiny_master):

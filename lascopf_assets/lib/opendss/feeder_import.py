@@ -80,17 +80,19 @@ def _day_files(landing: Path, meters: np.ndarray, kwh: np.ndarray, hours: float,
     if abs(per_day * hours - 24) > 1e-9:
         raise ValueError(f"{hours} h intervals do not fill a day")
     base = pd.Timestamp(start, tz="UTC")
+    step_seconds = round(hours * 3600)
     paths, rows = [], 0
     for d0 in range(0, kwh.shape[1], per_day):
         block = kwh[:, d0:d0 + per_day]
         n = block.shape[1]
-        stamps = (base + pd.to_timedelta((d0 + np.arange(n)) * hours, unit="h")).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+        # whole seconds: (k * hours) in float hours would print 00:01:59 for the third minute
+        stamps = (base + pd.to_timedelta((d0 + np.arange(n)) * step_seconds, unit="s")).strftime("%Y-%m-%dT%H:%M:%S+00:00")
         frame = pd.DataFrame({
             "meter_id": np.repeat(meters, n),
             "timestamp": np.tile(np.asarray(stamps), len(meters)),
             "kwh": block.reshape(-1),
         })
-        day = (base + pd.Timedelta(hours=d0 * hours)).date()
+        day = (base + pd.Timedelta(seconds=d0 * step_seconds)).date()
         path = landing / f"meter_readings_{day.isoformat()}.csv"
         frame.to_csv(path, index=False, float_format="%.9g", lineterminator="\n")
         paths.append(path)
@@ -98,7 +100,7 @@ def _day_files(landing: Path, meters: np.ndarray, kwh: np.ndarray, hours: float,
     return paths, rows
 
 
-def import_feeder(master: str | Path, out_dir: str | Path, start: dt.date = dt.date(2000, 1, 1),
+def import_feeder(master: str | Path, out_dir: str | Path, start: dt.date = dt.date(2023, 1, 1),
                   shape_file: str | Path | None = None) -> ImportSummary:
     """Write ``out_dir/topology/grid_topology.csv``, ``out_dir/landing/*.csv`` and ``out_dir/feeder_import.json``."""
     from lascopf_assets.lib.opendss.circuit import read_circuit
