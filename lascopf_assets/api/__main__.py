@@ -1,0 +1,3 @@
+from lascopf_assets.api.app import main
+
+main()

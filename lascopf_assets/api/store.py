@@ -1,0 +1,132 @@
+"""Where the API reads what the assets wrote: the same storage clients, no Dagster.
+
+* ``local`` profile: every asset is a Parquet file of the lake (``<lake>/<asset>/<partition>.parquet``,
+  ``<lake>/<asset>.parquet`` unpartitioned), ``storage.parquet_lake.ParquetLake``.
+* ``production``: the assets on ``timeseries_io_manager`` are PostgreSQL/TimescaleDB tables
+  (``storage.pg_tables.PgTableStore``, a day = its UTC window), the others Parquet in the S3 lake
+  (``storage.s3_lake.S3ParquetLake``) — the split ``defs/resources.build_resources`` makes.
+
+A store answers ``None`` for something never materialized (the API's 404), never an empty frame.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Protocol
+
+import pandas as pd
+
+from lascopf_assets.storage.parquet_lake import ParquetLake, PartitionMissingError
+
+# the assets whose io_manager_key is timeseries_io_manager (PostgreSQL in production)
+TABLE_ASSETS = frozenset({
+    "raw_measurements", "validated_loads", "quarantined_measurements", "junction_aggregates", "powersystems_system",
+    "lascopf_dispatch", "generator_dispatch", "branch_flows", "bus_lmps", "binding_contingencies",
+    "phase_recommendations",
+})
+
+
+def day_window(day: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    start = pd.Timestamp(day, tz="UTC")
+    return start, start + pd.Timedelta(days=1)
+
+
+class ResultStore(Protocol):
+    def day(self, asset: str, day: str, columns: Sequence[str] | None = None) -> pd.DataFrame | None: ...
+    def partition(self, asset: str, key: str) -> pd.DataFrame | None: ...
+    def table(self, asset: str) -> pd.DataFrame | None: ...
+    def days(self, asset: str) -> list[str]: ...
+    def partitions(self, asset: str) -> list[str]: ...
+
+
+class LakeStore:
+    """Everything from one Parquet lake (the local profile)."""
+
+    def __init__(self, lake: ParquetLake):
+        self.lake = lake
+
+    @classmethod
+    def local(cls, lake_dir: str) -> LakeStore:
+        return cls(ParquetLake.local(lake_dir))
+
+    def partition(self, asset: str, key: str, columns: Sequence[str] | None = None) -> pd.DataFrame | None:
+        try:
+            return self.lake.read_table([asset], key, columns=columns).to_pandas()
+        except PartitionMissingError:
+            return None
+
+    def day(self, asset: str, day: str, columns: Sequence[str] | None = None) -> pd.DataFrame | None:
+        return self.partition(asset, day, columns)
+
+    def table(self, asset: str) -> pd.DataFrame | None:
+        try:
+            return self.lake.read_table([asset]).to_pandas()
+        except PartitionMissingError:
+            return None
+
+    def partitions(self, asset: str) -> list[str]:
+        return self.lake.partition_keys([asset])
+
+    def days(self, asset: str) -> list[str]:
+        return self.partitions(asset)
+
+
+class ProductionStore:
+    """PostgreSQL tables for the ``timeseries_io_manager`` assets, the S3 lake for the rest."""
+
+    def __init__(self, tables, lake: ParquetLake):
+        self.tables = tables  # storage.pg_tables.PgTableStore
+        self.lake = LakeStore(lake)
+
+    @classmethod
+    def from_env(cls) -> ProductionStore:
+        from psycopg.conninfo import make_conninfo
+
+        from lascopf_assets.storage.pg_tables import PgTableStore
+        from lascopf_assets.storage.s3_lake import S3LakeConfig, S3ParquetLake
+
+        env = os.environ
+        tables = PgTableStore(make_conninfo(
+            host=env["LASCOPF_PG_HOST"], port=env.get("LASCOPF_PG_PORT") or "5432", user=env["LASCOPF_PG_USER"],
+            password=env.get("LASCOPF_PG_PASSWORD", ""), dbname=env["LASCOPF_PG_DB"],
+        ))
+        return cls(tables, S3ParquetLake.from_config(S3LakeConfig.from_env()))
+
+    def _exists(self, asset: str) -> bool:
+        return self.tables.table_exists(asset)
+
+    def day(self, asset: str, day: str, columns: Sequence[str] | None = None) -> pd.DataFrame | None:
+        if asset not in TABLE_ASSETS:
+            return self.lake.day(asset, day, columns)
+        if not self._exists(asset):
+            return None
+        start, end = day_window(day)
+        frame = self.tables.load_window(asset, start, end, columns=columns)
+        # a day with no row was not written (or written empty): the lake's "missing" is the table's "no rows"
+        return frame if len(frame) or day in self.days(asset) else None
+
+    def partition(self, asset: str, key: str) -> pd.DataFrame | None:
+        return self.lake.partition(asset, key)
+
+    def table(self, asset: str) -> pd.DataFrame | None:
+        if asset not in TABLE_ASSETS:
+            return self.lake.table(asset)
+        return self.tables.load_all(asset) if self._exists(asset) else None
+
+    def partitions(self, asset: str) -> list[str]:
+        return self.lake.partitions(asset)
+
+    def days(self, asset: str) -> list[str]:
+        if asset not in TABLE_ASSETS:
+            return self.lake.days(asset)
+        if not self._exists(asset):
+            return []
+        frame = self.tables.load_all(asset, columns=["timestamp"])
+        return sorted({t.strftime("%Y-%m-%d") for t in pd.to_datetime(frame["timestamp"], utc=True)})
+
+
+def store_from_settings(settings) -> ResultStore:
+    if settings.profile == "production":
+        return ProductionStore.from_env()
+    return LakeStore.local(settings.lake_dir)
