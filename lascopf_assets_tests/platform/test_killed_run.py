@@ -15,6 +15,7 @@ exit, with the multiprocessing resource tracker waiting on it, once the run work
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -237,13 +238,17 @@ with dg.DagsterInstance.get() as instance, define_out_of_process_context({str(wo
     return done.stdout.split("RUN_ID", 1)[1].split()[0]
 
 
-def _run_status(env: dict, run_id: str) -> str:
-    script = ("import dagster as dg, sys\n"
+def _run_status(env: dict, run_id: str) -> tuple[str, list[str]]:
+    """The run's status and its engine events' messages."""
+    script = ("import dagster as dg, json\n"
               "with dg.DagsterInstance.get() as i:\n"
-              f"    r = i.get_run_by_id({run_id!r}); print('STATUS', r.status.value if r else None)\n")
+              f"    r = i.get_run_by_id({run_id!r})\n"
+              f"    logs = i.all_logs({run_id!r}, of_type=dg.DagsterEventType.ENGINE_EVENT)\n"
+              "    print('STATUS', json.dumps([r.status.value if r else None, [e.message for e in logs]]))\n")
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout.split("STATUS", 1)[1].split()[0]
+    status, messages = json.loads(done.stdout.split("STATUS", 1)[1])
+    return status, messages
 
 
 @pytest.mark.timeout(240)
@@ -273,11 +278,14 @@ def test_killed_run_worker_under_the_daemon_ends_failed_without_leftovers(instan
         assert not left, f"{after:.0f} s after the SIGKILL of the run worker these remain: {_describe(left)}"
 
         deadline = time.monotonic() + 30
-        status = _run_status(instance_env, run_id)
+        status, messages = _run_status(instance_env, run_id)
         while status != "FAILURE" and time.monotonic() < deadline:
             time.sleep(1)
-            status = _run_status(instance_env, run_id)
+            status, messages = _run_status(instance_env, run_id)
         assert status == "FAILURE", (status, server_log.read_text()[-3000:], daemon_log.read_text()[-2000:])
+        # failed by the code server's orphan check (run monitoring cannot see a DefaultRunLauncher worker)
+        assert any("execution process" in m and "signal 9 (SIGKILL)" in m for m in messages), messages
+        assert "the run worker (pid" in server_log.read_text()  # the step child was ended by the guard
     finally:
         if daemon is not None:
             _end_group(daemon)
