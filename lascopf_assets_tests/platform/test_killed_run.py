@@ -290,3 +290,25 @@ def test_killed_run_worker_under_the_daemon_ends_failed_without_leftovers(instan
         if daemon is not None:
             _end_group(daemon)
         _end_group(server)
+
+
+def _guard_in_a_plain_child(result) -> None:
+    from lascopf_assets.defs.executor import guard_step_process
+
+    result.put(guard_step_process())
+
+
+def test_the_guard_runs_only_in_a_step_child_of_the_multiprocess_executor():
+    import multiprocessing
+
+    from lascopf_assets.defs.executor import guard_step_process
+
+    assert guard_step_process() is False  # not a multiprocessing child at all
+    ctx = multiprocessing.get_context("spawn")
+    result = ctx.Queue()
+    child = ctx.Process(target=_guard_in_a_plain_child, args=(result,))
+    child.start()
+    try:
+        assert result.get(timeout=60) is False  # a multiprocessing child, but not Dagster's step child
+    finally:
+        child.join(timeout=30)
