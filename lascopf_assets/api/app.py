@@ -13,6 +13,7 @@ from enum import Enum
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -79,6 +80,12 @@ def create_app(settings: ApiSettings | None = None, store: ResultStore | None = 
     @app.exception_handler(NotFound)
     def _not_found(_: Request, exc: NotFound):
         return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(RequestValidationError)
+    def _malformed(_: Request, exc: RequestValidationError):
+        # one sentence per problem ("path day: String should match pattern ..."), the same shape as every 4xx
+        words = "; ".join(f"{' '.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in exc.errors())
+        return JSONResponse({"detail": words or "malformed request"}, status_code=422)
 
     @app.get("/health", tags=["meta"])
     def health() -> dict[str, str]:
