@@ -114,3 +114,12 @@ bench: bench-backfill bench-phase bench-lascopf bench-storage
 
 clean:
 	rm -rf $(DAGSTER_HOME) data .dagster_home15 data15 $(LATEST_VENV) $(LOCK_TOOLS)
+
+## make api: the results API (lascopf_assets/api) on http://127.0.0.1:8080 (LASCOPF_API_HOST / LASCOPF_API_PORT);
+## execute endpoints need LASCOPF_API_TOKEN in the environment and a webserver (make dev) on LASCOPF_DAGSTER_PORT
+.PHONY: api bench-api
+api: install
+	$(PY) -m lascopf_assets.api
+## p50/p99 latency of the results endpoints under a bounded local load (a demo zone generated into benchmarks/.work/api)
+bench-api: install
+	$(PY) benchmarks/api.py
