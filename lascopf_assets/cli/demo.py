@@ -190,10 +190,17 @@ def run(args: argparse.Namespace) -> int:
     changes_by_feeder: dict[str, list[str]] = {}
     windows = set()
     certified = {}
+    physics_lines: list[str] = []
+    unchecked: list[str] = []
     for feeder in feeders:
         meta = _metadata(materialize(["phase_assignment"], ops=phase_ops, partition_key=feeder), "phase_assignment")
         windows.add(meta.get("window", ""))
         certified[feeder] = (meta.get("curve_points_certified", 0), meta.get("curve_points", 0))
+        impact = _metadata(materialize(["phase_change_impact"], partition_key=feeder), "phase_change_impact")
+        if impact.get("checked"):
+            physics_lines.extend(impact.get("summary_lines", []))
+        else:
+            unchecked.append(feeder)
         lines = meta.get("summary_lines", [])
         changes_by_feeder[feeder] = [line.strip()[len("move "):] for line in lines if line.strip().startswith("move ")]
         if meta.get("report_path"):
@@ -207,6 +214,11 @@ def run(args: argparse.Namespace) -> int:
         for line in _feeder_table(ranking, changes_by_feeder):
             print(line)
         print(_curve_line(args.curve_max, certified))
+        for line in physics_lines:
+            print(f"  {line}")
+        if unchecked:
+            print(f"  physics check: no OpenDSS model for {', '.join(unchecked)} (synthetic feeders; "
+                  "`lascopf feeder-import` registers a real circuit's model)")
     selection = keys_in_group("transmission")
     if selection:
         result = materialize(selection, partition_key=dispatch_day)

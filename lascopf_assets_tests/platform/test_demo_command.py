@@ -35,6 +35,8 @@ def test_demo_materializes_everything_and_summarizes(tmp_path, monkeypatch, caps
     # the curve stops at the demo's K and says how much of it is proven (tiny feeders: all of it)
     assert ("trade-off curve K = 0..5 per feeder: 12 of 12 points certified optimal; "
             "--curve-max 10 adds K = 6..10 with their proven gaps (slower)") in table
+    # the synthetic feeders have no circuit model: the physics check says so instead of passing
+    assert "physics check: no OpenDSS model for TR1, TR2 (synthetic feeders;" in table
     assert "dispatch 2023-01-02: optimal" in out
 
     # every materializable asset has a materialization on the persistent instance
