@@ -92,11 +92,11 @@ def is_partitioned(conn: psycopg.Connection, schema: str, table: str) -> bool:
     return table_layout(conn, schema, table) in (HYPERTABLE, DAY_PARTITIONS)
 
 
-def _partition_names(conn: psycopg.Connection, schema: str, table: str) -> set[str]:
-    """Names of the partitions of a plain partitioned table."""
-    rows = conn.execute(
+def _partitions(conn: psycopg.Connection, schema: str, table: str) -> list[tuple[str, str | None]]:
+    """``(name, bound expression)`` of each partition of a plain partitioned table."""
+    return conn.execute(
         """
-        SELECT child.relname FROM pg_inherits i
+        SELECT child.relname, pg_get_expr(child.relpartbound, child.oid) FROM pg_inherits i
         JOIN pg_class parent ON parent.oid = i.inhparent
         JOIN pg_class child ON child.oid = i.inhrelid
         JOIN pg_namespace n ON n.oid = parent.relnamespace
@@ -104,7 +104,11 @@ def _partition_names(conn: psycopg.Connection, schema: str, table: str) -> set[s
         """,
         (schema, table),
     ).fetchall()
-    return {r[0] for r in rows}
+
+
+def _partition_names(conn: psycopg.Connection, schema: str, table: str) -> set[str]:
+    """Names of the partitions of a plain partitioned table."""
+    return {name for name, _ in _partitions(conn, schema, table)}
 
 
 _BOUNDS = re.compile(r"FROM \('([^']+)'\) TO \('([^']+)'\)")
@@ -128,17 +132,8 @@ def day_partitions(conn: psycopg.Connection, schema: str, table: str) -> list[pd
             (schema, table),
         ).fetchall()
     elif layout == DAY_PARTITIONS:
-        bounds = conn.execute(
-            """
-            SELECT pg_get_expr(child.relpartbound, child.oid) FROM pg_inherits i
-            JOIN pg_class parent ON parent.oid = i.inhparent
-            JOIN pg_class child ON child.oid = i.inhrelid
-            JOIN pg_namespace n ON n.oid = parent.relnamespace
-            WHERE n.nspname = %s AND parent.relname = %s
-            """,
-            (schema, table),
-        ).fetchall()
-        ranges = [m.groups() for (expr,) in bounds if (m := _BOUNDS.search(expr or ""))]  # DEFAULT: no bounds
+        ranges = [m.groups() for _, expr in _partitions(conn, schema, table)
+                  if (m := _BOUNDS.search(expr or ""))]  # DEFAULT: no bounds
     else:
         return []
     days: set[pd.Timestamp] = set()
