@@ -58,7 +58,8 @@ def command_of(service: dict) -> list[str]:
 
 
 def test_services_in_the_deploy_docker_shape():
-    assert set(SERVICES) == {"dagster_postgres", "timescaledb", "s3", "s3_init", "rabbitmq", "grafana", "api", *DAGSTER_SERVICES}
+    assert set(SERVICES) == {"dagster_postgres", "timescaledb", "s3", "s3_init", "rabbitmq", "grafana", "prometheus", "api",
+                             *DAGSTER_SERVICES}
     assert "timescale/timescaledb" in SERVICES["timescaledb"]["image"]
     assert "minio" not in yaml.safe_dump(COMPOSE).lower()  # archived upstream: not used
     for name in DAGSTER_SERVICES:
