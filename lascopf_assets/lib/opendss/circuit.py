@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from lascopf_assets.lib.opendss.engine import each
+
 # PD classes that carry power between two buses; single-terminal shunts (capacitors, reactors) are not topology
 SERIES_CLASSES = {"line": "line", "transformer": "transformer", "reactor": "line", "capacitor": "line", "autotrans": "transformer"}
 
@@ -85,9 +87,7 @@ def read_circuit(ctx) -> Circuit:
     """The circuit compiled in ``ctx`` (see :func:`lascopf_assets.lib.opendss.engine.compile_circuit`)."""
     circuit = ctx.ActiveCircuit
     elements = []
-    pd = circuit.PDElements
-    i = pd.First
-    while i:
+    for _ in each(circuit.PDElements):
         e = circuit.ActiveCktElement
         cls, _, name = e.Name.partition(".")
         cls = cls.lower()
@@ -95,16 +95,13 @@ def read_circuit(ctx) -> Circuit:
             terminals = _terminals(e)
             if len({t.bus for t in terminals}) > 1:  # a shunt (capacitor to its own bus's node 0) is no branch
                 elements.append(Element(cls, name.lower(), int(e.NumPhases), terminals))
-        i = pd.Next
     loads = []
     lo = circuit.Loads
-    i = lo.First
-    while i:
+    for _ in each(lo):
         e = circuit.ActiveCktElement
         if e.Enabled:
             (term,) = _terminals(e)
             loads.append(Load(lo.Name.lower(), term.bus, term.nodes, float(lo.kW), (lo.Yearly or lo.daily or "").lower()))
-        i = lo.Next
     shapes = {}
     ls = circuit.LoadShapes
     used = {ld.shape for ld in loads if ld.shape}

@@ -68,9 +68,19 @@ def attach_shape(ctx, shape_file: str | Path) -> str:
     if len(added) != 1:
         raise CircuitError(f"{path}: defines {len(added)} new load shape(s), expected one")
     loads = ctx.ActiveCircuit.Loads
-    i = loads.First
-    while i:
+    for _ in each(loads):
         if not loads.Yearly and not loads.daily:
             loads.Yearly = added[0]
-        i = loads.Next
     return added[0]
+
+
+def each(collection):
+    """Make each element of an engine collection (``Loads``, ``PDElements``, ...) active in turn.
+
+    The engine's iteration is ``First``/``Next``, each returning 0 past the end; the active element
+    is then read through the collection or ``ActiveCktElement``. Yields the element's 1-based index.
+    """
+    i = collection.First
+    while i:
+        yield i
+        i = collection.Next

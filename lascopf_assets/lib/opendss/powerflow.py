@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from lascopf_assets.lib.opendss.circuit import read_circuit
-from lascopf_assets.lib.opendss.engine import CircuitError, command, compile_circuit
+from lascopf_assets.lib.opendss.engine import CircuitError, command, compile_circuit, each
 from lascopf_assets.lib.opendss.rephase import apply_changes, resolve_changes
 from lascopf_assets.lib.opendss.topology import FeederTopology, feeder_topology
 
@@ -91,12 +91,10 @@ def _hourly_shapes(ctx, circuit) -> None:
         command(ctx, f"New Loadshape.{shape.name}_hourly npts={len(hourly)} interval=1 "
                      f"useactual={'yes' if shape.actual else 'no'} mult=({values})")
     loads = ctx.ActiveCircuit.Loads
-    i = loads.First
-    while i:
+    for _ in each(loads):
         name = (loads.Yearly or loads.daily or "").lower()
         if name in circuit.shapes:
             loads.Yearly = f"{name}_hourly"
-        i = loads.Next
 
 
 def _time_base(circuit, resolution: str | None) -> tuple[float, int]:
