@@ -107,7 +107,11 @@ class Results:
             raise ValueError(f"unknown dispatch table {table!r}: one of {', '.join(DISPATCH_TABLES)}")
         frame = self.store.day(table, day)
         if frame is None:
-            raise NotFound(f"no {table} for {day} (days with a dispatch: {_span(self.dispatch_days())})")
+            # the day's dispatch wrote every table in the same run: none of its rows (no binding contingency
+            # that day) is an empty table, which PostgreSQL cannot tell from a day never written
+            if self.store.day("lascopf_dispatch", day, columns=["timestamp"]) is None:
+                raise NotFound(f"no {table} for {day} (days with a dispatch: {_span(self.dispatch_days())})")
+            frame = pd.DataFrame()
         return {"day": day, "table": table, "rows": records(frame)}
 
     # -- data quality -------------------------------------------------------------

@@ -11,11 +11,13 @@ A store answers ``None`` for something never materialized (the API's 404), never
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from typing import Protocol
 
 import pandas as pd
+from psycopg import sql
 
 from lascopf_assets.storage.parquet_lake import ParquetLake, PartitionMissingError
 
@@ -103,8 +105,9 @@ class ProductionStore:
             return None
         start, end = day_window(day)
         frame = self.tables.load_window(asset, start, end, columns=columns)
-        # a day with no row was not written (or written empty): the lake's "missing" is the table's "no rows"
-        return frame if len(frame) or day in self.days(asset) else None
+        # a table keeps no trace of a day written empty: the lake's "missing" is the table's "no rows" (a reader
+        # that knows the day was written, e.g. by its lascopf_dispatch row, answers the empty table itself)
+        return frame if len(frame) else None
 
     def partition(self, asset: str, key: str) -> pd.DataFrame | None:
         return self.lake.partition(asset, key)
@@ -122,8 +125,32 @@ class ProductionStore:
             return self.lake.days(asset)
         if not self._exists(asset):
             return []
-        frame = self.tables.load_all(asset, columns=["timestamp"])
-        return sorted({t.strftime("%Y-%m-%d") for t in pd.to_datetime(frame["timestamp"], utc=True)})
+        return days_with_rows(self.tables, asset)
+
+
+def days_with_rows(tables, table: str, time_column: str = "timestamp") -> list[str]:
+    """The UTC days (YYYY-MM-DD, ascending) on which ``table`` has a row, answered by the server.
+
+    A day-partitioned table or hypertable: its partitions' (chunks') days, each kept when one row of it
+    exists (the scan stops at the first row, in that day's partition alone); any other table: the distinct
+    days of its time column. Never the rows themselves: a year of readings is not copied to list its days.
+    """
+    ident = sql.Identifier(tables.schema, table)
+    column = sql.Identifier(time_column)
+    with contextlib.closing(tables.connect()) as conn:
+        candidates = tables.day_partitions(table, conn)
+        if candidates:
+            query = sql.SQL(
+                "SELECT d FROM unnest(%s::timestamptz[]) AS d WHERE EXISTS "
+                "(SELECT 1 FROM {} WHERE {} >= d AND {} < d + interval '1 day') ORDER BY d"
+            ).format(ident, column, column)
+            rows = conn.execute(query, ([c.to_pydatetime() for c in candidates],)).fetchall()
+        else:
+            query = sql.SQL(
+                "SELECT DISTINCT date_trunc('day', {} AT TIME ZONE 'UTC') AS d FROM {} WHERE {} IS NOT NULL ORDER BY d"
+            ).format(column, ident, column)
+            rows = conn.execute(query).fetchall()
+    return [pd.Timestamp(d).strftime("%Y-%m-%d") for (d,) in rows]
 
 
 def store_from_settings(settings) -> ResultStore:
