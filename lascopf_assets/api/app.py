@@ -12,6 +12,7 @@ import re
 from enum import Enum
 from typing import Annotated
 
+import psycopg
 from fastapi import Depends, FastAPI, HTTPException, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -34,6 +35,8 @@ from lascopf_assets.api.models import (
 from lascopf_assets.api.readers import DISPATCH_TABLES, NotFound, Results
 from lascopf_assets.api.settings import ApiSettings
 from lascopf_assets.api.store import ResultStore, store_from_settings
+from lascopf_assets.storage.pg_types import TableStoreError
+from lascopf_assets.storage.s3_lake import S3LakeError
 
 DAY_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 RUN_ID_PATTERN = r"^[0-9a-fA-F-]{36}$"
@@ -45,7 +48,8 @@ Feeder = Annotated[str, Path(pattern=FEEDER_PATTERN, description="Feeder id (its
 RunId = Annotated[str, Path(pattern=RUN_ID_PATTERN, description="Dagster run id (a UUID)")]
 
 ERRORS = {404: {"model": Problem, "description": "Not materialized"},
-          422: {"model": Problem, "description": "Malformed input"}}
+          422: {"model": Problem, "description": "Malformed input"},
+          503: {"model": Problem, "description": "The results storage (PostgreSQL, the S3 lake) cannot be read"}}
 EXEC_ERRORS = {**ERRORS, 401: {"model": Problem, "description": "Missing or wrong bearer token"},
                502: {"model": Problem, "description": "Dagster refused the run or is unreachable"},
                503: {"model": Problem, "description": "Execute endpoints disabled (no token configured)"}}
@@ -80,6 +84,14 @@ def create_app(settings: ApiSettings | None = None, store: ResultStore | None = 
     @app.exception_handler(NotFound)
     def _not_found(_: Request, exc: NotFound):
         return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(TableStoreError)
+    @app.exception_handler(S3LakeError)
+    @app.exception_handler(psycopg.OperationalError)
+    def _storage_unavailable(_: Request, exc: Exception):
+        # the results database or the object store cannot be read: a 503 saying which and why, not a bare 500
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return JSONResponse({"detail": f"results storage unavailable: {first}"}, status_code=503)
 
     @app.exception_handler(RequestValidationError)
     def _malformed(_: Request, exc: RequestValidationError):

@@ -20,6 +20,19 @@ import pandas as pd
 from psycopg import sql
 
 from lascopf_assets.storage.parquet_lake import ParquetLake, PartitionMissingError
+from lascopf_assets.storage.s3_lake import S3_ENV
+
+# the variables defs/storage/from_env.py gives the IO managers (PG_ENV, S3_ENV), repeated so the API does
+# not import Dagster; lascopf_assets_tests/api/test_deployment.py ties them together and to docker-compose
+PG_ENV = {"host": "LASCOPF_PG_HOST", "port": "LASCOPF_PG_PORT", "user": "LASCOPF_PG_USER",
+          "password": "LASCOPF_PG_PASSWORD", "dbname": "LASCOPF_PG_DB"}
+PRODUCTION_ENV = (*PG_ENV.values(), *S3_ENV.values())
+REQUIRED_ENV = (PG_ENV["host"], PG_ENV["user"], PG_ENV["dbname"], S3_ENV["bucket"])
+
+
+class StoreConfigError(RuntimeError):
+    """The production store's environment is incomplete (one line naming the variables)."""
+
 
 # the assets whose io_manager_key is timeseries_io_manager (PostgreSQL in production)
 TABLE_ASSETS = frozenset({
@@ -82,18 +95,22 @@ class ProductionStore:
         self.lake = LakeStore(lake)
 
     @classmethod
-    def from_env(cls) -> ProductionStore:
+    def from_env(cls, environ: dict | None = None) -> ProductionStore:
         from psycopg.conninfo import make_conninfo
 
         from lascopf_assets.storage.pg_tables import PgTableStore
         from lascopf_assets.storage.s3_lake import S3LakeConfig, S3ParquetLake
 
-        env = os.environ
-        tables = PgTableStore(make_conninfo(
-            host=env["LASCOPF_PG_HOST"], port=env.get("LASCOPF_PG_PORT") or "5432", user=env["LASCOPF_PG_USER"],
-            password=env.get("LASCOPF_PG_PASSWORD", ""), dbname=env["LASCOPF_PG_DB"],
-        ))
-        return cls(tables, S3ParquetLake.from_config(S3LakeConfig.from_env()))
+        env = os.environ if environ is None else environ
+        missing = [name for name in REQUIRED_ENV if not env.get(name)]
+        if missing:
+            raise StoreConfigError(f"the production results store needs {', '.join(missing)} (the same values the "
+                                   "assets' timeseries_io_manager and io_manager read; see .env.example)")
+        params = {"host": env[PG_ENV["host"]], "port": env.get(PG_ENV["port"]) or "5432",
+                  "user": env[PG_ENV["user"]], "dbname": env[PG_ENV["dbname"]]}
+        if env.get(PG_ENV["password"]):  # as PostgresTableIOManager.store(): no password key when empty
+            params["password"] = env[PG_ENV["password"]]
+        return cls(PgTableStore(make_conninfo(**params)), S3ParquetLake.from_config(S3LakeConfig.from_env(env)))
 
     def _exists(self, asset: str) -> bool:
         return self.tables.table_exists(asset)

@@ -286,3 +286,49 @@ def test_metrics_read_the_production_instance_and_the_stored_rejections(deployme
     assert 'lascopf_solver_seconds_count{kind="phase_balancing"} 1.0' in text
     assert 'lascopf_solver_seconds_count{kind="lascopf_dispatch"} 2.0' in text
     assert 'lascopf_landing_files_rejected{kind="unreadable",source="s3"} 1.0' in text
+
+
+# -- the store's configuration and failures --------------------------------------------------------
+
+def test_days_of_a_table_without_day_partitions_come_from_the_server(deployment):
+    """A plain table (made by hand, or before the day layout) lists its days with one DISTINCT query."""
+    from lascopf_assets.api.store import ProductionStore, days_with_rows
+
+    store = ProductionStore.from_env(deployment.env)
+    stamps = pd.to_datetime(["2023-02-01T23:30Z", "2023-02-01T00:00Z", "2023-02-03T05:00Z"], utc=True)
+    with psycopg.connect(deployment.data_dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE plain_probe (timestamp timestamptz, v float8)")
+        conn.cursor().executemany("INSERT INTO plain_probe VALUES (%s, 1.0)", [(t.to_pydatetime(),) for t in stamps])
+    try:
+        assert store.tables.table_layout("plain_probe") == "plain"
+        assert days_with_rows(store.tables, "plain_probe") == ["2023-02-01", "2023-02-03"]
+        assert store.tables.table_layout("raw_measurements") in ("day_partitions", "hypertable")
+        assert days_with_rows(store.tables, "raw_measurements") == DAYS
+    finally:
+        with psycopg.connect(deployment.data_dsn, autocommit=True) as conn:
+            conn.execute("DROP TABLE plain_probe")
+        store.tables.close()
+
+
+def test_an_unreachable_results_database_is_a_503_saying_so(deployment):
+    from fastapi.testclient import TestClient
+
+    from lascopf_assets.api.app import create_app
+    from lascopf_assets.api.settings import ApiSettings
+    from lascopf_assets.api.store import ProductionStore
+
+    env = {**deployment.env, "LASCOPF_PG_PORT": str(dev_servers.free_port())}  # nothing listens there
+    client = TestClient(create_app(ApiSettings.from_env(env), store=ProductionStore.from_env(env)))
+    for path in (f"/quality/{DAYS[0]}", f"/dispatch/{DISPATCH_DAY}", "/dispatch"):
+        r = client.get(path)
+        assert r.status_code == 503, r.text
+        assert r.json()["detail"].startswith("results storage unavailable: cannot connect to PostgreSQL")
+    assert client.get("/feeders").status_code == 200  # the S3 lake still answers
+
+
+def test_an_incomplete_environment_names_what_is_missing(deployment):
+    from lascopf_assets.api.store import ProductionStore, StoreConfigError
+
+    env = {k: v for k, v in deployment.env.items() if k not in ("LASCOPF_PG_HOST", "LASCOPF_S3_BUCKET")}
+    with pytest.raises(StoreConfigError, match="needs LASCOPF_PG_HOST, LASCOPF_S3_BUCKET"):
+        ProductionStore.from_env(env)
