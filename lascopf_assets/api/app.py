@@ -150,7 +150,7 @@ def create_app(settings: ApiSettings | None = None, store: ResultStore | None = 
               dependencies=[Depends(require_token)], tags=["execute"])
     def launch_dispatch(day: Day):
         day = checked_day(day)
-        if results.store.day("junction_aggregates", day, columns=["timestamp"]) is None:
+        if results.store.day_counts("junction_aggregates", day) is None:
             raise NotFound(f"no junction_aggregates for {day}: ingest the day before dispatching it")
         return _launch(["powersystems_system", *DISPATCH_ASSETS], day)
 

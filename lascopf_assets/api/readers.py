@@ -8,7 +8,8 @@ What each answer is made of:
   summary) and ``phase_change_impact/<feeder>`` where that asset has been written.
 * dispatch of a day: ``lascopf_dispatch`` (the summary row) and the day's ``generator_dispatch``,
   ``branch_flows``, ``bus_lmps``, ``binding_contingencies``.
-* data quality of a day: counted in the stored tables, the same accounting as the validation
+* data quality of a day: counted where the tables are stored (``ResultStore.day_counts``: in
+  PostgreSQL by the server, never a day's rows copied to count them), the same accounting as the validation
   (readings in = in valid hours + quarantined + re-delivered): ``raw_measurements`` rows (in),
   the sum of ``validated_loads.intervals`` (valid readings; its rows when written before that
   column), ``quarantined_measurements`` rows by ``rule``, the difference (re-delivered), and the
@@ -98,8 +99,8 @@ class Results:
             raise NotFound(f"no lascopf_dispatch for {day} (days with one: {_span(self.dispatch_days())})")
         rows = {}
         for name in DISPATCH_TABLES:
-            frame = self.store.day(name, day, columns=["timestamp"])
-            rows[name] = 0 if frame is None else len(frame)
+            counts = self.store.day_counts(name, day)
+            rows[name] = 0 if counts is None else counts.rows
         return {"day": day, "summary": records(summary.head(1))[0], "rows": rows}
 
     def dispatch_table(self, day: str, table: str) -> dict:
@@ -109,7 +110,7 @@ class Results:
         if frame is None:
             # the day's dispatch wrote every table in the same run: none of its rows (no binding contingency
             # that day) is an empty table, which PostgreSQL cannot tell from a day never written
-            if self.store.day("lascopf_dispatch", day, columns=["timestamp"]) is None:
+            if self.store.day_counts("lascopf_dispatch", day) is None:
                 raise NotFound(f"no {table} for {day} (days with a dispatch: {_span(self.dispatch_days())})")
             frame = pd.DataFrame()
         return {"day": day, "table": table, "rows": records(frame)}
@@ -119,24 +120,24 @@ class Results:
         return self.store.days("raw_measurements")
 
     def quality(self, day: str) -> dict:
-        raw = self.store.day("raw_measurements", day, columns=["timestamp"])
+        raw = self.store.day_counts("raw_measurements", day)
         if raw is None:
             raise NotFound(f"no raw_measurements for {day} (days ingested: {_span(self.quality_days())})")
-        valid = self.store.day("validated_loads", day, columns=["timestamp", "intervals"])
-        quarantine = self.store.day("quarantined_measurements", day, columns=["timestamp", "rule"])
-        hours_valid = 0 if valid is None else len(valid)
+        valid = self.store.day_counts("validated_loads", day, sum_column="intervals")
+        quarantine = self.store.day_counts("quarantined_measurements", day, group_column="rule")
+        hours_valid = 0 if valid is None else valid.rows
         if valid is None:
             rows_valid = 0
-        elif "intervals" in valid.columns and valid["intervals"].notna().all():
-            rows_valid = int(valid["intervals"].sum())
+        elif valid.total is not None:
+            rows_valid = int(valid.total)
         else:
             rows_valid = hours_valid  # written before intervals existed: hourly readings
-        by_rule = {} if quarantine is None else {str(k): int(v) for k, v in quarantine["rule"].value_counts().items()}
-        rows_quarantined = 0 if quarantine is None else len(quarantine)
+        rows_quarantined = 0 if quarantine is None else quarantine.rows
         return {
-            "day": day, "rows_in": len(raw), "rows_valid": rows_valid, "rows_quarantined": rows_quarantined,
-            "rows_redelivered": max(0, len(raw) - rows_valid - rows_quarantined), "hours_valid": hours_valid,
-            "quarantined_by_rule": dict(sorted(by_rule.items())), "rejected_files": self.rejected_files(day),
+            "day": day, "rows_in": raw.rows, "rows_valid": rows_valid, "rows_quarantined": rows_quarantined,
+            "rows_redelivered": max(0, raw.rows - rows_valid - rows_quarantined), "hours_valid": hours_valid,
+            "quarantined_by_rule": {} if quarantine is None else quarantine.groups,
+            "rejected_files": self.rejected_files(day),
         }
 
     def rejected_files(self, day: str) -> list[dict]:

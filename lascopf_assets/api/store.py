@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import pandas as pd
@@ -47,8 +48,19 @@ def day_window(day: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     return start, start + pd.Timedelta(days=1)
 
 
+@dataclass(frozen=True)
+class DayCounts:
+    """A day's rows of an asset counted where they are stored (``ResultStore.day_counts``)."""
+
+    rows: int
+    total: float | None = None  # the sum of ``sum_column``; None: the column is absent or null in some row
+    groups: dict[str, int] = field(default_factory=dict)  # rows per value of ``group_column``
+
+
 class ResultStore(Protocol):
     def day(self, asset: str, day: str, columns: Sequence[str] | None = None) -> pd.DataFrame | None: ...
+    def day_counts(self, asset: str, day: str, sum_column: str | None = None,
+                   group_column: str | None = None) -> DayCounts | None: ...
     def partition(self, asset: str, key: str) -> pd.DataFrame | None: ...
     def table(self, asset: str) -> pd.DataFrame | None: ...
     def days(self, asset: str) -> list[str]: ...
@@ -73,6 +85,12 @@ class LakeStore:
 
     def day(self, asset: str, day: str, columns: Sequence[str] | None = None) -> pd.DataFrame | None:
         return self.partition(asset, day, columns)
+
+    def day_counts(self, asset: str, day: str, sum_column: str | None = None,
+                   group_column: str | None = None) -> DayCounts | None:
+        wanted = ["timestamp", *(c for c in (sum_column, group_column) if c)]
+        frame = self.day(asset, day, columns=wanted)
+        return None if frame is None else counts_of(frame, sum_column, group_column)
 
     def table(self, asset: str) -> pd.DataFrame | None:
         try:
@@ -126,6 +144,32 @@ class ProductionStore:
         # that knows the day was written, e.g. by its lascopf_dispatch row, answers the empty table itself)
         return frame if len(frame) else None
 
+    def day_counts(self, asset: str, day: str, sum_column: str | None = None,
+                   group_column: str | None = None) -> DayCounts | None:
+        """Counted by the server (one day of readings can be millions of rows): ``count(*)``, the sum, ``GROUP BY``."""
+        if asset not in TABLE_ASSETS:
+            return self.lake.day_counts(asset, day, sum_column, group_column)
+        columns = self.tables.table_columns(asset)
+        if not columns:
+            return None
+        start, end = day_window(day)
+        ident, ts = sql.Identifier(self.tables.schema, asset), sql.Identifier("timestamp")
+        where = sql.SQL("WHERE {} >= %s AND {} < %s").format(ts, ts)
+        window = (start.to_pydatetime(), end.to_pydatetime())
+        summed = sum_column is not None and sum_column in columns
+        total = sql.SQL("sum({c}), count({c})").format(c=sql.Identifier(sum_column)) if summed else sql.SQL("NULL, 0")
+        with contextlib.closing(self.tables.connect()) as conn:
+            rows, value, counted = conn.execute(
+                sql.SQL("SELECT count(*), {} FROM {} {}").format(total, ident, where), window).fetchone()
+            groups = {}
+            if rows and group_column is not None and group_column in columns:
+                group = sql.Identifier(group_column)
+                groups = {str(k): int(n) for k, n in conn.execute(
+                    sql.SQL("SELECT {}, count(*) FROM {} {} GROUP BY 1").format(group, ident, where), window)}
+        if not rows:
+            return None  # as day(): no row is not materialized
+        return DayCounts(int(rows), float(value) if summed and counted == rows else None, dict(sorted(groups.items())))
+
     def partition(self, asset: str, key: str) -> pd.DataFrame | None:
         return self.lake.partition(asset, key)
 
@@ -143,6 +187,16 @@ class ProductionStore:
         if not self._exists(asset):
             return []
         return days_with_rows(self.tables, asset)
+
+
+def counts_of(frame: pd.DataFrame, sum_column: str | None, group_column: str | None) -> DayCounts:
+    total = None
+    if sum_column is not None and sum_column in frame.columns and frame[sum_column].notna().all():
+        total = float(frame[sum_column].sum())
+    groups = {}
+    if group_column is not None and group_column in frame.columns:
+        groups = {str(k): int(v) for k, v in frame[group_column].value_counts().items()}
+    return DayCounts(len(frame), total, dict(sorted(groups.items())))
 
 
 def days_with_rows(tables, table: str, time_column: str = "timestamp") -> list[str]:

@@ -290,8 +290,9 @@ def test_metrics_read_the_production_instance_and_the_stored_rejections(deployme
 
 # -- the store's configuration and failures --------------------------------------------------------
 
-def test_days_of_a_table_without_day_partitions_come_from_the_server(deployment):
-    """A plain table (made by hand, or before the day layout) lists its days with one DISTINCT query."""
+def test_days_and_counts_come_from_the_server(deployment):
+    """A plain table (made by hand, or before the day layout) lists its days with one DISTINCT query, a day-partitioned
+    one per partition; a day's counts are the server's count and sum."""
     from lascopf_assets.api.store import ProductionStore, days_with_rows
 
     store = ProductionStore.from_env(deployment.env)
@@ -302,6 +303,12 @@ def test_days_of_a_table_without_day_partitions_come_from_the_server(deployment)
     try:
         assert store.tables.table_layout("plain_probe") == "plain"
         assert days_with_rows(store.tables, "plain_probe") == ["2023-02-01", "2023-02-03"]
+        valid = store.day_counts("validated_loads", DAYS[0], sum_column="intervals")
+        stored = deployment.pg_day("validated_loads", DAYS[0])
+        assert (valid.rows, valid.total) == (len(stored), float(stored["intervals"].sum()))
+        # a column the table lacks (written before it existed) is no total, not an error
+        assert store.day_counts("validated_loads", DAYS[0], sum_column="no_such_column").total is None
+        assert store.day_counts("validated_loads", NEVER) is None
         assert store.tables.table_layout("raw_measurements") in ("day_partitions", "hypertable")
         assert days_with_rows(store.tables, "raw_measurements") == DAYS
     finally:
