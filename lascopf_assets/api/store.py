@@ -211,11 +211,12 @@ def days_with_rows(tables, table: str, time_column: str = "timestamp") -> list[s
     with contextlib.closing(tables.connect()) as conn:
         candidates = tables.day_partitions(table, conn)
         if candidates:
-            query = sql.SQL(
-                "SELECT d FROM unnest(%s::timestamptz[]) AS d WHERE EXISTS "
-                "(SELECT 1 FROM {} WHERE {} >= d AND {} < d + interval '1 day') ORDER BY d"
-            ).format(ident, column, column)
-            rows = conn.execute(query, ([c.to_pydatetime() for c in candidates],)).fetchall()
+            # one EXISTS per day with literal bounds: the planner prunes to that day's partition (or chunk), where
+            # a bound taken from an array would be a nested loop over every partition
+            probes = [sql.SQL("SELECT {lo}::timestamptz WHERE EXISTS (SELECT 1 FROM {t} WHERE {c} >= {lo} AND {c} < {hi})")
+                      .format(lo=sql.Literal(day.isoformat()), hi=sql.Literal((day + pd.Timedelta(days=1)).isoformat()),
+                              t=ident, c=column) for day in candidates]
+            rows = conn.execute(sql.SQL(" UNION ALL ").join(probes) + sql.SQL(" ORDER BY 1")).fetchall()
         else:
             query = sql.SQL(
                 "SELECT DISTINCT date_trunc('day', {} AT TIME ZONE 'UTC') AS d FROM {} WHERE {} IS NOT NULL ORDER BY d"
