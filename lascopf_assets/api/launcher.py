@@ -23,6 +23,20 @@ class RunNotFound(LookupError):
     pass
 
 
+def _unreachable(exc: BaseException) -> BaseException | None:
+    """The transport failure under a GraphQL client error (no webserver there), if that is what it is."""
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, (ConnectionError, OSError)) or "Transport" in type(seen).__name__:
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()
+
+
 class DagsterLauncher:
     def __init__(self, host: str, port: int, location: str | None = None, timeout: int = 30):
         self.host, self.port, self.location, self.timeout = host, port, location, timeout
@@ -41,15 +55,23 @@ class DagsterLauncher:
                 tags={"dagster/partition": partition, "lascopf/launched_by": "results-api"},
             )
         except DagsterGraphQLClientError as exc:
+            self._raise_if_unreachable(exc)
             raise LaunchError(f"Dagster refused the run of {', '.join(assets)} [{partition}]: {exc}") from exc
         except Exception as exc:  # connection errors from the transport
             raise LaunchError(f"Dagster webserver at {self.host}:{self.port}: {exc}") from exc
+
+    def _raise_if_unreachable(self, exc: BaseException) -> None:
+        # the client wraps a refused connection in a "query failed" error that quotes the whole query
+        cause = _unreachable(exc)
+        if cause is not None:
+            raise LaunchError(f"Dagster webserver at {self.host}:{self.port} is not reachable: {_first_line(cause)}") from exc
 
     def status(self, run_id: str) -> str:
         client = self._client()
         try:
             return client.get_run_status(run_id).value
         except DagsterGraphQLClientError as exc:
+            self._raise_if_unreachable(exc)
             if "RunNotFoundError" in str(exc) or "not found" in str(exc).lower():
                 raise RunNotFound(f"no run {run_id!r} in the Dagster instance") from exc
             raise LaunchError(f"Dagster could not say the status of run {run_id}: {exc}") from exc

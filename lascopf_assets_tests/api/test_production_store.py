@@ -139,7 +139,8 @@ def deployment(tmp_path_factory, pg_admin_dsn, s3_endpoint):
             print(f"materialized in {time.monotonic() - started:.1f} s")
             # the API process as `make api` starts it: its whole configuration from this environment
             base = {k: v for k, v in os.environ.items() if not k.startswith(("LASCOPF_", "DAGSTER_"))}
-            api_env = {**base, **env, "LASCOPF_API_TOKEN": secrets.token_urlsafe(24)}
+            api_env = {**base, **env, "LASCOPF_API_TOKEN": secrets.token_urlsafe(24),
+                       "LASCOPF_DAGSTER_PORT": str(dev_servers.free_port())}  # no webserver: launches fail after the checks
             api, url = start_api(api_env, tmp / "api.log")
             procs.append(api)
             yield Deployment(data_dsn, s3, bucket, url, api_env, feeders, instance_dsn)
@@ -276,6 +277,26 @@ def test_a_day_never_ingested_is_a_404_naming_the_ingested_days(deployment):
     r = deployment.get(f"/quality/{NEVER}")
     assert r.status_code == 404
     assert r.json()["detail"] == f"no raw_measurements for {NEVER} (days ingested: {DAYS[0]} .. {DAYS[-1]} (3))"
+
+
+# -- execute: the checks before a launch read the production storage -------------------------------
+
+def test_launches_are_checked_against_the_stored_days_and_feeders(deployment):
+    auth = {"Authorization": f"Bearer {deployment.env['LASCOPF_API_TOKEN']}"}
+    r = httpx.post(f"{deployment.api}/runs/dispatch/{NEVER}", headers=auth, timeout=60)
+    assert r.status_code == 404
+    assert r.json()["detail"] == f"no junction_aggregates for {NEVER}: ingest the day before dispatching it"
+    r = httpx.post(f"{deployment.api}/runs/phase-balancing/TR9", headers=auth, timeout=60)
+    assert r.status_code == 404
+    assert r.json()["detail"] == f"unknown feeder 'TR9' (feeders of grid_topology: {', '.join(deployment.feeders)})"
+    # an ingested day and a known feeder pass the checks: the launch itself fails (no Dagster listens), a 502
+    for path in (f"/runs/dispatch/{DAYS[0]}", f"/runs/phase-balancing/{deployment.feeders[1]}"):
+        r = httpx.post(deployment.api + path, headers=auth, timeout=60)
+        assert r.status_code == 502, r.text
+        detail = r.json()["detail"]
+        assert detail.startswith(f"Dagster webserver at 127.0.0.1:{deployment.env['LASCOPF_DAGSTER_PORT']} is not "
+                                 "reachable: ") and "Connection refused" in detail
+        assert "\n" not in detail and "query" not in detail  # one line, not the GraphQL query the client quotes
 
 
 # -- metrics ---------------------------------------------------------------------------------------
