@@ -20,7 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from lascopf_assets.api.auth import require_token
 from lascopf_assets.api.launcher import DISPATCH_ASSETS, PHASE_ASSETS, DagsterLauncher, LaunchError, RunNotFound
-from lascopf_assets.api.metrics import PlatformMetrics
+from lascopf_assets.api.metrics import PlatformMetrics, S3LandingWatch
 from lascopf_assets.api.models import (
     DataQuality,
     DayList,
@@ -70,7 +70,9 @@ def create_app(settings: ApiSettings | None = None, store: ResultStore | None = 
     settings = settings or ApiSettings.from_env()
     results = Results(store or store_from_settings(settings))
     launcher = launcher or DagsterLauncher(settings.dagster_host, settings.dagster_port, settings.dagster_location)
-    metrics = metrics or PlatformMetrics(settings.landing_dir, results)
+    if metrics is None:  # production: the landing age of the bucket the S3 sensor watches
+        watch = S3LandingWatch.from_env() if settings.profile == "production" else None
+        metrics = PlatformMetrics(settings.landing_dir, results, landing_watch=watch)
 
     app = FastAPI(
         title="lascopf_assets results API",

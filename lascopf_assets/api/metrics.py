@@ -21,6 +21,11 @@ Where each number comes from:
 * ``lascopf_landing_newest_file_age_seconds`` (gauge): now minus the newest landing file's mtime in
   the landing folder the sensors watch (``LASCOPF_LANDING_DIR``, else ``<data>/landing``): how far
   behind a sensor tick would be if nothing new arrived. ``lascopf_landing_files`` counts them.
+  Production (``S3LandingWatch``): the landing bucket the S3 sensor watches, not the local cache of what
+  runs already downloaded (which misses exactly the objects still waiting): one delimiter listing of the
+  day folders under ``LASCOPF_S3_LANDING_PREFIX``, then the newest day folder with objects (both
+  spellings, ``<day>/`` and ``date=<day>/``); the age is its newest object's LastModified, the count its
+  accepted objects.
 
 The event log is read incrementally (after the last storage id seen, per asset), with the public
 ``DagsterInstance.fetch_materializations``; without ``DAGSTER_HOME`` the instance metrics are absent
@@ -77,8 +82,9 @@ def _int(value) -> int:
 
 
 class PlatformMetrics:
-    def __init__(self, landing_dir: str, results=None, instance_factory=None):
+    def __init__(self, landing_dir: str, results=None, instance_factory=None, landing_watch=None):
         self.landing_dir = landing_dir
+        self.landing_watch = landing_watch  # S3LandingWatch in production; None: the landing folder
         self.results = results  # readers.Results, for the stored rejections
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
@@ -94,7 +100,8 @@ class PlatformMetrics:
                          registry=r)
         self.landing_age = Gauge("lascopf_landing_newest_file_age_seconds", "Age of the newest landing file",
                                  registry=r)
-        self.landing_files = Gauge("lascopf_landing_files", "Landing files in the landing folder", registry=r)
+        self.landing_files = Gauge("lascopf_landing_files", "Landing files in the landing folder (S3: in the newest "
+                                   "day folder)", registry=r)
         self.instance_up = Gauge("lascopf_metrics_instance_up", "1 when the Dagster instance could be read",
                                  registry=r)
         self._instance_factory = instance_factory or _instance_from_env
@@ -198,6 +205,14 @@ class PlatformMetrics:
         self._rejected_labels |= set(counts)
 
     def _refresh_landing(self) -> None:
+        if self.landing_watch is not None:
+            try:
+                n, newest = self.landing_watch.newest()
+            except Exception:  # an unreachable bucket must not break the scrape: the age is unknown
+                n, newest = 0, None
+            self.landing_files.set(n)
+            self.landing_age.set(max(0.0, time.time() - newest) if newest is not None else float("nan"))
+            return
         newest, n = None, 0
         try:
             with os.scandir(self.landing_dir) as entries:
@@ -211,6 +226,54 @@ class PlatformMetrics:
             pass
         self.landing_files.set(n)
         self.landing_age.set(max(0.0, time.time() - newest) if newest is not None else float("nan"))
+
+
+class S3LandingWatch:
+    """The newest objects of the S3 landing bucket, in a few list calls (never the whole bucket)."""
+
+    LOOK_BACK_DAYS = 7  # day folders tried, newest first, for one with an accepted object
+
+    def __init__(self, client, bucket: str, prefix: str):
+        self.client, self.bucket, self.prefix = client, bucket, prefix
+
+    @classmethod
+    def from_env(cls, environ: dict | None = None) -> S3LandingWatch | None:
+        env = os.environ if environ is None else environ
+        if not env.get("LASCOPF_S3_LANDING_BUCKET"):
+            return None
+        import boto3
+        from botocore.config import Config
+
+        client = boto3.client(
+            "s3", endpoint_url=env.get("LASCOPF_S3_ENDPOINT_URL") or None, region_name=env.get("LASCOPF_S3_REGION") or
+            "us-east-1", aws_access_key_id=env.get("LASCOPF_S3_ACCESS_KEY") or None,
+            aws_secret_access_key=env.get("LASCOPF_S3_SECRET_KEY") or None,
+            config=Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=3, read_timeout=10),
+        )
+        return cls(client, env["LASCOPF_S3_LANDING_BUCKET"], env.get("LASCOPF_S3_LANDING_PREFIX", ""))
+
+    def days(self) -> list[str]:
+        """The days of the day folders under the prefix, newest first."""
+        from lascopf_assets.storage.s3_landing import day_of_folder
+
+        base = self.prefix.strip("/") + "/" if self.prefix.strip("/") else ""
+        days = set()
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=base, Delimiter="/"):
+            for common in page.get("CommonPrefixes", []):
+                day = day_of_folder(common["Prefix"][len(base):].rstrip("/"))
+                if day:
+                    days.add(day)
+        return sorted(days, reverse=True)
+
+    def newest(self) -> tuple[int, float | None]:
+        """(accepted objects of the newest day folder holding any, their newest LastModified in epoch seconds)."""
+        from lascopf_assets.storage.s3_landing import list_day
+
+        for day in self.days()[: self.LOOK_BACK_DAYS]:
+            accepted, _refused = list_day(self.client, self.bucket, self.prefix, day)
+            if accepted:
+                return len(accepted), max(o.last_modified for o in accepted)
+        return 0, None
 
 
 def _instance_from_env():

@@ -307,6 +307,24 @@ def test_metrics_read_the_production_instance_and_the_stored_rejections(deployme
     assert 'lascopf_solver_seconds_count{kind="phase_balancing"} 1.0' in text
     assert 'lascopf_solver_seconds_count{kind="lascopf_dispatch"} 2.0' in text
     assert 'lascopf_landing_files_rejected{kind="unreadable",source="s3"} 1.0' in text
+    # the landing age is the landing bucket's newest day folder (as the S3 sensor sees it), not the local cache
+    listed = deployment.s3.list_objects_v2(Bucket=deployment.bucket, Prefix=f"incoming/{DAYS[-1]}/")["Contents"]
+    newest = max(o["LastModified"].timestamp() for o in listed)
+    values = {line.split()[0]: float(line.split()[1]) for line in text.splitlines() if line.startswith("lascopf_landing_")}
+    assert values["lascopf_landing_files"] == len(listed) == 1
+    assert values["lascopf_landing_newest_file_age_seconds"] == pytest.approx(time.time() - newest, abs=5)
+    later = f"incoming/date={NEVER}/meter_readings_{NEVER}.csv"  # a new day arrives (Hive-style folder), not ingested
+    deployment.s3.put_object(Bucket=deployment.bucket, Key=later, Body=b"meter_id,timestamp,kwh\n")
+    deployment.s3.put_object(Bucket=deployment.bucket, Key=f"incoming/{NEVER}/notes.txt", Body=b"refused name")
+    try:
+        text = deployment.get("/metrics").text
+        values = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+                  if line.startswith("lascopf_landing_")}
+        assert values["lascopf_landing_files"] == 1  # the new object; the refused key is no landing file
+        assert values["lascopf_landing_newest_file_age_seconds"] < 5
+    finally:
+        for key in (later, f"incoming/{NEVER}/notes.txt"):
+            deployment.s3.delete_object(Bucket=deployment.bucket, Key=key)
 
 
 # -- the store's configuration and failures --------------------------------------------------------
