@@ -6,7 +6,12 @@
   (``storage.pg_tables.PgTableStore``, a day = its UTC window), the others Parquet in the S3 lake
   (``storage.s3_lake.S3ParquetLake``) — the split ``defs/resources.build_resources`` makes.
 
-A store answers ``None`` for something never materialized (the API's 404), never an empty frame.
+A store answers ``None`` for something never materialized (the API's 404). A table keeps no trace of a
+day written with no rows, so in production such a day is ``None`` too; a reader that knows the day was
+written (a dispatch's empty ``binding_contingencies``, known by its ``lascopf_dispatch`` row) says so.
+Production reads ask the server for what it can answer alone: a table's days (``days_with_rows``, one
+probe per day partition) and a day's counts (``day_counts``: count, sum, GROUP BY), never copying rows
+to count them.
 """
 
 from __future__ import annotations

@@ -3,10 +3,11 @@
 Real servers (``servers.py``): a scratch database for the data (PostgresTableIOManager) and one for the
 Dagster instance (``docker/dagster.yaml``), a fresh bucket on moto's S3 server for the landing files and
 the Parquet lake. One module-scoped materialization on ``LASCOPF_PROFILE=production`` (resources from
-``defs()``): topology, two days ingested as one single-run range (a garbage object rejected on the first),
-``rejected_landing_files``, one feeder's ``phase_assignment`` and ``phase_recommendations``, the second
-day's dispatch. Then ``python -m lascopf_assets.api`` (what ``make api`` runs) on a free loopback port with
-the same environment, and every answer is compared with the rows read back independently: the tables with
+``defs()``): topology, three days ingested as one single-run range (a garbage object rejected on the first),
+``rejected_landing_files``, one of two feeders' ``phase_assignment`` and ``phase_recommendations``, the
+second day's dispatch and the third's without contingencies (no binding one: an empty table). Then
+``python -m lascopf_assets.api`` (what ``make api`` runs) on a free loopback port with the same
+environment, and every answer is compared with the rows read back independently: the tables with
 plain psycopg queries, the lake objects with boto3 and pyarrow.
 """
 
