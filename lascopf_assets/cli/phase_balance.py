@@ -24,7 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("loads", metavar="LOADS", help="load table (.csv/.parquet) or OpenDSS feeder folder")
-    parser.add_argument("--max-changes", type=int, required=True, metavar="K", help="at most K junctions change")
+    parser.add_argument("--max-changes", type=_max_changes, required=True, metavar="K",
+                        help="at most K junctions change; 'all': every junction is free to move (the unlimited "
+                             "setting, K = the feeder's junction count; it may end time-limited, with its gap)")
     parser.add_argument("--solver", choices=("scip", "highs"), default="scip", help="MILP solver (default scip)")
     parser.add_argument("--method", choices=("fast", "reference"), default="fast",
                         help="fast exact method (default) or the study's formulation in cvxpy")
@@ -44,6 +46,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.epilog = ("Exit status: 0 when every solve is optimal or stopped at the time limit (with its gap), "
                      "1 when a solver failed (status error, its words in reason), 2 for bad input.")
     parser.set_defaults(func=run)
+
+
+def _max_changes(text: str):
+    from lascopf_assets.lib.phase_balance.result import parse_max_changes
+
+    try:
+        return parse_max_changes(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _load_problems(args):
@@ -72,7 +83,7 @@ def _load_problems(args):
 
 
 def _check_args(args: argparse.Namespace) -> None:
-    if args.max_changes < 0:
+    if args.max_changes != "all" and args.max_changes < 0:
         raise CliError(f"--max-changes must be >= 0, got {args.max_changes}")
     if args.time_limit is not None and not (args.time_limit > 0 and math.isfinite(args.time_limit)):
         raise CliError(f"--time-limit must be a positive number of seconds, got {args.time_limit}")
@@ -90,16 +101,18 @@ def _solver(args: argparse.Namespace, options: dict[str, str]):
     """``solve(problem) -> (result, curve)`` for one problem, with its own time budget."""
     from lascopf_assets.lib.phase_balance.exact import ExactPhaseBalancer, solve_with_curve
     from lascopf_assets.lib.phase_balance.reference import solve_reference
+    from lascopf_assets.lib.phase_balance.result import resolve_max_changes
 
     def solve(problem):
         began = time.perf_counter()
+        max_changes = resolve_max_changes(args.max_changes, problem)
         try:
             if args.method == "reference":
-                return solve_reference(problem, args.max_changes, args.solver, args.time_limit, "study", args.gap,
+                return solve_reference(problem, max_changes, args.solver, args.time_limit, "study", args.gap,
                                        solver_options=options), None
             balancer = ExactPhaseBalancer(problem, args.solver, args.groups, solver_options=options)
             remaining = None if args.time_limit is None else max(0.0, args.time_limit - (time.perf_counter() - began))
-            return solve_with_curve(balancer, args.max_changes, args.curve, remaining, args.gap)
+            return solve_with_curve(balancer, max_changes, args.curve, remaining, args.gap)
         except ValueError as exc:
             raise CliError(str(exc)) from None
 
@@ -181,7 +194,8 @@ def _print_result(result, curve, indent: str = "") -> None:
     if curve is not None:
         print(f"{indent}trade-off curve:")
         for r in curve:
-            print(f"{indent}  K={r.max_changes:3d}  imbalance {r.imbalance:.6g}  gap {r.gap:.1e}  {r.status}"
+            print(f"{indent}  K={r.max_changes:3d}  imbalance {r.imbalance:.6g}  bound {r.bound:.6g}  gap {r.gap:.1e}  "
+                  f"{len(r.changes)} change(s)  {r.solve_seconds:.1f} s  {r.status}"
                   + (f" ({r.reason})" if r.status == ERROR else ""))
 
 

@@ -121,3 +121,63 @@ def test_cli_bad_file_exits_non_zero_with_one_line(table, tmp_path):
     assert proc.returncode != 0 and proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "is on phase" in lines[0] and "two_phases.csv line" in lines[0]
+
+
+def _apply(problem, changes):
+    x = problem.initial_phase.copy()
+    index = {name: j for j, name in enumerate(problem.junctions)}
+    for c in changes:
+        assert set(c) == {"junction", "from_phase", "to_phase"} and c["from_phase"] != c["to_phase"]
+        assert "ABC"[x[index[c["junction"]]]] == c["from_phase"]
+        x[index[c["junction"]]] = "ABC".index(c["to_phase"])
+    return x
+
+
+def test_cli_every_curve_point_carries_its_own_changes_and_can_be_checked_alone(table, tmp_path, capsys):
+    from .brute_force import brute_force
+
+    path = tmp_path / "loads.parquet"
+    table.to_parquet(path)
+    assert main(["phase-balance", str(path), "--max-changes", "2", "--curve", "4", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    problem = read_load_table(path)
+    for point in out["curve"]:
+        assert {"max_changes", "changes", "status", "imbalance", "bound", "gap", "seconds"} <= set(point)
+        assert point["status"] == "optimal" and point["seconds"] >= 0
+        x = _apply(problem, point["changes"])
+        assert len(point["changes"]) <= point["max_changes"]
+        assert imbalance(problem.loads, x) == pytest.approx(point["imbalance"], rel=1e-9)
+        best, _ = brute_force(problem.loads, problem.initial_phase, point["max_changes"])
+        assert point["bound"] <= best * (1 + 1e-9) and point["imbalance"] == pytest.approx(best, rel=1e-6)
+        assert point["gap"] == pytest.approx(max(0.0, (point["imbalance"] - point["bound"]) / point["imbalance"]))
+
+
+@pytest.mark.parametrize("method", ["fast", "reference"])
+def test_cli_max_changes_all_is_the_unlimited_setting(table, tmp_path, capsys, method):
+    from .brute_force import brute_force
+
+    path = tmp_path / "loads.parquet"
+    table.to_parquet(path)
+    extra = ["--solver", "highs"] if method == "reference" else []
+    assert main(["phase-balance", str(path), "--max-changes", "all", "--method", method, "--json", *extra]) == 0
+    out = json.loads(capsys.readouterr().out)
+    problem = read_load_table(path)
+    best, best_x = brute_force(problem.loads, problem.initial_phase, problem.n_junctions)
+    assert out["unlimited"] is True and out["max_changes"] == problem.n_junctions
+    assert out["status"] == "optimal" and out["imbalance"] == pytest.approx(best, rel=1e-6)
+    assert out["bound"] <= best * (1 + 1e-9)
+    x = _apply(problem, out["changes"])
+    assert imbalance(problem.loads, x) == pytest.approx(out["imbalance"], rel=1e-9)
+    # of the 6 phase relabelings of an optimum (all equally balanced) the one with the fewest visits is reported
+    fewest = min(np.count_nonzero(np.asarray(p)[best_x] != problem.initial_phase)
+                 for p in [(0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)])
+    assert len(out["changes"]) <= fewest or imbalance(problem.loads, x) < best * (1 - 1e-9)
+
+
+def test_cli_max_changes_must_be_a_number_or_all(table, tmp_path, capsys):
+    path = tmp_path / "loads.csv"
+    table.to_csv(path, index=False)
+    with pytest.raises(SystemExit) as info:
+        main(["phase-balance", str(path), "--max-changes", "some"])
+    assert info.value.code == 2
+    assert "expected a whole number of changes or 'all'" in capsys.readouterr().err

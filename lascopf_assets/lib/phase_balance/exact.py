@@ -51,7 +51,7 @@ from lascopf_assets.lib.phase_balance.local_search import improve
 from lascopf_assets.lib.phase_balance.master import check_highs_options, make_master
 from lascopf_assets.lib.phase_balance.metric import NormalizedLoads
 from lascopf_assets.lib.phase_balance.problem import PhaseBalanceProblem
-from lascopf_assets.lib.phase_balance.result import PhaseBalanceResult, changes_between
+from lascopf_assets.lib.phase_balance.result import PhaseBalanceResult, changes_between, fewest_changes_relabeling
 from lascopf_assets.lib.solver_status import ERROR, OPTIMAL, TIME_LIMIT, SolverOutcome
 
 SOLVERS = ("scip", "highs")
@@ -272,9 +272,11 @@ class ExactPhaseBalancer:
 
     def _result(self, outcome: SolverOutcome, max_changes: int, lower: float, t0: float) -> PhaseBalanceResult:
         """The incumbent with its bound; after a solver error the bound is only what was proven before."""
-        x = self.best_x.copy()
+        # the metric is symmetric in the phases: report the relabeling that needs the fewest visits
+        x = fewest_changes_relabeling(self.problem.initial_phase, self.best_x).copy()
         value = self.best_value
         return PhaseBalanceResult(
+            unlimited=max_changes >= self.problem.n_junctions,
             status=outcome.status,
             reason=outcome.reason,
             max_changes=max_changes,

@@ -90,10 +90,13 @@ class FeederBalance:
 
 
 def curve_rows(curve: list[PhaseBalanceResult]) -> list[dict]:
-    """The trade-off curve as plain rows (K, imbalance, bound, gap, status, reason, number of changes)."""
+    """The trade-off curve as plain rows, each checkable on its own: K, status, reason, imbalance, proven bound,
+    gap, that point's own ``changes`` (junction, from_phase, to_phase) and the ``seconds`` its solve took."""
     return [
-        {"max_changes": r.max_changes, "imbalance": float(r.imbalance), "bound": float(r.bound), "gap": float(r.gap),
-         "status": r.status, "reason": r.reason, "changes": len(r.changes)}
+        {"max_changes": r.max_changes, "status": r.status, "reason": r.reason, "imbalance": float(r.imbalance),
+         "bound": float(r.bound), "gap": float(r.gap),
+         "changes": [{"junction": c.junction, "from_phase": c.from_phase, "to_phase": c.to_phase} for c in r.changes],
+         "seconds": float(r.solve_seconds)}
         for r in curve
     ]
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from lascopf_assets.lib.phase_balance.metric import NormalizedLoads
 from lascopf_assets.lib.phase_balance.problem import PhaseBalanceProblem
-from lascopf_assets.lib.phase_balance.result import PhaseBalanceResult, changes_between
+from lascopf_assets.lib.phase_balance.result import PhaseBalanceResult, changes_between, fewest_changes_relabeling
 from lascopf_assets.lib.solver_status import ERROR, INFEASIBLE, OPTIMAL, TIME_LIMIT, solve_cvxpy
 
 FORMULATIONS = ("study", "epigraph")
@@ -112,6 +112,7 @@ def solve_reference(problem: PhaseBalanceProblem, max_changes: int, solver: str 
     # The current assignment is always feasible: keep it when the solver has nothing better.
     if assignment is None or norm.objective(assignment) > initial:
         assignment = problem.initial_phase.copy()
+    assignment = fewest_changes_relabeling(problem.initial_phase, assignment)  # same imbalance, fewer visits
     value = norm.objective(assignment)
     bound = _dual_bound(prob, solver) if outcome.status in (OPTIMAL, TIME_LIMIT) else math.nan
     if not math.isfinite(bound):
@@ -130,4 +131,5 @@ def solve_reference(problem: PhaseBalanceProblem, max_changes: int, solver: str 
         assignment=assignment, changes=changes_between(problem, assignment), solve_seconds=elapsed,
         method=f"reference-{formulation}", solver=solver,
         skipped_hours=list(problem.timestamps[norm.skipped_hours]),
+        unlimited=max_changes >= problem.n_junctions,
     )

@@ -43,6 +43,7 @@ class PhaseBalanceResult:
     iterations: int = 0
     n_cuts: int = 0
     reason: str | None = None
+    unlimited: bool = False  # solved as ``--max-changes all``: every junction free (max_changes = junctions)
 
     @property
     def gap(self) -> float:
@@ -70,6 +71,7 @@ class PhaseBalanceResult:
             ],
             "solve_seconds": float(self.solve_seconds),
             "max_changes": int(self.max_changes),
+            "unlimited": bool(self.unlimited),
             "method": self.method,
             "solver": self.solver,
             "skipped_hours": [str(h) for h in self.skipped_hours],
@@ -82,3 +84,34 @@ def changes_between(problem: PhaseBalanceProblem, assignment: np.ndarray) -> lis
     return [
         PhaseChange(str(problem.junctions[j]), PHASES[problem.initial_phase[j]], PHASES[assignment[j]]) for j in moved
     ]
+
+
+UNLIMITED = "all"
+
+
+def parse_max_changes(text) -> int | str:
+    """``--max-changes``: a whole number, or ``all`` (every junction free to move). Anything else: ValueError."""
+    if isinstance(text, str) and text.strip().lower() == UNLIMITED:
+        return UNLIMITED
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a whole number of changes or 'all', got {text!r}") from None
+
+
+def resolve_max_changes(value: int | str, problem: PhaseBalanceProblem) -> int:
+    """The K to solve for: ``all`` is the number of junctions (no cap binds)."""
+    return problem.n_junctions if value == UNLIMITED else int(value)
+
+
+def fewest_changes_relabeling(initial_phase: np.ndarray, assignment: np.ndarray) -> np.ndarray:
+    """Of the 6 relabelings of the phases of ``assignment`` (same imbalance: the metric is symmetric in the
+    phases), the one with the fewest changes from ``initial_phase`` (the assignment itself on a tie)."""
+    assignment = np.asarray(assignment)
+    best, best_changes = assignment, int(np.count_nonzero(assignment != initial_phase))
+    for perm in ((0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)):
+        relabeled = np.asarray(perm)[assignment]
+        changes = int(np.count_nonzero(relabeled != initial_phase))
+        if changes < best_changes:
+            best, best_changes = relabeled, changes
+    return best
