@@ -101,3 +101,22 @@ def test_curve_bounds_under_a_tight_budget_are_monotone_and_valid():
     for r in curve:
         best, _ = brute_force(loads, phase, r.max_changes)
         assert r.bound <= best * (1 + 1e-9) + 1e-12 <= r.imbalance * (1 + 1e-9) + 2e-12
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_unlimited_setting_with_phase_symmetry_breaking_matches_brute_force(seed):
+    from lascopf_assets.lib.phase_balance.exact import ExactPhaseBalancer
+
+    problem, _ = _instance(seed)
+    J = problem.n_junctions
+    best, best_x = brute_force(problem.loads, problem.initial_phase, J)
+    balancer = ExactPhaseBalancer(problem, "scip")
+    fixed, rule = balancer.symmetry_breaking(J)
+    if J >= 2:
+        assert len(fixed) == 3 and balancer.symmetry_breaking(J - 1)[1] is None  # only where the cap cannot bind
+        canon = balancer.canonical(best_x, rule)
+        assert imbalance(problem.loads, canon) == pytest.approx(best, rel=1e-9)
+        assert not balancer.to_moves(canon)[fixed].any()
+    result = balancer.solve(J, gap_tolerance=1e-9)
+    assert result.unlimited
+    _check(problem, J, result, best)

@@ -114,14 +114,15 @@ def check_scip_params(params: dict | None) -> None:
 
 
 def branch_and_cut(oracle, max_changes: int, initial_cuts, start_y, start_theta, time_limit: float,
-                   gap_tolerance: float, tol_rel: float = 1e-7, params: dict | None = None) -> BranchAndCutOutcome:
+                   gap_tolerance: float, tol_rel: float = 1e-7, params: dict | None = None,
+                   fixed_zero=()) -> BranchAndCutOutcome:
     """Solve ``min sum theta`` with lazily generated cuts.
 
     ``oracle`` provides ``n_groups``, ``move_junction``, ``to_assignment(y)``,
     ``group_values(x)``, ``cuts_at(x) -> (coef, const, values)`` and
     ``offer(x, value)`` (records incumbents);
     ``initial_cuts`` is a list of ``(groups, coef, const)``; ``params``: SCIP parameters set last
-    (they override the ones below).
+    (they override the ones below); ``fixed_zero``: moves fixed to 0 (symmetry breaking; ``start_y`` must respect it).
     """
     m = pyscipopt.Model()
     m.hideOutput()
@@ -138,7 +139,8 @@ def branch_and_cut(oracle, max_changes: int, initial_cuts, start_y, start_theta,
     set_scip_params(m, params)
     q = pyscipopt.quicksum
     n_moves = len(oracle.move_junction)
-    y = [m.addVar(vtype="B", name=f"y{i}") for i in range(n_moves)]
+    zero = set(int(i) for i in fixed_zero)
+    y = [m.addVar(vtype="B", name=f"y{i}", ub=0.0 if i in zero else 1.0) for i in range(n_moves)]
     theta = [m.addVar(lb=0.0, obj=1.0, name=f"theta{g}") for g in range(oracle.n_groups)]
     for j in np.unique(oracle.move_junction):
         m.addCons(q(y[i] for i in np.flatnonzero(oracle.move_junction == j)) <= 1)

@@ -199,14 +199,53 @@ class ExactPhaseBalancer:
             outcome, lower = self._solve_iterative(max_changes, deadline, gap_tolerance, t0)
         return self._result(outcome, max_changes, lower, t0)
 
+    def symmetry_breaking(self, max_changes: int) -> tuple[np.ndarray, tuple[int, int, int, int] | None]:
+        """Moves that may be fixed to 0 without losing an optimum, and the relabeling rule behind them.
+
+        Only when the cap cannot bind (``max_changes >= junctions``, the unlimited setting): the metric is
+        symmetric in the three phases, so every assignment has a relabeling that keeps the largest junction
+        ``j1`` on its phase ``a`` (both of its moves fixed to 0), and of the two relabelings that do, one keeps
+        the second-largest junction ``j2`` off phase ``c`` (its move to ``c`` fixed to 0; ``c`` is the phase
+        other than ``a`` and ``j2``'s own, or ``a + 2`` when ``j2`` is on ``a``). A relabeling never breaks the
+        cap here, so the optimum over the fixed set is the optimum. Returns ``(moves, (j1, a, j2, c))``.
+        """
+        J = self.problem.n_junctions
+        if max_changes < J or J < 2:
+            return np.zeros(0, dtype=np.int64), None
+        p0 = self.problem.initial_phase
+        order = np.argsort(-self.norm.l.sum(axis=1), kind="stable")
+        j1, j2 = int(order[0]), int(order[1])
+        a = int(p0[j1])
+        c = (a + 2) % 3 if p0[j2] == a else 3 - a - int(p0[j2])
+        moves = np.flatnonzero((self.move_junction == j1) | ((self.move_junction == j2) & (self.move_target == c)))
+        return moves, (j1, a, j2, c)
+
+    @staticmethod
+    def canonical(x: np.ndarray, rule: tuple[int, int, int, int] | None) -> np.ndarray:
+        """The relabeling of ``x`` that satisfies :meth:`symmetry_breaking`'s fixings (same imbalance)."""
+        if rule is None:
+            return x
+        j1, a, j2, c = rule
+        perm = np.arange(3)
+        perm[[x[j1], a]] = perm[[a, x[j1]]]  # swap so that j1 lands on a
+        x = perm[x]
+        if x[j2] == c:
+            b = 3 - a - c
+            perm = np.arange(3)
+            perm[[b, c]] = [c, b]
+            x = perm[x]
+        return x
+
     def _solve_branch_and_cut(self, max_changes, deadline, gap_tolerance) -> tuple[SolverOutcome, float]:
         remaining = deadline - time.perf_counter()
         if remaining <= 0:
             return SolverOutcome(TIME_LIMIT, "no time left for SCIP after the local search"), 0.0
+        fixed, rule = self.symmetry_breaking(max_changes)
+        start = self.canonical(self.best_x, rule)
         outcome = branch_and_cut(
-            self, max_changes, list(self.pool), self.to_moves(self.best_x),
-            self.group_values(self.best_x) * (1 + 1e-9) + 1e-12, min(remaining, 1e9), gap_tolerance * 0.5,
-            params=self.solver_options,
+            self, max_changes, list(self.pool), self.to_moves(start),
+            self.group_values(start) * (1 + 1e-9) + 1e-12, min(remaining, 1e9), gap_tolerance * 0.5,
+            params=self.solver_options, fixed_zero=fixed,
         )
         self.iterations += 1
         self.n_lazy_cuts += outcome.n_cuts
