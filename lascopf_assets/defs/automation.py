@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from lascopf_assets.defs.profile import sensors_start
+from lascopf_assets.defs.profile import sensor_interval, sensors_start
 
 
 def automation_sensor(profile: str) -> dg.AutomationConditionSensorDefinition:
@@ -11,6 +11,6 @@ def automation_sensor(profile: str) -> dg.AutomationConditionSensorDefinition:
         "automation_sensor",
         target=dg.AssetSelection.all(),
         default_status=sensors_start(profile),
-        minimum_interval_seconds=30,
+        minimum_interval_seconds=sensor_interval(30),
         description="Declarative automation: downstream assets follow upstream changes.",
     )

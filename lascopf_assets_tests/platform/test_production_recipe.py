@@ -139,6 +139,8 @@ def test_the_outside_compose_recipe_ingests_with_the_daemon(tmp_path, scratch_da
     for path in zone.paths:
         client.upload_file(str(path), landing_bucket, f"landing/{path.stem.rsplit('_', 1)[1]}/{path.name}")
 
+    # the recipe's sensors at their production intervals (30-60 s) would spend most of this test waiting
+    env["LASCOPF_SENSOR_INTERVAL_SECONDS"] = "5"
     assert [shlex.split(line)[0] for line in background] == [".venv/bin/dagster-daemon", ".venv/bin/dagster-webserver"]
     with open(tmp_path / "daemon.log", "w") as log:
         daemon = subprocess.Popen(shlex.split(background[0]), cwd=work, env=env, start_new_session=True,

@@ -17,7 +17,7 @@ import pandas as pd
 from lascopf_assets.defs.ingestion.assets import raw_measurements, rejected_landing_files
 from lascopf_assets.defs.ingestion.topology import TOPOLOGY_FINGERPRINT, grid_topology
 from lascopf_assets.defs.partitions import daily_partitions
-from lascopf_assets.defs.profile import sensors_start
+from lascopf_assets.defs.profile import sensor_interval, sensors_start
 from lascopf_assets.defs.resources import FeederHeads, LandingZone, S3LandingZone
 from lascopf_assets.lib.ingest.landing_runs import LandingCursor, changed_files, plan_landing_runs
 from lascopf_assets.lib.ingest.rejections import UNREADABLE
@@ -152,16 +152,17 @@ def ingestion_sensors(profile: str) -> list[dg.SensorDefinition]:
     status = sensors_start(profile)
     return [
         dg.sensor(
-            target=[raw_measurements, rejected_landing_files], minimum_interval_seconds=30, default_status=status,
+            target=[raw_measurements, rejected_landing_files], minimum_interval_seconds=sensor_interval(30),
+            default_status=status,
             description="New or rewritten landing files -> one raw_measurements run per day partition they cover; "
             "a change in the files that cannot be ingested -> rejected_landing_files.",
         )(landing_file_sensor),
         dg.sensor(
-            target=[grid_topology], minimum_interval_seconds=60, default_status=status,
+            target=[grid_topology], minimum_interval_seconds=sensor_interval(60), default_status=status,
             description="A new or changed topology file -> rebuild grid_topology (a new version).",
         )(topology_file_sensor),
         dg.sensor(
-            target=[raw_measurements, rejected_landing_files], minimum_interval_seconds=60,
+            target=[raw_measurements, rejected_landing_files], minimum_interval_seconds=sensor_interval(60),
             default_status=dg.DefaultSensorStatus.STOPPED,
             description="New or rewritten objects under the landing prefix -> one raw_measurements run per range of "
             "consecutive days they are for; a change in the objects that cannot be ingested -> rejected_landing_files.",
