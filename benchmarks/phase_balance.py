@@ -8,6 +8,16 @@ runs (before the reference runs, which run in a child process with a hard wall-c
 cap of time limit + 10 %, since cvxpy's model build is not covered by the solver's limit).
 
     .venv/bin/python benchmarks/phase_balance.py [--time-limit 1800] [--solver scip|highs] [--instances demo|synthetic]
+    .venv/bin/python benchmarks/phase_balance.py --curve 10 [--per-k 10] [--unlimited 120] [--lv-folder DIR]
+
+``--curve KMAX`` (issue 13) instead prints the trade-off curve per K = 0..KMAX: time, status and gap of the
+fast method (one balancer along the curve, each K its own ``--per-k`` seconds, bounds carried down) and of
+the plain epigraph MILP (cvxpy + the same solver, the same seconds per K, one child process per K with a
+hard cap), on the demo zone (40 junctions), the synthetic generator's 40 x 8760 instance and the IEEE
+European LV feeder at 1-minute resolution (55 loads x 1,440 minutes, when ``--lv-folder`` exists); then
+K = 5 on the LV feeder with 30 s and the unlimited setting (``--max-changes all``) with ``--unlimited`` s.
+Targets (issue 13): every K = 0..10 certified (gap <= 1e-4) in <= 120 s for the whole curve at 40 x 8760;
+LV 1-minute K = 5 proven in <= 30 s; unlimited gap <= 1 % in <= 120 s.
 
 Instances (default ``demo``, as the issue asks): the demo zone generator
 (lascopf_assets.lib.zone.demo) for a year, its meter readings summed per junction
@@ -107,14 +117,102 @@ def run_reference(J, T, K, seed, solver, time_limit, instance_path=None):
     return (queue.get() if not queue.empty() else None), wall
 
 
+def _epigraph_child(problem, K, solver, time_limit, queue):
+    r = solve_reference(problem, K, solver, time_limit, "epigraph", 1e-4)
+    queue.put((r.status, r.imbalance, r.bound, r.gap, r.solve_seconds))
+
+
+def run_epigraph(problem, K, solver, time_limit):
+    """(status, imbalance, bound, gap, solver seconds, wall seconds incl. the cvxpy build); 'killed' past the cap."""
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_epigraph_child, args=(problem, K, solver, time_limit, queue))
+    t0 = time.perf_counter()
+    proc.start()
+    proc.join(time_limit * 1.5 + 60)
+    wall = time.perf_counter() - t0
+    if proc.is_alive():
+        proc.kill()
+        proc.join()
+        return ("killed", float("nan"), 0.0, 1.0, wall, wall)
+    if queue.empty():
+        return ("error", float("nan"), 0.0, 1.0, wall, wall)
+    return (*queue.get(), wall)
+
+
+def curve_table(name, problem, k_max, solver, per_k, reference_ks) -> list:
+    """Print and return one instance's curve rows: fast (shared balancer, per_k s per K) and epigraph MILP (same)."""
+    from lascopf_assets.lib.phase_balance.exact import ExactPhaseBalancer, carry_bounds_down
+
+    print(f"== curve {name}: {problem.n_junctions} junctions x {problem.n_hours} intervals, K = 0..{k_max}, "
+          f"solver {solver}, {per_k:g} s per K for each method")
+    balancer = ExactPhaseBalancer(problem, solver)
+    t0 = time.perf_counter()
+    solved = {K: balancer.solve(K, per_k, 1e-6) for K in range(k_max + 1)}
+    total_fast = time.perf_counter() - t0
+    carry_bounds_down(solved, 1e-6)
+    print(f"{'K':>3} | {'fast status':<11} {'imbalance':>10} {'bound':>10} {'gap':>8} {'s':>6} | "
+          f"{'epigraph status':<15} {'imbalance':>10} {'bound':>10} {'gap':>8} {'solver s':>8} {'wall s':>7}")
+    rows = []
+    for K in range(k_max + 1):
+        r = solved[K]
+        ref = run_epigraph(problem, K, solver, per_k) if K in reference_ks else None
+        ref_text = ("-" if ref is None else
+                    f"{ref[0]:<15} {ref[1]:>10.3f} {ref[2]:>10.3f} {ref[3]:>8.2%} {ref[4]:>8.1f} {ref[5]:>7.1f}")
+        print(f"{K:>3} | {r.status:<11} {r.imbalance:>10.3f} {r.bound:>10.3f} {r.gap:>8.2%} {r.solve_seconds:>6.1f} | "
+              + ref_text, flush=True)
+        rows.append((K, r, ref))
+    certified = sum(r.gap <= 1e-4 for r in solved.values())
+    print(f"fast method: {certified}/{k_max + 1} K certified (gap <= 1e-4), whole curve {total_fast:.1f} s")
+    return rows
+
+
+def curve_main(args) -> None:
+    from lascopf_assets.lib.phase_balance.exact import ExactPhaseBalancer
+    from lascopf_assets.lib.phase_balance.lv_feeder import feeder_load_table
+
+    folder = Path(tempfile.mkdtemp(prefix="lascopf-bench-phase-"))
+    print(f"machine: 2 cores shared with other sessions; budgets: {args.per_k:g} s per K and method, "
+          f"unlimited {args.unlimited:g} s, LV K = 5 30 s (targets: 120 s curve, 30 s LV, 120 s unlimited)")
+    demo, _ = build_instance("demo", 40, args.seed, folder)
+    synthetic = generate_instance(40, 8760, seed=args.seed)
+    instances = [("demo zone 40 x 8760", demo), ("synthetic generator 40 x 8760", synthetic)]
+    lv = Path(args.lv_folder)
+    if (lv / "Loads.txt").exists():
+        lv_problem = problem_from_long_table(feeder_load_table(lv, resolution="minute"), source=str(lv))
+        instances.append(("IEEE European LV, 1-minute", lv_problem))
+    reference_ks = (set() if args.skip_reference else set(range(args.curve + 1)) if args.reference_ks is None
+                    else {int(k) for k in args.reference_ks.split(",")})
+    for name, problem in instances:
+        curve_table(name, problem, args.curve, args.solver, args.per_k, reference_ks)
+    if (lv / "Loads.txt").exists():
+        r = ExactPhaseBalancer(lv_problem, args.solver).solve(5, 30.0, 1e-6)
+        print(f"== LV 1-minute K = 5, 30 s: {line('fast method', r)}")
+        print(f"target proven in <= 30 s: {r.gap <= 1e-4 and r.solve_seconds <= 30}")
+    for name, problem in instances[:2]:
+        b = ExactPhaseBalancer(problem, args.solver)
+        r = b.solve(problem.n_junctions, args.unlimited, 1e-6)
+        print(f"== unlimited (--max-changes all) {name}, {args.unlimited:g} s: {line('fast method', r)}")
+        print(f"target gap <= 1 % in <= 120 s: {r.gap <= 0.01 and r.solve_seconds <= 120}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--curve", type=int, default=None, metavar="KMAX", help="the trade-off curve benchmark (issue 13)")
+    ap.add_argument("--per-k", type=float, default=10.0, help="--curve: seconds per K for each method (default 10)")
+    ap.add_argument("--reference-ks", default=None, metavar="K,K,...",
+                    help="--curve: the K the epigraph MILP runs for (default every K; its cvxpy build is not budgeted)")
+    ap.add_argument("--unlimited", type=float, default=120.0, help="--curve: seconds of the unlimited setting")
+    ap.add_argument("--lv-folder", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "ieee_european_lv"))
     ap.add_argument("--time-limit", type=float, default=1800.0, help="reference time limit, seconds (default 1800)")
     ap.add_argument("--solver", choices=("scip", "highs"), default="scip")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-reference", action="store_true")
     ap.add_argument("--instances", choices=("demo", "synthetic"), default="demo")
     args = ap.parse_args()
+    if args.curve is not None:
+        curve_main(args)
+        return
     folder = Path(tempfile.mkdtemp(prefix="lascopf-bench-phase-"))
 
     print(f"== seed scale: 40 junctions x 8760 h, K=5, seed {args.seed}, solver {args.solver}, {args.instances} instances")
