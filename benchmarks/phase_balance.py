@@ -118,18 +118,26 @@ def run_reference(J, T, K, seed, solver, time_limit, instance_path=None):
 
 
 def _epigraph_child(problem, K, solver, time_limit, queue):
-    r = solve_reference(problem, K, solver, time_limit, "epigraph", 1e-4)
-    queue.put((r.status, r.imbalance, r.bound, r.gap, r.solve_seconds))
+    """The solver gets ``time_limit`` seconds after the cvxpy build (solve_reference counts the build in its
+    limit, so the build is timed once first and added); reports the solver's own seconds."""
+    from lascopf_assets.lib.phase_balance.reference import build_model
+
+    t0 = time.perf_counter()
+    build_model(problem, K, "epigraph")
+    build = time.perf_counter() - t0
+    r = solve_reference(problem, K, solver, time_limit + build, "epigraph", 1e-4)
+    queue.put((r.status, r.imbalance, r.bound, r.gap, max(0.0, r.solve_seconds - build)))
 
 
 def run_epigraph(problem, K, solver, time_limit):
-    """(status, imbalance, bound, gap, solver seconds, wall seconds incl. the cvxpy build); 'killed' past the cap."""
+    """(status, imbalance, bound, gap, solver seconds after the build, wall seconds incl. two cvxpy builds);
+    'killed' past the cap."""
     ctx = mp.get_context("fork")
     queue = ctx.Queue()
     proc = ctx.Process(target=_epigraph_child, args=(problem, K, solver, time_limit, queue))
     t0 = time.perf_counter()
     proc.start()
-    proc.join(time_limit * 1.5 + 60)
+    proc.join(time_limit * 1.5 + 120)
     wall = time.perf_counter() - t0
     if proc.is_alive():
         proc.kill()
