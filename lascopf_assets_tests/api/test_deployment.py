@@ -58,4 +58,6 @@ def test_the_api_service_reads_the_storage_the_assets_write():
     # the table store the API opens is in the schema the table IO manager writes
     store = ProductionStore.from_env({name: "x" for name in PRODUCTION_ENV} | {"LASCOPF_S3_ENDPOINT_URL": ""})
     assert store.tables.schema == PostgresTableIOManager(host="x", user="x", dbname="x").db_schema
-    assert "timescaledb" in api["depends_on"]
+    # it reads the results database and the S3 lake: it starts after both exist (the buckets made by s3_init)
+    assert api["depends_on"]["timescaledb"] == {"condition": "service_healthy"}
+    assert api["depends_on"]["s3_init"] == {"condition": "service_completed_successfully"}
