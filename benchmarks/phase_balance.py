@@ -94,27 +94,34 @@ def build_instance(kind: str, junctions: int, seed: int, folder: Path):
     return problem_from_long_table(pd.read_parquet(path), source=str(path), csv_lines=False), path
 
 
-def _reference_child(J, T, K, seed, solver, time_limit, queue, instance_path=None):
+def _reference_child(J, T, K, seed, solver, time_limit, instance_path, queue):
     problem = (problem_from_long_table(pd.read_parquet(instance_path), source=str(instance_path), csv_lines=False)
                if instance_path else generate_instance(J, T, seed=seed))
     r = solve_reference(problem, K, solver, time_limit, "study", 1e-4)
     queue.put((r.status, r.imbalance, r.bound, r.gap, r.solve_seconds, len(r.changes), peak_rss_mb()))
 
 
-def run_reference(J, T, K, seed, solver, time_limit, instance_path=None):
-    """(result tuple or None, wall seconds): None when the hard cap killed the child."""
+def run_capped_child(target, args, cap_seconds):
+    """Run ``target(*args, queue)`` in a forked child killed after ``cap_seconds``:
+    (what it put on the queue, or None; wall seconds; whether the cap killed it)."""
     ctx = mp.get_context("fork")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_reference_child, args=(J, T, K, seed, solver, time_limit, queue, instance_path))
+    proc = ctx.Process(target=target, args=(*args, queue))
     t0 = time.perf_counter()
     proc.start()
-    proc.join(time_limit * 1.1 + 30)
+    proc.join(cap_seconds)
     wall = time.perf_counter() - t0
-    if proc.is_alive():
+    killed = proc.is_alive()
+    if killed:
         proc.kill()
         proc.join()
-        return None, wall
-    return (queue.get() if not queue.empty() else None), wall
+    return (None if killed or queue.empty() else queue.get()), wall, killed
+
+
+def run_reference(J, T, K, seed, solver, time_limit, instance_path=None):
+    """(result tuple or None, wall seconds): None when the hard cap killed the child."""
+    result, wall, _ = run_capped_child(_reference_child, (J, T, K, seed, solver, time_limit, instance_path), time_limit * 1.1 + 30)
+    return result, wall
 
 
 def _epigraph_child(problem, K, solver, time_limit, queue):
@@ -132,20 +139,10 @@ def _epigraph_child(problem, K, solver, time_limit, queue):
 def run_epigraph(problem, K, solver, time_limit):
     """(status, imbalance, bound, gap, solver seconds after the build, wall seconds incl. two cvxpy builds);
     'killed' past the cap."""
-    ctx = mp.get_context("fork")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_epigraph_child, args=(problem, K, solver, time_limit, queue))
-    t0 = time.perf_counter()
-    proc.start()
-    proc.join(time_limit * 1.5 + 120)
-    wall = time.perf_counter() - t0
-    if proc.is_alive():
-        proc.kill()
-        proc.join()
-        return ("killed", float("nan"), 0.0, 1.0, wall, wall)
-    if queue.empty():
-        return ("error", float("nan"), 0.0, 1.0, wall, wall)
-    return (*queue.get(), wall)
+    result, wall, killed = run_capped_child(_epigraph_child, (problem, K, solver, time_limit), time_limit * 1.5 + 120)
+    if result is None:
+        return ("killed" if killed else "error", float("nan"), 0.0, 1.0, wall, wall)
+    return (*result, wall)
 
 
 def curve_table(name, problem, k_max, solver, per_k, reference_ks) -> list:
