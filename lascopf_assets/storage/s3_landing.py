@@ -336,7 +336,7 @@ def plan_s3_landing(
     out_of_range = [(o.key, o.day) for o in due if is_valid_day is not None and not is_valid_day(o.day)]
     bad = {k for k, _ in out_of_range}
     wanted = [IndexedFile(o.landing_file(bucket), (o.day,)) for o in due if o.key not in bad]
-    requests, _, already = range_requests(wanted, None, last_ingested, run_key_prefix="s3-landing")
+    requests, _, already = range_requests(wanted, None, _before_by_a_second(last_ingested), run_key_prefix="s3-landing")
 
     listed_days = sorted(set(days.values()))
     watermark = max([d for d in [cursor.watermark, *listed_days] if d], default=None)
@@ -359,6 +359,16 @@ def plan_s3_landing(
     refused_by_day = {day: [o for o in refused if o.day == day] for day in listed_days}
     return LandingPlan(requests, S3LandingCursor(watermark, seen, list(cursor.rejected), fresh=False), listed_days,
                        out_of_range, calls, new_refusals, refused_by_day, already)
+
+
+def _before_by_a_second(last_ingested: LastIngested | None) -> LastIngested | None:
+    """``last_ingested`` one second earlier. An object's version time (``LandingObject.cache_mtime_ns``) is its
+    LastModified second plus up to a second of ETag fingerprint, so an object rewritten within the second after
+    an ingestion can look older than it; against ingestion times one second earlier it never does (an object
+    written within the second before an ingestion is asked for again: a harmless re-ingestion)."""
+    if last_ingested is None:
+        return None
+    return lambda days: {day: at - 1.0 for day, at in last_ingested(days).items()}
 
 
 def _key_day(key: str, base: str) -> str | None:

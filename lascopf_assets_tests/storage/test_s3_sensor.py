@@ -58,6 +58,20 @@ def test_ticks_request_each_object_version_once(s3_bucket):
     assert plan(s3_bucket, third.cursor).requests == []
 
 
+def test_first_tick_asks_for_an_object_rewritten_within_the_second_after_an_ingestion(s3_bucket):
+    """LastModified has whole seconds: an object rewritten in the same second as the day's last ingestion is newer
+    than it, and a first tick (no cursor) must ask for the day again (CI once saw it skipped). An object last
+    written more than a second before the ingestion is not asked for again."""
+    put(s3_bucket, "landing/2023-01-01/a.csv")
+    put(s3_bucket, "landing/2023-01-02/a.csv")
+    head = s3_bucket["client"].head_object(Bucket=s3_bucket["bucket"], Key="landing/2023-01-01/a.csv")
+    modified = head["LastModified"].timestamp()  # whole seconds; the rewrite happened somewhere in [modified, +1)
+    ingested = {"2023-01-01": modified + 0.999, "2023-01-02": modified + 2.5}
+    result = plan(s3_bucket, S3LandingCursor(), last_ingested=lambda days: {d: ingested[d] for d in days})
+    assert spans(result) == [("2023-01-01", "2023-01-01", ["landing/2023-01-01/a.csv"])]
+    assert result.already_ingested == ["2023-01-02"]
+
+
 def test_run_keys_are_deterministic_when_a_tick_is_replayed(s3_bucket):
     """A tick whose cursor was never stored (daemon killed) asks again with the same run
     keys, and Dagster never launches a run key twice."""
