@@ -176,3 +176,24 @@ def test_asset_has_a_code_version():
     from lascopf_assets.defs.phase_balancing.assets import PHASE_BALANCING_CODE_VERSION
 
     assert spec.code_versions_by_key[dg.AssetKey("phase_assignment")] == PHASE_BALANCING_CODE_VERSION
+
+
+def test_unlimited_lets_every_junction_move_and_matches_brute_force(zone):
+    """``unlimited: true`` is the CLI's ``--max-changes all``: K is the feeder's junction count (``max_changes`` is not
+    used), and the result is the brute-force optimum over all 3^J assignments."""
+    from .brute_force import brute_force
+
+    result = assign(zone.run, "TR2", unlimited=True, max_changes=0, curve_max_changes=1, time_limit_seconds=60)
+    assert result.success
+    meta = _meta(result)
+    problem = _feeder_problem(zone.data, "TR2")
+    best, _ = brute_force(problem.loads, problem.initial_phase, problem.n_junctions)
+    assert meta["unlimited"] is True and meta["max_changes"] == problem.n_junctions == 5
+    assert meta["status"] == "optimal" and meta["imbalance_after"] == pytest.approx(best, rel=1e-6)
+    assert meta["summary_lines"][0].startswith(f"phase balancing TR2 {DAYS[0]} .. {DAYS[1]} (K = all 5 junctions, scip)")
+    table = zone.run(["phase_recommendations"]).output_for_node("phase_recommendations")
+    own = table[table["feeder"] == "TR2"].sort_values("k")
+    assert own["k"].tolist() == [0, 1, 5] and own["recommended"].tolist() == [False, False, True]  # K past the curve
+    assert own["imbalance"].iloc[-1] == pytest.approx(best, rel=1e-6)
+    limited = _meta(assign(zone.run, "TR2", max_changes=0, curve_max_changes=1, time_limit_seconds=60))
+    assert limited["unlimited"] is False and limited["n_changes"] == 0 and best <= limited["imbalance_after"]

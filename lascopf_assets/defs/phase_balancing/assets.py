@@ -25,6 +25,7 @@ from lascopf_assets.lib.phase_balance.exact import SOLVERS, ExactPhaseBalancer, 
 from lascopf_assets.lib.phase_balance.feeders import feeder_ranking as rank_feeders
 from lascopf_assets.lib.phase_balance.problem import LoadTableError, problem_from_long_table
 from lascopf_assets.lib.phase_balance.report import figure_tradeoff, report_file_name, write_report
+from lascopf_assets.lib.phase_balance.result import UNLIMITED, resolve_max_changes
 from lascopf_assets.lib.phase_balance.window import select_window
 from lascopf_assets.lib.solver_status import ERROR, OPTIMAL, parse_options
 
@@ -34,6 +35,9 @@ PHASE_BALANCING_CODE_VERSION = "2"  # 2: one partition per feeder
 class PhaseBalancingConfig(dg.Config):
     max_changes: int = 5
     """K: at most this many junctions change phase."""
+    unlimited: bool = False
+    """Every junction free to move (the study's unlimited setting; the CLI's ``--max-changes all``): K is the
+    feeder's number of junctions and ``max_changes`` is not used."""
     curve_max_changes: int = 10
     """Kmax of the trade-off curve (K = 0..Kmax)."""
     solver: str = "scip"
@@ -48,10 +52,14 @@ class PhaseBalancingConfig(dg.Config):
     """SCIP parameters or HiGHS options handed to the solver, e.g. ``{"limits/nodes": "100000"}``."""
 
 
+def _k_text(result) -> str:
+    return f"all {result.max_changes} junctions" if result.unlimited else str(result.max_changes)
+
+
 def _summary_lines(result, feeder: str, first: str, last: str, solver: str) -> list[str]:
     """What `lascopf demo` prints: the outcome, then one line per recommended change."""
     lines = [
-        f"phase balancing {feeder} {first} .. {last} (K = {result.max_changes}, {solver}): {result.status}, "
+        f"phase balancing {feeder} {first} .. {last} (K = {_k_text(result)}, {solver}): {result.status}, "
         f"imbalance {result.initial_imbalance:,.2f} -> {result.imbalance:,.2f} "
         f"(bound {result.bound:,.2f}, gap {result.gap:.1e}, {result.solve_seconds:.1f} s)"
     ]
@@ -106,7 +114,8 @@ def phase_assignment(
         balancer = ExactPhaseBalancer(problem, config.solver, solver_options=parse_options(config.solver_options))
     except ValueError as exc:
         raise dg.Failure(description=str(exc)) from exc
-    result, curve = solve_with_curve(balancer, config.max_changes, config.curve_max_changes,
+    max_changes = resolve_max_changes(UNLIMITED if config.unlimited else config.max_changes, problem)
+    result, curve = solve_with_curve(balancer, max_changes, config.curve_max_changes,
                                      float(config.time_limit_seconds))
 
     # named by feeder and window (a rerun of the same window replaces it); latest.html beside it is the newest
@@ -145,8 +154,10 @@ def phase_assignment(
             "window": f"{first} .. {last}",
             "skipped_hours": dg.MetadataValue.int(len(result.skipped_hours)),
             "max_changes": dg.MetadataValue.int(result.max_changes),
+            "unlimited": dg.MetadataValue.bool(bool(result.unlimited)),
             # each point on its own: K, status, imbalance, bound, gap and its changes (phase_recommendations reads it)
             "tradeoff_points": dg.MetadataValue.json([_curve_point(r) for r in curve]),
+            "recommended_point": dg.MetadataValue.json(_curve_point(result)),  # also when K is past the curve
             "curve_points": dg.MetadataValue.int(len(curve)),
             "curve_points_certified": dg.MetadataValue.int(sum(r.status == OPTIMAL for r in curve)),
             "tradeoff_curve": dg.MetadataValue.md(
@@ -245,11 +256,15 @@ RECOMMENDATION_COLUMNS = {
 
 
 def recommendation_rows(feeder: str, latest: FeederMaterialization) -> list[dict]:
-    """One row per trade-off curve point of a feeder's latest phase_assignment ([] if written without its points)."""
+    """One row per trade-off curve point of a feeder's latest phase_assignment ([] if written without its points),
+    and the recommended point's row after them when its K is past the curve (e.g. ``unlimited``)."""
     meta = latest.metadata
     points = meta.get("tradeoff_points")
     if points is None:
         return []
+    recommended = meta.get("recommended_point")
+    if recommended is not None and all(p["k"] != recommended["k"] for p in points):
+        points = [*points, recommended]
     computed_at = pd.Timestamp(latest.timestamp, unit="s", tz="UTC")
     return [{
         "feeder": feeder, "k": p["k"], "recommended": p["k"] == meta.get("max_changes"), "status": p["status"],
