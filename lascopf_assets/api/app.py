@@ -19,7 +19,14 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from lascopf_assets.api.auth import require_token
-from lascopf_assets.api.launcher import DISPATCH_ASSETS, PHASE_ASSETS, DagsterLauncher, LaunchError, RunNotFound
+from lascopf_assets.api.launcher import (
+    DISPATCH_ASSETS,
+    PHASE_ASSETS,
+    DagsterLauncher,
+    LaunchError,
+    RunNotFound,
+    first_line,
+)
 from lascopf_assets.api.metrics import PlatformMetrics, S3LandingWatch
 from lascopf_assets.api.models import (
     DataQuality,
@@ -92,8 +99,7 @@ def create_app(settings: ApiSettings | None = None, store: ResultStore | None = 
     @app.exception_handler(psycopg.OperationalError)
     def _storage_unavailable(_: Request, exc: Exception):
         # the results database or the object store cannot be read: a 503 saying which and why, not a bare 500
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        return JSONResponse({"detail": f"results storage unavailable: {first}"}, status_code=503)
+        return JSONResponse({"detail": f"results storage unavailable: {first_line(exc)}"}, status_code=503)
 
     @app.exception_handler(RequestValidationError)
     def _malformed(_: Request, exc: RequestValidationError):

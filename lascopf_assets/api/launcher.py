@@ -33,7 +33,8 @@ def _unreachable(exc: BaseException) -> BaseException | None:
     return None
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """An exception's first line of text (its type's name when it has none), for a one-line HTTP detail."""
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()
 
 
@@ -64,7 +65,7 @@ class DagsterLauncher:
         # the client wraps a refused connection in a "query failed" error that quotes the whole query
         cause = _unreachable(exc)
         if cause is not None:
-            raise LaunchError(f"Dagster webserver at {self.host}:{self.port} is not reachable: {_first_line(cause)}") from exc
+            raise LaunchError(f"Dagster webserver at {self.host}:{self.port} is not reachable: {first_line(cause)}") from exc
 
     def status(self, run_id: str) -> str:
         client = self._client()

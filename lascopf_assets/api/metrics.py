@@ -42,6 +42,7 @@ import time
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from lascopf_assets.lib.solver_status import ERROR, INFEASIBLE, OPTIMAL, TIME_LIMIT
+from lascopf_assets.storage.s3_landing import S3_LANDING_ENV
 
 STATUSES = (OPTIMAL, TIME_LIMIT, INFEASIBLE, ERROR)
 SOLVER_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
@@ -239,18 +240,19 @@ class S3LandingWatch:
     @classmethod
     def from_env(cls, environ: dict | None = None) -> S3LandingWatch | None:
         env = os.environ if environ is None else environ
-        if not env.get("LASCOPF_S3_LANDING_BUCKET"):
+        names = S3_LANDING_ENV
+        if not env.get(names["bucket"]):
             return None
         import boto3
         from botocore.config import Config
 
         client = boto3.client(
-            "s3", endpoint_url=env.get("LASCOPF_S3_ENDPOINT_URL") or None, region_name=env.get("LASCOPF_S3_REGION") or
-            "us-east-1", aws_access_key_id=env.get("LASCOPF_S3_ACCESS_KEY") or None,
-            aws_secret_access_key=env.get("LASCOPF_S3_SECRET_KEY") or None,
+            "s3", endpoint_url=env.get(names["endpoint_url"]) or None, region_name=env.get(names["region"]) or
+            "us-east-1", aws_access_key_id=env.get(names["access_key"]) or None,
+            aws_secret_access_key=env.get(names["secret_key"]) or None,
             config=Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=3, read_timeout=10),
         )
-        return cls(client, env["LASCOPF_S3_LANDING_BUCKET"], env.get("LASCOPF_S3_LANDING_PREFIX", ""))
+        return cls(client, env[names["bucket"]], env.get(names["prefix"], ""))
 
     def days(self) -> list[str]:
         """The days of the day folders under the prefix, newest first."""

@@ -26,12 +26,9 @@ import pandas as pd
 from psycopg import sql
 
 from lascopf_assets.storage.parquet_lake import ParquetLake, PartitionMissingError
+from lascopf_assets.storage.pg_tables import PG_ENV
 from lascopf_assets.storage.s3_lake import S3_ENV
 
-# the variables defs/storage/from_env.py gives the IO managers (PG_ENV, S3_ENV), repeated so the API does
-# not import Dagster; lascopf_assets_tests/api/test_deployment.py ties them together and to docker-compose
-PG_ENV = {"host": "LASCOPF_PG_HOST", "port": "LASCOPF_PG_PORT", "user": "LASCOPF_PG_USER",
-          "password": "LASCOPF_PG_PASSWORD", "dbname": "LASCOPF_PG_DB"}
 PRODUCTION_ENV = (*PG_ENV.values(), *S3_ENV.values())
 REQUIRED_ENV = (PG_ENV["host"], PG_ENV["user"], PG_ENV["dbname"], S3_ENV["bucket"])
 

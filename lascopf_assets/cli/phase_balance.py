@@ -83,7 +83,7 @@ def _load_problems(args):
 
 
 def _check_args(args: argparse.Namespace) -> None:
-    if args.max_changes != "all" and args.max_changes < 0:
+    if isinstance(args.max_changes, int) and args.max_changes < 0:  # else "all" (parse_max_changes)
         raise CliError(f"--max-changes must be >= 0, got {args.max_changes}")
     if args.time_limit is not None and not (args.time_limit > 0 and math.isfinite(args.time_limit)):
         raise CliError(f"--time-limit must be a positive number of seconds, got {args.time_limit}")

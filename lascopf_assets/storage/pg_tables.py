@@ -60,7 +60,16 @@ from lascopf_assets.storage.pg_types import (
 )
 from lascopf_assets.storage.pg_write import COPY_CHUNK_ROWS, OnChunk
 
-__all__ = ["COPY_CHUNK_ROWS", "PgTableStore", "SchemaChangeError", "TableSpec", "TableStoreError", "TimescaleMode"]
+__all__ = ["COPY_CHUNK_ROWS", "PG_ENV", "PgTableStore", "SchemaChangeError", "TableSpec", "TableStoreError", "TimescaleMode"]
+
+# connection field -> the environment variable production reads it from (the IO manager and the API)
+PG_ENV = {
+    "host": "LASCOPF_PG_HOST",
+    "port": "LASCOPF_PG_PORT",
+    "user": "LASCOPF_PG_USER",
+    "password": "LASCOPF_PG_PASSWORD",
+    "dbname": "LASCOPF_PG_DB",
+}
 
 Timestamp = pd.Timestamp | str
 TimescaleMode = Literal["auto", "never", "require"]

@@ -74,6 +74,17 @@ class S3LandingError(RuntimeError):
     """The landing bucket cannot be listed (one-line message)."""
 
 
+# S3LandingBucket field -> the environment variable production reads it from (the sensor and the API's metrics)
+S3_LANDING_ENV = {
+    "endpoint_url": "LASCOPF_S3_ENDPOINT_URL",
+    "bucket": "LASCOPF_S3_LANDING_BUCKET",
+    "prefix": "LASCOPF_S3_LANDING_PREFIX",
+    "access_key": "LASCOPF_S3_ACCESS_KEY",
+    "secret_key": "LASCOPF_S3_SECRET_KEY",
+    "region": "LASCOPF_S3_REGION",
+}
+
+
 @dataclass(frozen=True)
 class LandingObject:
     key: str
