@@ -1,30 +1,27 @@
-"""A micro-batch of deliveries -> landing and rejects files, exactly once (source-agnostic).
+"""A micro-batch of deliveries -> landing and rejects files, exactly once (source-agnostic, sink-agnostic).
 
-``BatchWriter.write`` takes the deliveries of one fetch, skips each part (readings, rejections) of a
-message that a file of its kind already covers (a redelivery after a crash between the rename and
-the ack), cuts the rest into closed runs (see ``files.py``), and writes one landing file and one
-rejects file per run. The caller acks every delivery of the batch only after ``write`` returns:
-then every file is renamed into place and its folder fsynced.
+``BatchWriter.write`` takes the deliveries of one fetch, skips each part of a message that a file of
+its area already covers (a redelivery after a crash between the write and the ack), cuts the rest
+into closed runs (see ``files.py``), and writes per run one landing file per landing area and one
+rejects file. A message's parts are its readings of each landing area (the folder: one area; the S3
+landing zone: one per UTC day, ``sinks.py``) and its rejections; each area has its own ledger, read
+from the names of the consumer's files there (lazily: an S3 day folder is listed the first time a
+reading of that day is written). The caller acks every delivery of the batch only after ``write``
+returns: then every file is complete under its name and durable (``LandingSink.commit``).
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from lascopf_assets.lib.stream.files import (
-    LANDING_SUFFIX,
-    REJECTS_SUFFIX,
-    Namer,
-    fsync_dir,
-    remove_stale_temporaries,
-    scan_ranges,
-    write_atomically,
-)
+from lascopf_assets.lib.stream.files import LANDING_SUFFIX, REJECTS_SUFFIX, Namer, RangeLedger
 from lascopf_assets.lib.stream.readings import judge_message, landing_csv, payload_text
+from lascopf_assets.lib.stream.sinks import LANDING, REJECTS, ConsumerBusyError, FolderSink, LandingSink
+
+__all__ = ["BatchOutcome", "BatchWriter", "ConsumerBusyError", "Delivery", "runs"]
 
 
 @dataclass
@@ -42,7 +39,8 @@ class Delivery:
 @dataclass
 class BatchOutcome:
     deliveries: int = 0
-    already_written: int = 0  # parts skipped because a file already covers their sequence
+    already_written: int = 0  # messages with a part skipped because a file already holds it
+    redelivered: int = 0  # deliveries the source marked as possibly seen before
     readings: int = 0
     rejected: int = 0
     files: list[str] = field(default_factory=list)
@@ -62,64 +60,71 @@ def runs(deliveries: list[Delivery]) -> list[list[Delivery]]:
     return out
 
 
-class ConsumerBusyError(RuntimeError):
-    """Another process already writes this consumer's files."""
-
-
 class BatchWriter:
-    """Writes one consumer's batches into ``landing_dir`` (readings) and ``rejects_dir`` (rejections).
+    """Writes one consumer's batches into a sink (a folder pair ``landing_dir``/``rejects_dir``, or ``sink``).
 
     One process per consumer: a second process on the same durable would be handed every other message, so a run
-    of "consecutive" first deliveries would claim sequences the other holds. The writer takes an exclusive lock
-    (``flock``, released by the kernel when the process dies) on a hidden file in the landing folder.
+    of "consecutive" first deliveries would claim sequences the other holds. ``sink.open`` takes an exclusive lock
+    (``flock``, released by the kernel when the process dies).
     """
 
-    def __init__(self, namer: Namer, landing_dir: str, rejects_dir: str):
-        self.namer, self.landing_dir, self.rejects_dir = namer, os.fspath(landing_dir), os.fspath(rejects_dir)
-        if os.path.abspath(self.landing_dir) == os.path.abspath(self.rejects_dir):
-            raise ValueError("the rejects folder must not be the landing folder (the landing sensor would refuse its files)")
-        os.makedirs(self.landing_dir, exist_ok=True)
-        os.makedirs(self.rejects_dir, exist_ok=True)
-        lock_path = os.path.join(self.landing_dir, f".{namer.prefix}lock")
-        self._lock = open(lock_path, "a")  # noqa: SIM115 (held for the writer's life)
-        try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            self._lock.close()
-            raise ConsumerBusyError(f"another process is consuming {namer.stream}/{namer.consumer} into "
-                                    f"{self.landing_dir} (lock {lock_path})") from exc
-        self.removed_temporaries = remove_stale_temporaries(self.landing_dir, namer) + remove_stale_temporaries(
-            self.rejects_dir, namer)
-        self.landing = scan_ranges(self.landing_dir, namer, LANDING_SUFFIX)
-        self.rejects = scan_ranges(self.rejects_dir, namer, REJECTS_SUFFIX)
+    def __init__(self, namer: Namer, landing_dir: str | None = None, rejects_dir: str | None = None,
+                 sink: LandingSink | None = None):
+        if sink is None:
+            if landing_dir is None or rejects_dir is None:
+                raise ValueError("give a sink, or a landing and a rejects folder")
+            sink = FolderSink(os.fspath(landing_dir), os.fspath(rejects_dir))
+        self.namer, self.sink = namer, sink
+        self.removed_temporaries = sink.open(namer.prefix)
+        self._ledgers: dict[tuple[str, str], RangeLedger] = {}
+        self.ledger(REJECTS, "")
+
+    def ledger(self, kind: str, key: str) -> RangeLedger:
+        """The ranges this consumer's files of one area claim (from their names only; listed once)."""
+        if (kind, key) not in self._ledgers:
+            suffix = LANDING_SUFFIX if kind == LANDING else REJECTS_SUFFIX
+            found = [self.namer.parse(n, suffix) for n in self.sink.list_names(kind, key, self.namer.prefix)]
+            self._ledgers[kind, key] = RangeLedger([r for r in found if r])
+        return self._ledgers[kind, key]
+
+    @property
+    def landing(self) -> RangeLedger:
+        """The landing ledger of a folder sink (its one area)."""
+        return self.ledger(LANDING, "")
+
+    @property
+    def rejects(self) -> RangeLedger:
+        return self.ledger(REJECTS, "")
 
     def close(self) -> None:
         """Release the consumer's lock (also released when the process ends)."""
-        self._lock.close()
-
-    @property
-    def last_written(self) -> int:
-        """The highest stream sequence any file of this consumer claims (0: none)."""
-        return max(self.landing.last, self.rejects.last)
+        self.sink.close()
 
     def write(self, deliveries: list[Delivery]) -> BatchOutcome:
         outcome = BatchOutcome(deliveries=len(deliveries))
         unique = sorted({d.seq: d for d in reversed(deliveries)}.values(), key=lambda d: d.seq)  # first of each seq
         outcome.already_written += len(deliveries) - len(unique)
+        outcome.redelivered = sum(not d.first_delivery for d in deliveries)
         received_at = datetime.now(UTC).isoformat()
-        touched = set()
         for run in runs(unique):
-            rows, row_seqs, lines, reject_seqs = [], [], [], []
+            rows: dict[str, tuple[list[dict], list[int]]] = {}  # landing area -> (rows, their messages' seqs)
+            lines, reject_seqs = [], []
             for d in run:
-                need_rows, need_rejects = not self.landing.covers(d.seq), not self.rejects.covers(d.seq)
-                if not (need_rows or need_rejects):
-                    outcome.already_written += 1
-                    continue
                 readings, rejections = judge_message(d.payload)
-                if readings and need_rows:
-                    rows.extend(readings)
-                    row_seqs.append(d.seq)
-                if rejections and need_rejects:
+                by_area: dict[str, list[dict]] = {}
+                for row in readings:
+                    by_area.setdefault(self.sink.route(row), []).append(row)
+                skipped = False
+                for key, part in by_area.items():
+                    if self.ledger(LANDING, key).covers(d.seq):
+                        skipped = True
+                        continue
+                    area_rows, seqs = rows.setdefault(key, ([], []))
+                    area_rows.extend(part)
+                    seqs.append(d.seq)
+                if rejections and self.rejects.covers(d.seq):
+                    skipped = True
+                elif rejections:
                     payload = payload_text(d.payload)
                     for r in rejections:
                         lines.append(json.dumps({
@@ -128,23 +133,16 @@ class BatchWriter:
                             "rule": r.rule, "reason": r.reason, "received_at": received_at, **payload,
                         }, ensure_ascii=False))
                     reject_seqs.append(d.seq)
-                if (readings and not need_rows) or (rejections and not need_rejects):
-                    outcome.already_written += 1
-            if rows:
-                first, last = row_seqs[0], row_seqs[-1]
-                name = self.namer.name(first, last, LANDING_SUFFIX)
-                outcome.files.append(write_atomically(self.landing_dir, name, landing_csv(rows), sync_dir=False))
-                touched.add(self.landing_dir)
-                self.landing.add(first, last)
-                outcome.readings += len(rows)
+                outcome.already_written += skipped
+            for key, (area_rows, seqs) in sorted(rows.items()):
+                name = self.namer.name(seqs[0], seqs[-1], LANDING_SUFFIX)
+                outcome.files.append(self.sink.put(LANDING, key, name, landing_csv(area_rows)))
+                self.ledger(LANDING, key).add(seqs[0], seqs[-1])
+                outcome.readings += len(area_rows)
             if lines:
-                first, last = reject_seqs[0], reject_seqs[-1]
-                name = self.namer.name(first, last, REJECTS_SUFFIX)
-                data = ("\n".join(lines) + "\n").encode("utf-8")
-                outcome.files.append(write_atomically(self.rejects_dir, name, data, sync_dir=False))
-                touched.add(self.rejects_dir)
-                self.rejects.add(first, last)
+                name = self.namer.name(reject_seqs[0], reject_seqs[-1], REJECTS_SUFFIX)
+                outcome.files.append(self.sink.put(REJECTS, "", name, ("\n".join(lines) + "\n").encode("utf-8")))
+                self.rejects.add(reject_seqs[0], reject_seqs[-1])
                 outcome.rejected += len(lines)
-        for folder in sorted(touched):  # the renames are durable before anything is acked
-            fsync_dir(folder)
+        self.sink.commit()  # every file durable before anything is acked
         return outcome

@@ -5,6 +5,9 @@ Names (``<source>`` is ``nats``; stream and consumer names cannot hold a ``.``, 
     <landing>/<source>.<stream>.<consumer>.<first seq:012d>-<last seq:012d>.csv            readings
     <rejects>/<source>.<stream>.<consumer>.<first seq:012d>-<last seq:012d>.rejects.jsonl  rejected messages
 
+(``<landing>`` is the landing folder, or a day folder ``<prefix>/<YYYY-MM-DD>/`` of the S3 landing zone:
+see ``sinks.py``; the claim below is then per day folder.)
+
 The landing name is an ordinary landing file name (``landing.refusal_reason`` accepts it), so the
 landing sensor picks it up; zero-padded sequences sort the files in stream order, which is the order
 the platform's re-delivery rule reads them in. A file is written to a hidden temporary file in the
@@ -15,7 +18,7 @@ place, and the folder fsynced: it is there whole or not at all.
 *every* message this consumer can be delivered with a stream sequence in ``first..last``. So the
 ledger, rebuilt from the names alone, answers "is this message's part already written?" for any
 redelivered message, and a redelivery whose sequence is covered is acked without writing it again.
-The consumer keeps the claim true by how it cuts runs (``nats_consumer.runs``): first deliveries
+The consumer keeps the claim true by how it cuts runs (``batches.runs``): first deliveries
 arrive in stream order with nothing skipped between them, so a run of them is closed; a redelivery
 joins a run only with its sequence neighbours (``seq + 1``).
 """
@@ -99,29 +102,6 @@ class RangeLedger:
     @property
     def last(self) -> int:
         return self.ranges[-1][1] if self.ranges else 0
-
-
-def scan_ranges(folder: str, namer: Namer, suffix: str) -> RangeLedger:
-    """The ranges this consumer's files of one kind in ``folder`` claim (from their names only)."""
-    found = []
-    if os.path.isdir(folder):
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                parsed = namer.parse(entry.name, suffix)
-                if parsed:
-                    found.append(parsed)
-    return RangeLedger(found)
-
-
-def remove_stale_temporaries(folder: str, namer: Namer) -> list[str]:
-    """Delete this consumer's temporary files left by a crash before their rename (never renamed: not data)."""
-    removed = []
-    if os.path.isdir(folder):
-        for name in os.listdir(folder):
-            if name.startswith(namer.temp_prefix()) and name.endswith(".tmp"):
-                os.unlink(os.path.join(folder, name))
-                removed.append(name)
-    return removed
 
 
 def fsync_dir(folder: str) -> None:

@@ -4,16 +4,17 @@ The consumer (``ack_policy`` explicit, ``deliver_policy`` all, ``max_deliver`` u
 first use and remembered by the server under its durable name, so a restart resumes after the last
 acked message; messages delivered but not acked (the process died) come again after ``ack_wait``.
 Each micro-batch (up to ``batch`` messages, or what arrived within ``max_wait`` seconds of the first
-one) is written by :class:`~lascopf_assets.lib.stream.batches.BatchWriter` and only then acked.
+one) is written by :class:`~lascopf_assets.lib.stream.batches.BatchWriter` into a sink (the landing
+folder, or the S3 landing zone: ``sinks.py``, ``s3_sink.py``) and only then acked.
 
 Crash windows, and why none writes a message twice or loses one:
 
-- before a file's rename: only a hidden temporary file exists (removed on restart); nothing acked,
-  so everything is redelivered and written then;
+- before a file's rename (S3: before its PUT returned): only a hidden temporary file exists (removed
+  on restart; S3 keeps no partial object); nothing acked, so everything is redelivered and written then;
 - after the renames, before the acks reach the server: the messages are redelivered; their
   sequences are covered by the files' names, so they are acked without being written again;
-- between the landing file's rename and the rejects file's: each kind has its own ledger, so the
-  redelivery writes only the missing rejections.
+- between one file's rename and the next (the rejects file, or another day's object): each area has
+  its own ledger, so the redelivery writes only the missing parts.
 
 ``ack_wait`` must exceed ``max_wait`` plus the time to write a batch, or messages are redelivered
 while their batch is still being written (harmless: they are then skipped as already written).
@@ -33,6 +34,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, S
 
 from lascopf_assets.lib.stream.batches import BatchOutcome, BatchWriter, Delivery
 from lascopf_assets.lib.stream.files import Namer, check_name_part
+from lascopf_assets.lib.stream.sinks import FolderSink, LandingSink
 
 SOURCE = "nats"
 
@@ -49,7 +51,7 @@ class NatsSettings:
     stream: str
     subject: str
     durable: str
-    landing_dir: str
+    landing_dir: str | None = None  # the folder sink's; None when ``consume`` is given a sink (e.g. ``S3Sink``)
     rejects_dir: str | None = None
     batch: int = 1000
     max_wait: float = 2.0
@@ -62,7 +64,14 @@ class NatsSettings:
         check_name_part("durable", self.durable)
         if self.batch < 1 or self.max_wait <= 0 or self.ack_wait <= self.max_wait:
             raise ValueError("batch must be >= 1, max_wait > 0 and ack_wait > max_wait")
-        self.rejects_dir = self.rejects_dir or default_rejects_dir(self.landing_dir)
+        if self.landing_dir is not None:
+            self.rejects_dir = self.rejects_dir or default_rejects_dir(self.landing_dir)
+
+
+def folder_sink(settings) -> FolderSink:
+    if settings.landing_dir is None:
+        raise ValueError("no landing folder and no sink: give one")
+    return FolderSink(settings.landing_dir, settings.rejects_dir)
 
 
 @dataclass
@@ -70,6 +79,7 @@ class ConsumeStats:
     batches: int = 0
     deliveries: int = 0
     already_written: int = 0
+    redelivered: int = 0  # deliveries the source marked as possibly seen before (NATS: num_delivered > 1; MQTT: DUP)
     readings: int = 0
     rejected: int = 0
     files: int = 0
@@ -80,6 +90,7 @@ class ConsumeStats:
         self.batches += 1
         self.deliveries += outcome.deliveries
         self.already_written += outcome.already_written
+        self.redelivered += outcome.redelivered
         self.readings += outcome.readings
         self.rejected += outcome.rejected
         self.files += len(outcome.files)
@@ -140,12 +151,14 @@ def _delivery(msg) -> Delivery:
                     payload=msg.data, num_delivered=meta.num_delivered, handle=msg)
 
 
-async def consume(settings: NatsSettings, stop: asyncio.Event | None = None, on_batch=None) -> ConsumeStats:
+async def consume(settings: NatsSettings, stop: asyncio.Event | None = None, on_batch=None,
+                  sink: LandingSink | None = None) -> ConsumeStats:
     """Consume until ``stop`` is set (after the batch in hand is written and acked) or, with ``exit_when_idle``,
-    until caught up (no message for ``max_wait`` seconds, none pending, none awaiting an ack)."""
+    until caught up (no message for ``max_wait`` seconds, none pending, none awaiting an ack). Files go to ``sink``
+    (default: the folders of ``settings``)."""
     stop = stop or asyncio.Event()
     stats = ConsumeStats()
-    writer = BatchWriter(Namer(SOURCE, settings.stream, settings.durable), settings.landing_dir, settings.rejects_dir)
+    writer = BatchWriter(Namer(SOURCE, settings.stream, settings.durable), sink=sink or folder_sink(settings))
     stats.removed_temporaries = writer.removed_temporaries
     nc = await nats.connect(settings.servers, name=f"lascopf-stream-{settings.durable}", max_reconnect_attempts=-1)
     started = time.perf_counter()
