@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
 
+from lascopf_assets.storage.results_schema import RESULTS_TABLES
+
 ASSET_JOB = "__ASSET_JOB"
-DISPATCH_ASSETS = ["lascopf_dispatch", "generator_dispatch", "branch_flows", "bus_lmps", "binding_contingencies"]
+# the dispatch multi-asset is not subsettable: a launch names every output (the results schema's tables)
+DISPATCH_ASSETS = [spec.name for spec in RESULTS_TABLES]
 PHASE_ASSETS = ["phase_assignment"]
 
 

@@ -26,8 +26,9 @@ import numpy as np
 import pandas as pd
 
 from lascopf_assets.api.store import ResultStore
+from lascopf_assets.storage.results_schema import RESULTS_TABLES
 
-DISPATCH_TABLES = ("generator_dispatch", "branch_flows", "bus_lmps", "binding_contingencies")
+DISPATCH_TABLES = tuple(spec.name for spec in RESULTS_TABLES if spec.name != "lascopf_dispatch")  # per interval
 
 
 class NotFound(LookupError):

@@ -27,6 +27,7 @@ from psycopg import sql
 
 from lascopf_assets.storage.parquet_lake import ParquetLake, PartitionMissingError
 from lascopf_assets.storage.pg_tables import PG_ENV
+from lascopf_assets.storage.results_schema import RESULTS_TABLES
 from lascopf_assets.storage.s3_lake import S3_ENV
 
 PRODUCTION_ENV = (*PG_ENV.values(), *S3_ENV.values())
@@ -40,8 +41,7 @@ class StoreConfigError(RuntimeError):
 # the assets whose io_manager_key is timeseries_io_manager (PostgreSQL in production)
 TABLE_ASSETS = frozenset({
     "raw_measurements", "validated_loads", "quarantined_measurements", "junction_aggregates", "powersystems_system",
-    "lascopf_dispatch", "generator_dispatch", "branch_flows", "bus_lmps", "binding_contingencies",
-    "phase_recommendations",
+    *(spec.name for spec in RESULTS_TABLES), "phase_recommendations",
 })
 
 

@@ -9,7 +9,7 @@ plain tables. Two kinds:
   with exactly the asset's columns in its order (``timestamp`` first) and the
   types its frames create. ``lascopf_dispatch`` is the architecture's
   ``lascopf_results``: one row per solved day, ``timestamp, case`` and then
-  ``lib.lascopf.result.SUMMARY_COLUMNS``. The other four are the asset's
+  ``lib.lascopf.result.SUMMARY_COLUMNS``. The others are the asset's
   ``DISPATCH_TABLES`` (``defs/transmission``) with the interval start in front.
   ``lascopf_assets_tests/storage/test_results_schema.py`` materializes the
   assets and holds them to this schema: change both together.
@@ -108,12 +108,51 @@ BINDING_CONTINGENCIES = TableSpec(
     time_column="timestamp",
 )
 
+# corrective security only (no rows under preventive): per outage and interval that needs correcting, each
+# generator's MW along the restoration steps (step 0 = the pre-outage dispatch) ...
+CORRECTIVE_DISPATCH = TableSpec(
+    "corrective_dispatch",
+    {
+        "timestamp": TIMESTAMPTZ,
+        "outaged_branch": TEXT,
+        "interval": BIGINT,
+        "step": BIGINT,
+        "minutes": FLOAT,  # after the outage
+        "gen": TEXT,
+        "bus": BIGINT,
+        "p_mw": FLOAT,
+        "corrective_mw": FLOAT,  # p_mw - the pre-outage dispatch
+    },
+    time_column="timestamp",
+)
+
+# ... and the flows along them of the branches above their normal rating at some step
+TRAJECTORY_FLOWS = TableSpec(
+    "trajectory_flows",
+    {
+        "timestamp": TIMESTAMPTZ,
+        "outaged_branch": TEXT,
+        "interval": BIGINT,
+        "monitored_branch": TEXT,
+        "step": BIGINT,
+        "minutes": FLOAT,
+        "flow_mw": FLOAT,
+        "rate_mw": FLOAT,  # normal rating (rateA)
+        "emergency_mw": FLOAT,
+        "limit_mw": FLOAT,  # the step's limit: emergency before the last step, rateA at it
+        "loading": FLOAT,  # |flow| / rateA
+    },
+    time_column="timestamp",
+)
+
 RESULTS_TABLES: tuple[TableSpec, ...] = (
     LASCOPF_DISPATCH,
     GENERATOR_DISPATCH,
     BRANCH_FLOWS,
     BUS_LMPS,
     BINDING_CONTINGENCIES,
+    CORRECTIVE_DISPATCH,
+    TRAJECTORY_FLOWS,
 )
 
 # -- reference design, not written by any asset yet ---------------------------------

@@ -31,6 +31,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from lascopf_assets.api.launcher import DISPATCH_ASSETS
+from lascopf_assets.api.readers import DISPATCH_TABLES
 from lascopf_assets.lib.zone.demo import DemoZoneParams, write_demo_zone
 from lascopf_assets_tests import dev_servers
 from lascopf_assets_tests.api.conftest import start_api, stop
@@ -44,7 +45,6 @@ DISPATCHED = [DISPATCH_DAY, QUIET_DAY]
 NEVER = "2023-03-01"  # a daily partition nothing was materialized for
 GARBAGE_KEY = f"incoming/{DAYS[0]}/meter_readings_{DAYS[0]}_extra.csv"
 PHASE_CONFIG = {"max_changes": 1, "curve_max_changes": 2, "time_limit_seconds": 10}
-DISPATCH_TABLES = ("generator_dispatch", "branch_flows", "bus_lmps", "binding_contingencies")
 
 
 def _pg_env(prefix: str, dsn: str) -> dict[str, str]:

@@ -78,7 +78,9 @@ def test_dispatch_of_a_day_is_the_stored_summary_and_tables(platform):
     summary = lake(platform, "lascopf_dispatch", DAY).iloc[0]
     assert d["summary"]["status"] == summary["status"] == "optimal"
     assert d["summary"]["objective"] == pytest.approx(summary["objective"])
-    for table in ("generator_dispatch", "branch_flows", "bus_lmps", "binding_contingencies"):
+    assert set(d["rows"]) == {"generator_dispatch", "branch_flows", "bus_lmps", "binding_contingencies",
+                              "corrective_dispatch", "trajectory_flows"}
+    for table in d["rows"]:
         frame = lake(platform, table, DAY)
         assert d["rows"][table] == len(frame)
         rows = get(platform, f"/dispatch/{DAY}/{table}").json()["rows"]

@@ -265,7 +265,8 @@ def test_unpartitioned_results_table_is_replaced_atomically(store, table):
 def test_reference_tables_ddl(store):
     names = create_reference_tables(store)
     assert names == ["power_measurements", "network_topology", "lascopf_dispatch", "generator_dispatch",
-                     "branch_flows", "bus_lmps", "binding_contingencies", "phase_change_recommendations"]
+                     "branch_flows", "bus_lmps", "binding_contingencies", "corrective_dispatch", "trajectory_flows",
+                     "phase_change_recommendations"]
     for spec in REFERENCE_TABLES:
         cols = store.table_columns(spec.name)
         assert cols == dict(spec.columns), spec.name

@@ -23,9 +23,12 @@ def test_lascopf_dispatch_is_the_summary_with_its_day_and_case():
 
 @pytest.fixture
 def dispatched_day(tmp_path):
-    """A demo zone's DAY through ingestion and the transmission assets (local profile); the defs and lake."""
+    """A demo zone's DAY through ingestion and the transmission assets (local profile); the defs and lake. Corrective
+    security with 40 MW ratings, so every results table has rows (the trajectories too)."""
+    corrective = {"rating_mw": 40.0, "security": "corrective", "restore_intervals": 2}
     with ingested_demo_zone(tmp_path / "data", DemoZoneParams(junctions=4, meters_per_junction=(3, 5), days=2), [DAY]) as zone:
-        assert zone.run(["powersystems_system", *[spec.name for spec in RESULTS_TABLES]], partition_key=DAY).success
+        assert zone.run(["powersystems_system", *[spec.name for spec in RESULTS_TABLES]], partition_key=DAY,
+                        run_config={"ops": {"lascopf_dispatch": {"config": corrective}}}).success
         yield zone, ParquetLake.local(zone.data / "lake")
 
 

@@ -14,7 +14,8 @@ from lascopf_assets.storage.parquet_lake import ParquetLake
 from lascopf_assets_tests.local_zone import ingested_demo_zone
 
 DAY = "2023-01-02"
-TRANSMISSION = ["powersystems_system", "lascopf_dispatch", "generator_dispatch", "branch_flows", "bus_lmps", "binding_contingencies"]
+TRANSMISSION = ["powersystems_system", "lascopf_dispatch", "generator_dispatch", "branch_flows", "bus_lmps", "binding_contingencies",
+                "corrective_dispatch", "trajectory_flows"]
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +76,9 @@ def test_dispatch_of_a_demo_day(zone):
     assert np.allclose(dispatch["p_mw"], direct.generator_dispatch["p_mw"], atol=1e-5)
     binding = lake.read(["binding_contingencies"], DAY)
     assert len(binding) == len(direct.binding_contingencies) > 0
+    for asset in ("corrective_dispatch", "trajectory_flows"):  # preventive: no trajectories, typed empty tables
+        table = lake.read([asset], DAY)
+        assert table.empty and list(table.columns)[:2] == ["timestamp", "outaged_branch"], asset
     html = Path(dispatch_meta["report_path"]).read_text(encoding="utf-8")
     assert html.count("data:image/png;base64,") == 3 and "Binding contingencies" in html
 
@@ -89,7 +93,8 @@ def test_an_infeasible_day_is_recorded_with_its_cause(zone):
     lake = ParquetLake.local(data / "lake")
     summary = lake.read(["lascopf_dispatch"], DAY)
     assert summary["status"].item() == "infeasible" and summary["cause"].item() == dispatch_meta["cause"]
-    for asset in ("generator_dispatch", "branch_flows", "bus_lmps", "binding_contingencies"):
+    for asset in ("generator_dispatch", "branch_flows", "bus_lmps", "binding_contingencies", "corrective_dispatch",
+                  "trajectory_flows"):
         table = lake.read([asset], DAY)
         assert table.empty and "timestamp" in table.columns, asset
     assert "status infeasible" in Path(dispatch_meta["report_path"]).read_text(encoding="utf-8")
@@ -133,6 +138,13 @@ def test_corrective_security_from_config(zone):
     direct = solve_lascopf(net, loads.frame(), contingencies="all", security="corrective", restore_intervals=2)
     assert corrective["objective"] == pytest.approx(direct.objective, rel=1e-9)
     assert corrective["corrected_outage_intervals"] == len(direct.corrective_dispatch[["outaged_branch", "interval"]].drop_duplicates())
+    # the trajectories and their flows are tables of the day, each row at its interval's start
+    for name in ("corrective_dispatch", "trajectory_flows"):
+        stored, solved = lake.read([name], DAY), getattr(direct, name)
+        assert len(stored) == len(solved) > 0, name
+        assert (stored["timestamp"] == loads.timestamps[stored["interval"].to_numpy() - 1]).all(), name
+        numbers = [c for c in solved.columns if c not in ("outaged_branch", "monitored_branch", "gen")]
+        np.testing.assert_allclose(stored[numbers].to_numpy(float), solved[numbers].to_numpy(float), rtol=1e-6, atol=1e-6)
 
 
 def test_corrective_without_restore_intervals_fails_the_run_saying_so(zone):

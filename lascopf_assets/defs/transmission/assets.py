@@ -142,6 +142,10 @@ _DESCRIPTIONS = {
     "branch_flows": "Base-case flow, rating, loading and worst post-contingency flow per branch and interval.",
     "bus_lmps": "Locational marginal price ($/MWh) per bus and interval.",
     "binding_contingencies": "N-1 limits at their bound (outaged branch, monitored branch, interval, shadow price).",
+    "corrective_dispatch": "Corrective security: per outage and interval that needs correcting, each generator's MW "
+                           "along the restoration steps (step 0 = pre-outage dispatch). No rows under preventive.",
+    "trajectory_flows": "Corrective security: flows along the restoration steps of the branches above their normal "
+                        "rating at some step, with the step's limit (emergency, then normal). No rows under preventive.",
 }
 
 
@@ -232,6 +236,8 @@ def lascopf_dispatch(
         "branch_flows": result.branch_flows,
         "bus_lmps": result.lmps,
         "binding_contingencies": result.binding_contingencies,
+        "corrective_dispatch": result.corrective_dispatch,
+        "trajectory_flows": result.trajectory_flows,
     }
     binding = result.binding_contingencies
     outages = int(binding["outaged_branch"].nunique()) if len(binding) else 0
