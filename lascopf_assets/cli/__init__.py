@@ -20,6 +20,7 @@ SUBCOMMAND_MODULES = (
     "feeder_import",
     "phase_impact",
     "stream_consume",
+    "stream_consume_mqtt",
 )
 
 
