@@ -34,6 +34,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--contingencies", default="marked", metavar="marked|all|none|CONTAB.m",
         help="N-1 set: legacy ContingencyMarked=1 lines, all branches, none, or a MATPOWER contab file (default marked)",
     )
+    parser.add_argument(
+        "--generator-contingencies", choices=("listed", "all", "none"), default="listed",
+        help="generator outages (the others pick up the lost output by participation factors = Pmax): the ones the "
+             "contingency list names, i.e. a contab's CT_TGEN rows (listed, default), every in-service generator (all), "
+             "or none (the listed ones are reported as skipped)",
+    )
     parser.add_argument("--method", choices=METHODS, default="central", help="solver (default central)")
     parser.add_argument(
         "--formulation", choices=("screening", "extensive"), default="screening",
@@ -111,12 +117,15 @@ def run(args: argparse.Namespace) -> int:
                 raise CliError("--soft-limits is only available with --method central")
             if corrective:
                 raise CliError("--security corrective is only available with --method central")
-            result = solve_lascopf_admm(network, loads, contingencies=args.contingencies, workers=args.workers)
+            result = solve_lascopf_admm(
+                network, loads, contingencies=args.contingencies, workers=args.workers,
+                generator_contingencies=args.generator_contingencies,
+            )
         else:
             result = solve_lascopf(
                 network, loads, contingencies=args.contingencies, method=args.formulation,
                 soft_limit_penalty=args.soft_limits, soft_slack=args.soft_slack, solver_options=options or None,
-                security=args.security, **corrective,
+                security=args.security, generator_contingencies=args.generator_contingencies, **corrective,
             )
     except (NetworkDataError, ValueError) as exc:
         raise CliError(str(exc)) from None
@@ -165,8 +174,9 @@ def _print_text(name: str, result) -> None:
     lines = [
         f"{name}: {result.status}" + (f" ({result.cause})" if result.cause else ""),
         *([f"  solver: {result.reason}"] if result.reason else []),
-        f"  intervals {result.intervals}, contingencies modeled {len(result.contingencies_modeled)}, "
-        f"skipped {len(result.contingencies_skipped)}, iterations {result.iterations}, "
+        f"  intervals {result.intervals}, contingencies modeled {len(result.contingencies_modeled)} branch + "
+        f"{len(result.generator_contingencies_modeled)} generator, skipped {len(result.contingencies_skipped)} "
+        f"(of them generator outages {result.generator_outages_skipped}), iterations {result.iterations}, "
         f"{result.solve_seconds:.2f} s",
     ]
     if result.objective is not None:

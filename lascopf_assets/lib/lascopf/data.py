@@ -17,6 +17,7 @@ from ..network.dc_model import DcModel
 from ..network.model import Network, NetworkDataError
 from .contingency_set import ContingencySet
 from .corrective import CORRECTIVE, PREVENTIVE, CorrectiveData, CorrectiveSettings, make_corrective_data
+from .generator_outages import GeneratorOutageData, make_generator_outage_data
 
 
 @dataclass
@@ -32,7 +33,9 @@ class LascopfData:
     rate: np.ndarray  # n_branch, MW (inf = unlimited)
     soft_slack: str = "row"  # "row": slack per post-contingency row; "branch": per monitored branch and interval
     corrective: CorrectiveData | None = None  # None: preventive security
+    gen_outages: GeneratorOutageData | None = None  # the modeled generator outages (outage columns K..K+G-1)
     _lodf_mon: np.ndarray | None = field(default=None, repr=False)
+    _godf_mon: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_intervals(self) -> int:
@@ -55,6 +58,37 @@ class LascopfData:
     def outaged(self) -> np.ndarray:
         return self.contingencies.sensitivities.outaged
 
+    @property
+    def n_branch_outages(self) -> int:
+        """``K``: outage columns ``0..K-1`` are branch outages, ``K..K+G-1`` generator outages."""
+        return len(self.outaged)
+
+    @property
+    def n_gen_outages(self) -> int:
+        return 0 if self.gen_outages is None else self.gen_outages.count
+
+    @property
+    def n_outages(self) -> int:
+        return self.n_branch_outages + self.n_gen_outages
+
+    def outage_branch(self, k: np.ndarray) -> np.ndarray:
+        """Per outage column ``k``: the outaged branch's position, -1 for a generator outage."""
+        return np.concatenate([self.outaged, np.full(self.n_gen_outages, -1)]).astype(int)[np.asarray(k, dtype=int)]
+
+    def outage_names(self) -> np.ndarray:
+        """Per outage column: the outaged branch's or generator's name."""
+        net = self.model.network
+        branches = net.branch["branch"].to_numpy()[self.outaged]
+        if not self.n_gen_outages:
+            return branches
+        return np.concatenate([branches, net.gen["gen"].to_numpy()[self.gen_outages.gen]]).astype(object)
+
+    def monitored_godf(self) -> np.ndarray:
+        """Generator-outage flow factors ``D`` of the rated (monitored) branches (monitored x G), cached."""
+        if self._godf_mon is None:
+            self._godf_mon = np.ascontiguousarray(self.gen_outages.factors[self.monitored_branches()])
+        return self._godf_mon
+
     def monitored_branches(self) -> np.ndarray:
         """Positions of the rated branches: the ones whose post-contingency flow is limited."""
         return np.flatnonzero(np.isfinite(self.rate))
@@ -66,17 +100,19 @@ class LascopfData:
         return self._lodf_mon
 
     def replace(self, **changes) -> LascopfData:
-        """A copy with ``changes`` applied (the cached monitored LODF rows are dropped)."""
-        return dataclasses.replace(self, _lodf_mon=None, **changes)
+        """A copy with ``changes`` applied (the cached monitored LODF and generator-outage rows are dropped)."""
+        return dataclasses.replace(self, _lodf_mon=None, _godf_mon=None, **changes)
 
 
 def make_data(
     model: DcModel, loads_mw: np.ndarray, contingencies: ContingencySet, soft_penalty: float | None, soft_slack: str = "row",
-    corrective: CorrectiveSettings | None = None,
+    corrective: CorrectiveSettings | None = None, participation=None,
 ) -> LascopfData:
     """Base-case flow limits ``max(-rate, min(a1, a2)) .. min(rate, max(a1, a2))``, with ``a = base b (angle limit - shift)``.
 
-    With ``corrective`` settings also the trajectory data (:func:`.corrective.make_corrective_data`).
+    With ``corrective`` settings also the trajectory data (:func:`.corrective.make_corrective_data`); the
+    generator outages' participation and flow factors (:mod:`.generator_outages`, weights
+    ``participation``, default ``Pmax``).
     """
     branch = model.network.branch
     base = model.base_mva
@@ -96,7 +132,8 @@ def make_data(
     if corrective is not None:
         monitored = np.flatnonzero(np.isfinite(rate))
         corrective_data = make_corrective_data(model, loads_mw, monitored, contingencies.sensitivities.outaged, corrective)
-    return LascopfData(model, loads_mw, contingencies, soft_penalty, lo, hi, rate, soft_slack, corrective_data)
+    gen_outages = make_generator_outage_data(model, contingencies.generators, participation)
+    return LascopfData(model, loads_mw, contingencies, soft_penalty, lo, hi, rate, soft_slack, corrective_data, gen_outages)
 
 
 def load_matrix(network: Network, loads_by_interval) -> np.ndarray:

@@ -10,14 +10,18 @@ constraint family (each with its maths):
 - :func:`define_generation_cost`: polynomial and piecewise-linear costs
 - :func:`define_soft_limit_slacks`: optional penalized slacks on post-contingency rows
 - :func:`define_flow_limits`: one row per selected triple ``(l, k, t)``, with the limits of
-  :func:`base_flow_limits` (``k = -1``) or :func:`post_contingency_flow_limits`
+  :func:`base_flow_limits` (``k = -1``) or :func:`post_contingency_flow_limits`; a generator
+  outage's row ``F[l, t] + D[l, j] P[g_j, t]`` (:mod:`.generator_outages`) involves ``P`` too
+- :func:`define_generator_response_limits`: after generator ``g_j`` is lost, every responding unit
+  ``Pmin[h] <= P[h, t] + alpha[j, h] P[g_j, t] <= Pmax[h]`` (the rows of :class:`.rows.ResponseRows`)
 - :func:`define_objective`
 
 Corrective security (``data.corrective``; :mod:`.corrective`) adds, over the
 trajectories of :class:`.rows.Trajectories` (variables ``Q``, n_gen x pairs*N):
 
-- :func:`define_corrective_generator_limits`: ``Pmin <= Q <= Pmax``
+- :func:`define_corrective_generator_limits`: ``Pmin <= Q <= Pmax`` (a lost generator's ``Q`` is 0)
 - :func:`define_corrective_ramp_limits`: ``-RD f <= Q[s] - Q[s-1] <= RU f``, ``Q[0] = P[:, t]``
+  (generator outage ``j``: ``Q[0] = P'``, ``P'[h] = P[h, t] + alpha[j, h] P[g_j, t]``, ``P'[g_j] = 0``)
 - :func:`define_corrective_balance`: ``sum_g Q[g, k, t, s] = demand[t]``
 - :func:`define_trajectory_flow_limits`: flows under outage ``k`` within ``E`` (s < N), ``rateA`` (s = N)
 - :func:`define_corrective_movement_cost`: ``corrective_cost sum |Q[s] - Q[s-1]|`` (linearized)
@@ -38,7 +42,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .data import LascopfData
-from .rows import RowSet, Trajectories, trajectory_row_limits
+from .rows import ResponseRows, RowSet, Trajectories, trajectory_row_limits
 
 
 @dataclass
@@ -72,8 +76,11 @@ class BuiltCorrective:
     lower_rows: np.ndarray
 
 
-def build_problem(data: LascopfData, rows: RowSet, trajectories: Trajectories | None = None) -> BuiltProblem:
-    """The LASCOPF with the flow-limit ``rows`` (and, corrective, the ``trajectories``); the constraint families in a fixed order."""
+def build_problem(
+    data: LascopfData, rows: RowSet, trajectories: Trajectories | None = None, response: ResponseRows | None = None
+) -> BuiltProblem:
+    """The LASCOPF with the flow-limit ``rows``, the generator outages' ``response`` rows (and, corrective, the
+    ``trajectories``); the constraint families in a fixed order."""
     p, theta = define_dispatch_variables(data)
     constraints = [*define_generator_limits(data, p), *define_ramp_limits(data, p), define_reference_angle(data, theta)]
     balance = define_power_balance(data, p, theta)
@@ -81,8 +88,9 @@ def build_problem(data: LascopfData, rows: RowSet, trajectories: Trajectories | 
     cost = define_generation_cost(data, p)
     constraints += cost.constraints
     slacks = define_soft_limit_slacks(data, rows)
-    flow_limits = define_flow_limits(data, rows, theta, slacks)
+    flow_limits = define_flow_limits(data, rows, theta, slacks, p)
     constraints += flow_limits.constraints
+    constraints += define_generator_response_limits(data, ResponseRows.empty() if response is None else response, p)
     corrective, extra_terms = None, []
     if data.corrective is not None:
         trajectories = Trajectories.empty() if trajectories is None else trajectories
@@ -90,7 +98,7 @@ def build_problem(data: LascopfData, rows: RowSet, trajectories: Trajectories | 
         corrective = BuiltCorrective(trajectories, q, None, None, None, np.zeros(0, int), np.zeros(0, int))
         if q is not None:
             steps = corrective_steps(data, trajectories, p, q)
-            constraints += define_corrective_generator_limits(data, q)
+            constraints += define_corrective_generator_limits(data, trajectories, q)
             constraints += define_corrective_ramp_limits(data, steps)
             corrective.balance = define_corrective_balance(data, trajectories, q)
             constraints.append(corrective.balance)
@@ -238,24 +246,34 @@ def row_limits(data: LascopfData, rows: RowSet) -> tuple[np.ndarray, np.ndarray]
     return np.where(base, base_lo, post_lo), np.where(base, base_hi, post_hi)
 
 
-def row_matrix(data: LascopfData, rows: RowSet) -> tuple[sp.csr_matrix, np.ndarray]:
-    """Rows as ``A @ vec(theta) + offset`` (vec in column order: bus + n_bus * t).
+def row_matrix(data: LascopfData, rows: RowSet) -> tuple[sp.csr_matrix, sp.csr_matrix | None, np.ndarray]:
+    """Rows as ``A @ vec(theta) + B @ vec(P) + offset`` (vec in column order: bus + n_bus * t, gen + n_gen * t).
 
-    Row ``(l, k, t)`` is ``F[l, t] + LODF[l, k] F[k, t]`` (no LODF term for ``k = -1``),
-    with ``F = base Bf theta + Pfinj``.
+    Row ``(l, k, t)`` is ``F[l, t] + LODF[l, k] F[k, t]`` for a branch outage ``k`` (no LODF term for
+    ``k = -1``), ``F[l, t] + D[l, j] P[g_j, t]`` for generator outage ``j = k - K``,
+    with ``F = base Bf theta + Pfinj``. ``B`` is None without generator-outage rows.
     """
     m = data.model
-    nl, T = m.network.n_branch, data.n_intervals
+    nl, T, n_gen = m.network.n_branch, data.n_intervals, m.network.n_gen
     n = len(rows)
-    cont = rows.k >= 0
-    row_index = np.concatenate([np.arange(n), np.flatnonzero(cont)])
+    K = data.n_branch_outages
+    cont = np.flatnonzero((rows.k >= 0) & (rows.k < K))
+    row_index = np.concatenate([np.arange(n), cont])
     flow_index = np.concatenate([rows.l + nl * rows.t, data.outaged[rows.k[cont]] + nl * rows.t[cont]])
     coefficients = np.concatenate([np.ones(n), data.lodf[rows.l[cont], rows.k[cont]]])
     rows_of_flows = sp.csr_matrix((coefficients, (row_index, flow_index)), shape=(n, nl * T))
     flows_of_theta = sp.kron(sp.identity(T, format="csr"), m.base_mva * m.bf, format="csc")
     matrix = (rows_of_flows @ flows_of_theta).tocsr()
     offset = rows_of_flows @ np.tile(m.pfinj_mw, T)
-    return matrix, offset
+    lost_gen = np.flatnonzero(rows.k >= K)
+    p_matrix = None
+    if lost_gen.size:
+        go = data.gen_outages
+        j = rows.k[lost_gen] - K
+        p_matrix = sp.csr_matrix(
+            (go.factors[rows.l[lost_gen], j], (lost_gen, go.gen[j] + n_gen * rows.t[lost_gen])), shape=(n, n_gen * T)
+        )
+    return matrix, p_matrix, offset
 
 
 @dataclass
@@ -301,8 +319,10 @@ class FlowLimits:
         return [c for c in (self.upper, self.lower) if c is not None]
 
 
-def define_flow_limits(data: LascopfData, rows: RowSet, theta: cp.Variable, slacks: SoftLimitSlacks) -> FlowLimits:
-    """``lo - s <= A vec(theta) + offset <= hi + s`` over the rows (:func:`row_matrix`, :func:`row_limits`).
+def define_flow_limits(
+    data: LascopfData, rows: RowSet, theta: cp.Variable, slacks: SoftLimitSlacks, p: cp.Variable | None = None
+) -> FlowLimits:
+    """``lo - s <= A vec(theta) + B vec(P) + offset <= hi + s`` over the rows (:func:`row_matrix`, :func:`row_limits`).
 
     Base and post-contingency rows share one upper and one lower constraint, in the
     order of ``rows``, each side only where its limit is finite; ``s`` is the row's
@@ -313,19 +333,50 @@ def define_flow_limits(data: LascopfData, rows: RowSet, theta: cp.Variable, slac
     lower_rows = np.flatnonzero(np.isfinite(lo))
     upper = lower = None
     if len(rows):
-        matrix, offset = row_matrix(data, rows)
+        matrix, p_matrix, offset = row_matrix(data, rows)
         vec_theta = cp.vec(theta, order="F")
+        vec_p = cp.vec(p, order="F") if p_matrix is not None else None
         if upper_rows.size:
             flow = matrix[upper_rows] @ vec_theta
+            if p_matrix is not None:
+                flow = flow + p_matrix[upper_rows] @ vec_p
             if slacks.variable is not None:
                 flow = flow - slacks.matrix[upper_rows] @ slacks.variable
             upper = flow <= hi[upper_rows] - offset[upper_rows]
         if lower_rows.size:
             flow = matrix[lower_rows] @ vec_theta
+            if p_matrix is not None:
+                flow = flow + p_matrix[lower_rows] @ vec_p
             if slacks.variable is not None:
                 flow = flow + slacks.matrix[lower_rows] @ slacks.variable
             lower = flow >= lo[lower_rows] - offset[lower_rows]
     return FlowLimits(upper, lower, upper_rows, lower_rows)
+
+
+def define_generator_response_limits(data: LascopfData, response: ResponseRows, p: cp.Variable) -> list[cp.Constraint]:
+    """After the loss of generator ``g_j`` in interval ``t``, each responding unit ``h`` within its limits:
+
+    ``P[h, t] + alpha[j, h] P[g_j, t] <= Pmax[h]`` (upper rows) and ``>= Pmin[h]`` (lower rows, only
+    where ``Pmin[g_j] < 0``; :mod:`.generator_outages`). Only the held ``response`` rows are built.
+    """
+    if not len(response):
+        return []
+    gen = data.model.network.gen
+    n_gen, T = data.model.network.n_gen, data.n_intervals
+    go, n = data.gen_outages, len(response)
+    matrix = sp.csr_matrix(
+        (np.concatenate([np.ones(n), go.alpha[response.j, response.h]]),
+         (np.tile(np.arange(n), 2), np.concatenate([response.h, go.gen[response.j]]) + n_gen * np.tile(response.t, 2))),
+        shape=(n, n_gen * T),
+    )
+    vec_p = cp.vec(p, order="F")
+    constraints = []
+    upper, lower = np.flatnonzero(~response.lower), np.flatnonzero(response.lower)
+    if upper.size:
+        constraints.append(matrix[upper] @ vec_p <= gen["pmax_mw"].to_numpy(float)[response.h[upper]])
+    if lower.size:
+        constraints.append(matrix[lower] @ vec_p >= gen["pmin_mw"].to_numpy(float)[response.h[lower]])
+    return constraints
 
 
 def define_objective(data: LascopfData, cost: GenerationCost, slacks: SoftLimitSlacks, extra_terms=()) -> cp.Minimize:
@@ -354,22 +405,46 @@ def define_corrective_variables(data: LascopfData, trajectories: Trajectories) -
 
 
 def corrective_steps(data: LascopfData, trajectories: Trajectories, p: cp.Variable, q: cp.Variable):
-    """``Q[s] - Q[s-1]`` per column, with ``Q[0] = P[:, t]``: ``Q - Q S - P R`` with sparse shifts ``S`` and ``R``."""
+    """``Q[s] - Q[s-1]`` per column, with ``Q[0] = P[:, t]``: ``Q - Q S - P R`` with sparse shifts ``S`` and ``R``.
+
+    Generator outage ``j``: ``Q[0] = P'`` (the response), i.e. minus ``(alpha[j] - e_{g_j}) P[g_j, t]`` more
+    in the first step's column, a sparse map ``M`` of ``vec(P)``.
+    """
     pair, step, interval = trajectory_columns(data, trajectories)
     n = pair.size
     later = np.flatnonzero(step > 1)
     previous = sp.csr_matrix((np.ones(later.size), (later - 1, later)), shape=(n, n))  # column c-1 -> c
     first = np.flatnonzero(step == 1)
     from_dispatch = sp.csr_matrix((np.ones(first.size), (interval[first], first)), shape=(data.n_intervals, n))
-    return q - q @ previous - p @ from_dispatch
+    steps = q - q @ previous - p @ from_dispatch
+    K = data.n_branch_outages
+    gen_first = first[trajectories.pair_k[pair[first]] >= K]
+    if gen_first.size:
+        go, n_gen = data.gen_outages, data.model.network.n_gen
+        j = trajectories.pair_k[pair[gen_first]] - K
+        change = go.alpha[j].copy()  # columns x n_gen: alpha[j] - e_{g_j}
+        change[np.arange(j.size), go.gen[j]] = -1.0
+        col_i, unit = np.nonzero(change)
+        response = sp.csr_matrix(
+            (change[col_i, unit], (unit + n_gen * gen_first[col_i], go.gen[j[col_i]] + n_gen * interval[gen_first[col_i]])),
+            shape=(n_gen * n, n_gen * data.n_intervals),
+        )
+        steps = steps - cp.reshape(response @ cp.vec(p, order="F"), (n_gen, n), order="F")
+    return steps
 
 
-def define_corrective_generator_limits(data: LascopfData, q: cp.Variable) -> list[cp.Constraint]:
-    """``Pmin[g] <= Q[g, k, t, s] <= Pmax[g]``."""
+def define_corrective_generator_limits(data: LascopfData, trajectories: Trajectories, q: cp.Variable) -> list[cp.Constraint]:
+    """``Pmin[g] <= Q[g, k, t, s] <= Pmax[g]``; after the outage of generator ``g`` its own ``Q[g, k, t, s] = 0``."""
     gen = data.model.network.gen
     n = q.shape[1]
-    return [q >= np.repeat(gen["pmin_mw"].to_numpy(float)[:, None], n, 1),
-            q <= np.repeat(gen["pmax_mw"].to_numpy(float)[:, None], n, 1)]
+    lo = np.repeat(gen["pmin_mw"].to_numpy(float)[:, None], n, 1)
+    hi = np.repeat(gen["pmax_mw"].to_numpy(float)[:, None], n, 1)
+    pair, _, _ = trajectory_columns(data, trajectories)
+    lost = np.flatnonzero(trajectories.pair_k[pair] >= data.n_branch_outages)
+    if lost.size:
+        unit = data.gen_outages.gen[trajectories.pair_k[pair[lost]] - data.n_branch_outages]
+        lo[unit, lost] = hi[unit, lost] = 0.0
+    return [q >= lo, q <= hi]
 
 
 def define_corrective_ramp_limits(data: LascopfData, steps) -> list[cp.Constraint]:

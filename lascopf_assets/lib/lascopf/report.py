@@ -333,6 +333,11 @@ def _skipped_table(result: LascopfResult) -> str:
     if s.empty:
         return "<p>none</p>"
     labels = {"contingency": "outage", "branch": "branch", "reason": "why skipped"}
+    if "generator" in s:  # one element column: the branch, or the generator of a generator outage
+        generator = s["generator"].fillna("").astype(str)
+        if (generator != "").any():
+            labels["branch"] = "branch or generator"
+        s = s.assign(branch=s["branch"].fillna("").astype(str).where(generator == "", generator)).drop(columns="generator")
     cols = list(s.columns)
     numeric = [bool(pd.api.types.is_numeric_dtype(s[c])) for c in cols]
     rows = [[v if not isinstance(v, float) else f"{v:,.3g}" for v in row] for row in s.itertuples(index=False)]

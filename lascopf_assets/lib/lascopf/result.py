@@ -7,8 +7,9 @@ Tables (intervals are 1-based):
   worst_post_flow_mw, worst_outage, post_loading`` (post: worst modeled outage)
 - ``lmps``: ``bus, interval, lmp`` ($/MWh)
 - ``binding_contingencies``: ``interval, outaged_branch, monitored_branch, post_flow_mw,
-  limit_mw, shadow_price, slack_mw``
-- ``contingencies_skipped``: ``contingency, branch, reason``
+  limit_mw, shadow_price, slack_mw`` (a generator outage: ``outaged_branch`` is the generator's name,
+  e.g. ``G12``; branches are ``L...``; the results schema keeps its columns)
+- ``contingencies_skipped``: ``contingency, branch, generator, reason`` (every listed outage not modeled)
 - corrective security only (empty otherwise), for every outage and interval whose flows at the
   outage exceed ``rateA`` (the ones a trajectory must correct):
   ``corrective_dispatch``: ``outaged_branch, interval, step, minutes, gen, bus, p_mw, corrective_mw``
@@ -43,6 +44,7 @@ class LascopfResult:
     intervals: int
     contingencies_modeled: list[str]
     contingencies_skipped: pd.DataFrame
+    generator_contingencies_modeled: list[str] = field(default_factory=list)  # lost generators' names
     generator_dispatch: pd.DataFrame = field(default_factory=pd.DataFrame)
     branch_flows: pd.DataFrame = field(default_factory=pd.DataFrame)
     lmps: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -61,6 +63,14 @@ class LascopfResult:
     corrective_dispatch: pd.DataFrame = field(default_factory=pd.DataFrame)
     trajectory_flows: pd.DataFrame = field(default_factory=pd.DataFrame)
 
+    @property
+    def generator_outages_skipped(self) -> int:
+        """Listed generator outages not modeled (rows of ``contingencies_skipped`` naming a generator)."""
+        s = self.contingencies_skipped
+        if "generator" not in s or s.empty:
+            return 0
+        return int((s["generator"].fillna("") != "").sum())
+
     def dispatch_matrix(self) -> pd.DataFrame:
         """Generators x intervals (MW)."""
         if self.generator_dispatch.empty:
@@ -71,7 +81,8 @@ class LascopfResult:
         return pd.DataFrame(
             [[
                 self.status, self.objective, self.method, self.solve_seconds, self.iterations, self.intervals,
-                len(self.contingencies_modeled), len(self.contingencies_skipped), self.max_base_loading,
+                len(self.contingencies_modeled) + len(self.generator_contingencies_modeled), len(self.contingencies_skipped),
+                self.max_base_loading,
                 self.max_post_contingency_loading, self.total_slack_mw, self.cause, self.reason,
             ]],
             columns=SUMMARY_COLUMNS,
@@ -92,6 +103,9 @@ class LascopfResult:
             "iterations": self.iterations,
             "contingencies_modeled": list(self.contingencies_modeled),
             "contingencies_skipped": self.contingencies_skipped.to_dict(orient="records"),
+            "generator_contingencies_modeled": list(self.generator_contingencies_modeled),
+            "generator_outages_modeled": len(self.generator_contingencies_modeled),
+            "generator_outages_skipped": self.generator_outages_skipped,
             "dispatch": dispatch,
             "max_base_loading": _finite_or_none(self.max_base_loading),
             "max_post_contingency_loading": _finite_or_none(self.max_post_contingency_loading),

@@ -1,8 +1,11 @@
 """Flow-limit rows: which (branch, outage, interval) triples a model holds, and which ones a dispatch violates.
 
 A row ``(l, k, t)`` limits the flow on branch ``l`` in interval ``t`` after outage
-``k`` (``k = -1``: the base case). The extensive form holds :func:`all_rows`;
-screening starts with none and adds :func:`violated_rows` until none is left.
+``k`` (``k = -1``: the base case; ``0 <= k < K``: branch outage ``k``; ``K <= k < K + G``:
+generator outage ``j = k - K``, :mod:`.generator_outages`). The extensive form holds
+:func:`all_rows`; screening starts with none and adds :func:`violated_rows` until none is left.
+Generator outages also have response-limit rows ``(h, j, t)`` (:class:`ResponseRows`:
+:func:`all_response_rows`, :func:`violated_response_rows`).
 """
 
 from __future__ import annotations
@@ -45,8 +48,8 @@ def all_rows(data: LascopfData) -> RowSet:
     """Every finite base row and every post-contingency row (l != k, finite rating): the extensive form."""
     T = data.n_intervals
     base_branches = np.flatnonzero(np.isfinite(data.base_lo) | np.isfinite(data.base_hi))
-    monitored_l, outage_k = np.meshgrid(data.monitored_branches(), np.arange(len(data.outaged)), indexing="ij")
-    not_self = monitored_l != data.outaged[outage_k]
+    monitored_l, outage_k = np.meshgrid(data.monitored_branches(), np.arange(data.n_outages), indexing="ij")
+    not_self = monitored_l != data.outage_branch(outage_k)
     monitored_l, outage_k = monitored_l[not_self], outage_k[not_self]
     rows_l = np.concatenate([base_branches, monitored_l])
     rows_k = np.concatenate([np.full(base_branches.size, -1), outage_k])
@@ -54,15 +57,32 @@ def all_rows(data: LascopfData) -> RowSet:
     return RowSet(np.tile(rows_l, T), np.tile(rows_k, T), np.repeat(np.arange(T), per_interval))
 
 
+def post_contingency_block(data: LascopfData, flows: np.ndarray, dispatch: np.ndarray | None, t: int) -> np.ndarray:
+    """Monitored branches x outage columns: the flows after each outage in interval ``t`` (MW).
+
+    Branch outage ``k``: ``F[l] + LODF[l, k] F[k]``; generator outage ``j``: ``F[l] + D[l, j] P[g_j, t]``.
+    """
+    monitored = data.monitored_branches()
+    flow = flows[:, t]
+    block = data.monitored_lodf() * flow[data.outaged][None, :]
+    if data.n_gen_outages:
+        if dispatch is None:
+            raise ValueError("generator-outage flows need the dispatch")
+        block = np.hstack([block, data.monitored_godf() * dispatch[data.gen_outages.gen, t][None, :]])
+    block += flow[monitored][:, None]
+    return block
+
+
 def violated_rows(
-    data: LascopfData, flows: np.ndarray, tol_mw: float, per_branch: int | None = None, present: RowSet | None = None
+    data: LascopfData, flows: np.ndarray, tol_mw: float, per_branch: int | None = None, present: RowSet | None = None,
+    dispatch: np.ndarray | None = None,
 ) -> RowSet:
     """Base and post-contingency rows whose flow exceeds its limit by more than ``tol_mw`` (relative to max(1, limit)).
 
     ``per_branch``: keep only the ``per_branch`` worst outages per monitored branch and
     interval (screening adds the rest later if they are still violated); ``None`` = all.
     ``present``: rows already in the model, never returned (with soft limits they may
-    stay violated, paid by their slack).
+    stay violated, paid by their slack). ``dispatch`` (n_gen x T): needed with generator outages.
     """
     sensitivities = data.contingencies.sensitivities
     monitored = data.monitored_branches()
@@ -80,7 +100,7 @@ def violated_rows(
     present_base = np.zeros((len(data.rate), data.n_intervals), dtype=bool)
     present_base[present.l[present.k < 0], present.t[present.k < 0]] = True
     present_post = present.k >= 0
-    monitored_lodf = data.monitored_lodf() if len(sensitivities.outaged) and monitored.size else None
+    has_outages = data.n_outages > 0 and monitored.size > 0
     post_bound = (monitored_rate + post_tol).ravel()
     for t in range(data.n_intervals):  # one vectorized (branches x outages) block per interval
         flow = flows[:, t]
@@ -88,11 +108,10 @@ def violated_rows(
         out_l.append(base_violated)
         out_k.append(np.full(base_violated.size, -1))
         out_t.append(np.full(base_violated.size, t))
-        if monitored_lodf is None:
+        if not has_outages:
             continue
         # monitored branches x outages: |post-contingency flow| - (rating + tolerance), MW
-        excess = monitored_lodf * flow[sensitivities.outaged][None, :]
-        excess += flow[monitored][:, None]
+        excess = post_contingency_block(data, flows, dispatch, t)
         np.abs(excess, out=excess)
         excess -= post_bound[:, None]
         excess[self_rows[self_cols], self_cols] = -np.inf
@@ -194,10 +213,10 @@ def trajectory_row_limits(data: LascopfData, l: np.ndarray, s: np.ndarray) -> np
 
 def all_trajectories(data: LascopfData) -> Trajectories:
     """Every (outage, interval) pair with a trajectory and every row of it (monitored ``l`` != outaged ``k``, every step)."""
-    T, N, K = data.n_intervals, data.corrective.steps, len(data.outaged)
+    T, N, K = data.n_intervals, data.corrective.steps, data.n_outages
     pair_k, pair_t = np.repeat(np.arange(K), T), np.tile(np.arange(T), K)
     monitored_l, outage_k = np.meshgrid(data.monitored_branches(), np.arange(K), indexing="ij")
-    not_self = monitored_l != data.outaged[outage_k]
+    not_self = monitored_l != data.outage_branch(outage_k)
     monitored_l, outage_k = monitored_l[not_self], outage_k[not_self]
     pair_of_row = outage_k[:, None] * T + np.arange(T)[None, :]  # pair = k * T + t (the order above)
     per_step = monitored_l.size * T
@@ -207,15 +226,18 @@ def all_trajectories(data: LascopfData) -> Trajectories:
     return Trajectories(pair_k, pair_t, l.astype(np.int64), pair.astype(np.int64), s.astype(np.int64))
 
 
-def pairs_to_correct(data: LascopfData, flows: np.ndarray, tol_mw: float, present: Trajectories) -> Trajectories:
+def pairs_to_correct(
+    data: LascopfData, flows: np.ndarray, tol_mw: float, present: Trajectories, dispatch: np.ndarray | None = None
+) -> Trajectories:
     """``present`` plus every pair whose flows at the outage exceed ``rateA`` (beyond ``tol_mw``), with those rows at every step.
 
-    A pair without a trajectory stands for ``Q = P[:, t]`` at every step, which meets its rows
-    exactly when its flows at the outage are within ``rateA`` (and ``E``, the post-contingency rows).
+    A pair without a trajectory stands for ``Q = P[:, t]`` (a generator outage: ``Q = P'``, the
+    response) at every step, which meets its rows exactly when its flows at the outage are within
+    ``rateA`` (and ``E``, the post-contingency rows). ``dispatch``: needed with generator outages.
     """
     sensitivities = data.contingencies.sensitivities
     monitored = data.monitored_branches()
-    K, T, N = len(data.outaged), data.n_intervals, data.corrective.steps
+    K, T, N = data.n_outages, data.n_intervals, data.corrective.steps
     if not K or not monitored.size:
         return present
     rate = data.rate[monitored][:, None]
@@ -226,11 +248,9 @@ def pairs_to_correct(data: LascopfData, flows: np.ndarray, tol_mw: float, presen
     self_cols = np.flatnonzero(self_rows >= 0)
     held = np.zeros(K * T, dtype=bool)
     held[present.pair_k * T + present.pair_t] = True
-    lodf = data.monitored_lodf()
     out_l, out_k, out_t = [], [], []
     for t in range(T):  # one vectorized (branches x outages) block per interval
-        flow = flows[:, t]
-        over = np.abs(flow[monitored][:, None] + lodf * flow[sensitivities.outaged][None, :]) > bound
+        over = np.abs(post_contingency_block(data, flows, dispatch, t)) > bound
         over[self_rows[self_cols], self_cols] = False
         over[:, held[np.arange(K) * T + t]] = False
         row_i, outage_i = np.nonzero(over)
@@ -249,12 +269,15 @@ def trajectory_flows(data: LascopfData, q: np.ndarray, traj: Trajectories, branc
     cd, N = data.corrective, data.corrective.steps
     pair = columns // N
     k, t = traj.pair_k[pair], traj.pair_t[pair]
-    outaged = data.outaged[k]
     qc = q[:, columns]
     own = cd.gsf[cd.gsf_row[branches]] @ qc + cd.flow_constant[cd.gsf_row[branches]][:, t]
-    rows_k = cd.gsf_row[outaged]
-    at_k = np.einsum("gc,cg->c", qc, cd.gsf[rows_k]) + cd.flow_constant[rows_k, t]
-    return own + data.lodf[branches][:, k] * at_k[None, :]
+    lost_branch = np.flatnonzero(k < data.n_branch_outages)  # a generator outage leaves the network whole: no LODF term
+    if lost_branch.size:
+        kb = k[lost_branch]
+        rows_k = cd.gsf_row[data.outaged[kb]]
+        at_k = np.einsum("gc,cg->c", qc[:, lost_branch], cd.gsf[rows_k]) + cd.flow_constant[rows_k, t[lost_branch]]
+        own[:, lost_branch] += data.lodf[branches][:, kb] * at_k[None, :]
+    return own
 
 
 def violated_trajectory_rows(data: LascopfData, q: np.ndarray, traj: Trajectories, tol_mw: float, block: int = 4096) -> Trajectories:
@@ -271,7 +294,7 @@ def violated_trajectory_rows(data: LascopfData, q: np.ndarray, traj: Trajectorie
         step = columns % N + 1
         limit = np.where(step[None, :] < N, data.corrective.emergency[monitored][:, None], data.rate[monitored][:, None])
         over = np.abs(flows) > limit + tol_mw * np.maximum(1.0, limit)
-        over &= monitored[:, None] != data.outaged[traj.pair_k[columns // N]][None, :]
+        over &= monitored[:, None] != data.outage_branch(traj.pair_k[columns // N])[None, :]
         row_i, col_i = np.nonzero(over)
         out_l.append(monitored[row_i])
         out_pair.append(columns[col_i] // N)
@@ -281,3 +304,85 @@ def violated_trajectory_rows(data: LascopfData, q: np.ndarray, traj: Trajectorie
     new = ~np.isin(keys, present)
     return Trajectories(traj.pair_k, traj.pair_t, np.concatenate([traj.l, l[new]]), np.concatenate([traj.pair, pair[new]]),
                         np.concatenate([traj.s, s[new]]))
+
+
+@dataclass
+class ResponseRows:
+    """Response-limit rows of generator outages: unit ``h`` in outage ``j`` (generator ``gen[j]`` lost), interval ``t``.
+
+    ``lower`` false: ``P[h, t] + alpha[j, h] P[g_j, t] <= Pmax[h]``; true: ``>= Pmin[h]``
+    (:mod:`.generator_outages` says which rows exist).
+    """
+
+    h: np.ndarray
+    j: np.ndarray
+    t: np.ndarray
+    lower: np.ndarray
+
+    @classmethod
+    def empty(cls) -> ResponseRows:
+        z = np.zeros(0, dtype=np.int64)
+        return cls(z, z.copy(), z.copy(), np.zeros(0, dtype=bool))
+
+    def __len__(self) -> int:
+        return len(self.h)
+
+    def keys(self, n_gen: int, n_intervals: int) -> np.ndarray:
+        return ((self.j * n_gen + self.h) * n_intervals + self.t) * 2 + self.lower
+
+    def extend(self, other: ResponseRows) -> ResponseRows:
+        return ResponseRows(*(np.concatenate([getattr(self, f), getattr(other, f)]) for f in ("h", "j", "t", "lower")))
+
+    def select(self, mask: np.ndarray) -> ResponseRows:
+        return ResponseRows(self.h[mask], self.j[mask], self.t[mask], self.lower[mask])
+
+
+def all_response_rows(data: LascopfData) -> ResponseRows:
+    """Every response-limit row: upper for every responding unit (``alpha > 0``), lower where the lost unit's ``Pmin < 0``."""
+    go, T = data.gen_outages, data.n_intervals
+    if go is None or not go.count:
+        return ResponseRows.empty()
+    j, h = np.nonzero(go.alpha > 0)
+    lower = go.lower[j]
+    j = np.concatenate([j, j[lower]])
+    h = np.concatenate([h, h[lower]])
+    side = np.concatenate([np.zeros(lower.size, bool), np.ones(int(lower.sum()), bool)])
+    return ResponseRows(np.tile(h, T).astype(np.int64), np.tile(j, T).astype(np.int64), np.repeat(np.arange(T), h.size),
+                        np.tile(side, T))
+
+
+def violated_response_rows(
+    data: LascopfData, dispatch: np.ndarray, tol_mw: float, present: ResponseRows, per_unit: int | None = 2
+) -> ResponseRows:
+    """Response-limit rows the dispatch violates beyond ``tol_mw`` (relative to max(1, |limit|)), not in ``present``.
+
+    ``per_unit``: per unit, side and interval only the ``per_unit`` worst outages (the largest
+    losses it must pick up; screening adds the others later if still violated); ``None`` = all.
+    """
+    go = data.gen_outages
+    if go is None or not go.count:
+        return ResponseRows.empty()
+    gen = data.model.network.gen
+    pmin, pmax = gen["pmin_mw"].to_numpy(float), gen["pmax_mw"].to_numpy(float)
+    T = data.n_intervals
+    responds = go.alpha > 0
+    out = []
+    for t in range(T):  # one (outages x units) block per interval
+        post = dispatch[:, t][None, :] + go.alpha * dispatch[go.gen, t][:, None]
+        for lower, excess in ((False, post - pmax[None, :]), (True, pmin[None, :] - post)):
+            limit = pmin if lower else pmax
+            excess = np.where(responds & (go.lower[:, None] if lower else True), excess, -np.inf)
+            excess -= tol_mw * np.maximum(1.0, np.abs(limit))[None, :]
+            held = (present.t == t) & (present.lower == lower)
+            excess[present.j[held], present.h[held]] = -np.inf  # held rows are never returned
+            if per_unit is not None and per_unit < excess.shape[0]:
+                worst = np.argpartition(-excess, per_unit - 1, axis=0)[:per_unit]
+                keep = np.zeros_like(excess, dtype=bool)
+                np.put_along_axis(keep, worst, True, axis=0)
+                excess = np.where(keep, excess, -np.inf)
+            j, h = np.nonzero(excess > 0)
+            out.append(ResponseRows(h.astype(np.int64), j.astype(np.int64), np.full(h.size, t, np.int64), np.full(h.size, lower)))
+    new = ResponseRows.empty()
+    for rows in out:
+        new = new.extend(rows)
+    return new

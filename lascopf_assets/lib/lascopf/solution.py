@@ -56,39 +56,45 @@ def assign_solution(result: LascopfResult, data: LascopfData, built: BuiltProble
             "p_mw": built.p.value.ravel(),
         }
     )
-    assign_branch_flows(result, data, flows)
+    assign_branch_flows(result, data, flows, np.asarray(built.p.value))
     if built.slack is not None:
         result.total_slack_mw = float(np.sum(built.slack.value))
 
 
-def worst_post_contingency_flows(data: LascopfData, flows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def worst_post_contingency_flows(
+    data: LascopfData, flows: np.ndarray, dispatch: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Per branch and interval: the post-contingency flow of largest magnitude over the modeled outages, and that outage's name.
 
-    NaN and ``""`` without modeled outages; a branch's own outage does not count.
+    NaN and ``""`` without modeled outages; a branch's own outage does not count. Generator outages
+    (``F + D P[g, t]``, :mod:`.generator_outages`) need the ``dispatch`` and are named by the generator.
     """
     sensitivities = data.contingencies.sensitivities
     worst_flow = np.full(flows.shape, np.nan)
     worst_outage = np.full(flows.shape, "", dtype=object)
-    if len(sensitivities.outaged):
-        names = data.model.network.branch["branch"].to_numpy()
+    if data.n_outages:
+        names = data.outage_names()
+        go = data.gen_outages
         for t in range(data.n_intervals):  # one (branches x outages) block per interval
             post = sensitivities.post_contingency_flows(flows[:, t])
             post[sensitivities.outaged, np.arange(len(sensitivities.outaged))] = 0.0
+            if data.n_gen_outages:
+                post = np.hstack([post, flows[:, t][:, None] + go.factors * dispatch[go.gen, t][None, :]])
             worst = np.argmax(np.abs(post), axis=1)
             worst_flow[:, t] = post[np.arange(len(post)), worst]
-            worst_outage[:, t] = names[sensitivities.outaged[worst]]
+            worst_outage[:, t] = names[worst]
     return worst_flow, worst_outage
 
 
-def assign_branch_flows(result: LascopfResult, data: LascopfData, flows: np.ndarray) -> None:
+def assign_branch_flows(result: LascopfResult, data: LascopfData, flows: np.ndarray, dispatch: np.ndarray | None = None) -> None:
     """``branch_flows`` with base and worst post-contingency loadings, and their maxima over the rated branches."""
     branch = data.model.network.branch
     intervals = np.arange(1, data.n_intervals + 1)
     rate = data.rate
     with np.errstate(divide="ignore", invalid="ignore"):
         loading = np.abs(flows) / rate[:, None]
-    has_outages = len(data.outaged) > 0
-    worst_flow, worst_outage = worst_post_contingency_flows(data, flows)
+    has_outages = data.n_outages > 0
+    worst_flow, worst_outage = worst_post_contingency_flows(data, flows, dispatch)
     post_loading = np.full(flows.shape, np.nan)
     if has_outages:
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -150,8 +156,16 @@ def binding_contingencies(data: LascopfData, built: BuiltProblem, rows: RowSet, 
     slack = row_slacks(built, len(rows))
     cont = rows.k >= 0
     sensitivities = data.contingencies.sensitivities
+    K = data.n_branch_outages
     post = flows[rows.l, rows.t].copy()
-    post[cont] += sensitivities.lodf[rows.l[cont], rows.k[cont]] * flows[sensitivities.outaged[rows.k[cont]], rows.t[cont]]
+    lost_branch = cont & (rows.k < K)
+    post[lost_branch] += sensitivities.lodf[rows.l[lost_branch], rows.k[lost_branch]] * flows[
+        sensitivities.outaged[rows.k[lost_branch]], rows.t[lost_branch]]
+    lost_gen = rows.k >= K
+    if lost_gen.any():
+        go, p = data.gen_outages, np.asarray(built.p.value)
+        j = rows.k[lost_gen] - K
+        post[lost_gen] += go.factors[rows.l[lost_gen], j] * p[go.gen[j], rows.t[lost_gen]]
     lo, hi = row_limits(data, rows)
     at_limit = (post >= hi - 1e-6 * np.maximum(1, np.abs(hi))) | (post <= lo + 1e-6 * np.maximum(1, np.abs(lo)))
     sel = cont & ((price > 1e-6) | at_limit | (slack > 1e-6))
@@ -160,7 +174,7 @@ def binding_contingencies(data: LascopfData, built: BuiltProblem, rows: RowSet, 
     return pd.DataFrame(
         {
             "interval": rows.t[sel] + 1,
-            "outaged_branch": names[sensitivities.outaged[rows.k[sel]]],
+            "outaged_branch": data.outage_names()[rows.k[sel]],
             "monitored_branch": names[rows.l[sel]],
             "post_flow_mw": post[sel],
             "limit_mw": limit,
@@ -180,33 +194,37 @@ def assign_corrective(result: LascopfResult, data: LascopfData, built: BuiltProb
     cd, N = data.corrective, data.corrective.steps
     net = data.model.network
     names = net.branch["branch"].to_numpy()
-    worst_flow, _ = worst_post_contingency_flows(data, flows)
+    p = np.asarray(built.p.value)
+    worst_flow, _ = worst_post_contingency_flows(data, flows, p)
     rated = np.isfinite(data.rate)
     with np.errstate(divide="ignore", invalid="ignore"):
         emergency_loading = np.abs(worst_flow[rated]) / cd.emergency[rated][:, None]
-    result.max_emergency_loading = float(np.nanmax(emergency_loading)) if emergency_loading.size and len(data.outaged) else None
+    result.max_emergency_loading = float(np.nanmax(emergency_loading)) if emergency_loading.size and data.n_outages else None
     result.corrective_dispatch = pd.DataFrame(columns=CORRECTIVE_DISPATCH_COLUMNS)
     result.trajectory_flows = pd.DataFrame(columns=TRAJECTORY_FLOW_COLUMNS)
     result.corrective_mw_total = 0.0
-    needed = pairs_to_correct(data, flows, NEEDS_CORRECTION_TOL, Trajectories.empty())
+    needed = pairs_to_correct(data, flows, NEEDS_CORRECTION_TOL, Trajectories.empty(), p)
     held = built.corrective.trajectories
     if not needed.n_pairs or built.corrective.q is None:
         return
-    K, T = len(data.outaged), data.n_intervals
+    K, T = data.n_outages, data.n_intervals
     position = held.pair_lookup(K, T)[needed.pair_k * T + needed.pair_t]
     order = np.lexsort((needed.pair_k, needed.pair_t))  # by interval, then outage
     order = order[position[order] >= 0]  # (a looser screening tolerance may leave a marginal pair without one)
     position, pair_k, pair_t = position[order], needed.pair_k[order], needed.pair_t[order]
     q = np.asarray(built.corrective.q.value)
-    p = np.asarray(built.p.value)
     n_gen, n_pairs = net.n_gen, position.size
-    # trajectory[g, j, s]: step 0 = P[:, t], steps 1..N = Q
+    # trajectory[g, j, s]: step 0 = P[:, t] (a generator outage: the response P'), steps 1..N = Q
     columns = position[:, None] * N + np.arange(N)[None, :]
-    trajectory = np.concatenate([p[:, pair_t][:, :, None], q[:, columns.ravel()].reshape(n_gen, n_pairs, N)], axis=2)
+    start = p[:, pair_t]
+    lost_gen = np.flatnonzero(pair_k >= data.n_branch_outages)
+    if lost_gen.size:
+        start[:, lost_gen] = data.gen_outages.response(p, pair_k[lost_gen] - data.n_branch_outages, pair_t[lost_gen])
+    trajectory = np.concatenate([start[:, :, None], q[:, columns.ravel()].reshape(n_gen, n_pairs, N)], axis=2)
     result.corrective_mw_total = float(np.abs(np.diff(trajectory, axis=2)).sum())
     steps = np.arange(N + 1)
     minutes = steps * cd.settings.restore_minutes
-    outaged_names = names[data.outaged[pair_k]]
+    outaged_names = data.outage_names()[pair_k]
     result.corrective_dispatch = pd.DataFrame(
         {
             "outaged_branch": np.repeat(outaged_names, (N + 1) * n_gen),
@@ -220,12 +238,19 @@ def assign_corrective(result: LascopfResult, data: LascopfData, built: BuiltProb
         }
     )
     monitored = data.monitored_branches()
-    at_outage = flows[monitored][:, pair_t] + data.lodf[monitored][:, pair_k] * flows[data.outaged[pair_k], pair_t][None, :]
+    at_outage = np.empty((monitored.size, n_pairs))
+    lost_branch = np.flatnonzero(pair_k < data.n_branch_outages)
+    kb, tb = pair_k[lost_branch], pair_t[lost_branch]
+    at_outage[:, lost_branch] = flows[monitored][:, tb] + data.lodf[monitored][:, kb] * flows[data.outaged[kb], tb][None, :]
+    if lost_gen.size:
+        j, tg = pair_k[lost_gen] - data.n_branch_outages, pair_t[lost_gen]
+        go = data.gen_outages
+        at_outage[:, lost_gen] = flows[monitored][:, tg] + go.factors[monitored][:, j] * p[go.gen[j], tg][None, :]
     along = trajectory_flows(data, q, held, monitored, columns.ravel()).reshape(monitored.size, n_pairs, N)
     path = np.concatenate([at_outage[:, :, None], along], axis=2)  # monitored x pairs x steps 0..N
     rate = data.rate[monitored]
     above = (np.abs(path) >= rate[:, None, None] * (1 - 1e-6)).any(axis=2)
-    above &= monitored[:, None] != data.outaged[pair_k][None, :]
+    above &= monitored[:, None] != data.outage_branch(pair_k)[None, :]
     branch_i, pair_i = np.nonzero(above)
     order = np.lexsort((branch_i, pair_i))
     branch_i, pair_i = branch_i[order], pair_i[order]

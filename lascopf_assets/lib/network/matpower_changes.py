@@ -1,8 +1,9 @@
 """MATPOWER change tables (``chgtab``): contingency lists and area-load scenarios.
 
 ``contab_*.m``: one label per contingency; a contingency this project models is
-a single branch taken out of service (``CT_TBRCH <row> BR_STATUS CT_REP 0``).
-Everything else (generator outages, multi-element changes) is listed as not
+a single branch taken out of service (``CT_TBRCH <row> BR_STATUS CT_REP 0``) or a
+single generator taken out of service (``CT_TGEN <row> GEN_STATUS CT_REP 0``).
+Everything else (multi-element changes, other change types) is listed as not
 modeled. ``scenarios_*.m``: per hour (label), the total real load of each area
 (``CT_TAREALOAD <area> CT_LOAD_ALL_P CT_REP <MW>``); bus loads in an area are
 scaled by ``new_total / case_total`` as MATPOWER's ``scale_load`` does.
@@ -57,7 +58,8 @@ def read_chgtab(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def read_contingency_table(path: str | os.PathLike) -> pd.DataFrame:
-    """One row per contingency label: ``label``, ``branch_row`` (1-based source branch row or -1), ``reason`` ("" if modeled)."""
+    """One row per contingency label: ``label``, ``branch_row`` / ``gen_row`` (1-based source row of the outaged
+    branch / generator, or -1), ``reason`` ("" if the change is a single branch or generator outage)."""
     ct = read_chgtab(path)
     grouped = ct.groupby("label", sort=False)
     size = grouped["label"].transform("size").to_numpy()
@@ -67,15 +69,20 @@ def read_contingency_table(path: str | os.PathLike) -> pd.DataFrame:
         & (ct["chgtype"] == _CONSTANTS["CT_REP"])
         & (ct["newval"] == 0)
     ).to_numpy()
-    is_gen_out = ((ct["table"] == _CONSTANTS["CT_TGEN"]) & (ct["col"] == _CONSTANTS["GEN_STATUS"])).to_numpy()
+    is_gen_out = (
+        (ct["table"] == _CONSTANTS["CT_TGEN"])
+        & (ct["col"] == _CONSTANTS["GEN_STATUS"])
+        & (ct["chgtype"] == _CONSTANTS["CT_REP"])
+        & (ct["newval"] == 0)
+    ).to_numpy()
     reason = np.where(
-        size > 1, "multi-element contingency not modeled",
-        np.where(is_branch_out, "", np.where(is_gen_out, "generator outage not modeled", "change type not modeled")),
+        size > 1, "multi-element contingency not modeled", np.where(is_branch_out | is_gen_out, "", "change type not modeled"),
     )
     out = pd.DataFrame(
         {
             "label": ct["label"].astype(int).to_numpy(),
             "branch_row": np.where(is_branch_out & (size == 1), ct["row"].astype(int), -1),
+            "gen_row": np.where(is_gen_out & (size == 1), ct["row"].astype(int), -1),
             "reason": reason,
         }
     )
