@@ -69,7 +69,7 @@ def s3_target(args: argparse.Namespace, environ=None) -> dict:
             "access_key": access, "secret_key": secret, "region": env.get(S3_LANDING_ENV["region"]) or "us-east-1"}
 
 
-def s3_error(exc: BaseException, target: dict) -> CliError:
+def s3_error(exc: BaseException, target: dict, when: str = "nothing of the batch in hand was acked") -> CliError:
     where = f"s3://{target['bucket']}/{target['prefix'].strip('/')} at {target['endpoint_url'] or 'AWS S3'}"
     response = getattr(exc, "response", None)
     if isinstance(response, dict) and response.get("Error"):
@@ -77,7 +77,7 @@ def s3_error(exc: BaseException, target: dict) -> CliError:
         detail = f"{error.get('Code', '')}: {' '.join(str(error.get('Message', '')).split())[:200]}"
     else:
         detail = " ".join(str(exc).split())[:300]
-    return CliError(f"S3 landing {where}: {detail} (nothing of the batch in hand was acked)")
+    return CliError(f"S3 landing {where}: {detail} ({when})")
 
 
 def build_sink(args: argparse.Namespace):
@@ -110,7 +110,7 @@ def _s3_sink(args, target: dict):
         client.head_bucket(Bucket=target["bucket"])
     except Exception as exc:
         if is_s3_error(exc):
-            raise s3_error(exc, target) from exc
+            raise s3_error(exc, target, "checking the bucket before consuming") from exc
         raise
     return sink
 
