@@ -99,14 +99,22 @@ def test_cli_commands(tiny_master, tmp_path, capsys):
     assert main(["phase-impact", str(tiny_master), "--changes", str(changes), "--json"]) == 2
 
 
-def test_impact_curve_runs_before_once_and_each_change_set(tiny_master, tmp_path):
+def test_impact_curve_runs_before_once_and_each_distinct_change_set(tiny_master, tmp_path):
     from lascopf_assets.lib.opendss.feeder_import import feeder_models
-    from lascopf_assets.lib.opendss.powerflow import impact_curve
+    from lascopf_assets.lib.opendss.powerflow import impact_curve, phase_impact
 
-    sets = {"k=0": [], "k=1": [{"junction": "svc_load2", "from_phase": "A", "to_phase": "B"}]}
+    move = {"junction": "svc_load2", "from_phase": "A", "to_phase": "B"}
+    # the same move named by its load, and an empty set: solved once each with the feeder as it is
+    sets = {"k=0": [], "k=1": [move], "recommended": [{**move, "junction": "LOAD2"}]}
     result = impact_curve(tiny_master, sets, steps=2)
-    assert set(result["after"]) == {"k=0", "k=1"}
-    assert result["after"]["k=0"]["losses_kwh"] == pytest.approx(result["before"]["losses_kwh"])
+    assert set(result["after"]) == {"k=0", "k=1", "recommended"}
+    assert result["runs"] == 2
+    assert result["after"]["k=0"] == result["before"]
+    assert result["after"]["recommended"] == result["after"]["k=1"]
     assert result["after"]["k=1"]["losses_kwh"] < result["before"]["losses_kwh"]
+    # a reused run has the figures a run of its own gives
+    alone = phase_impact(tiny_master, [move], steps=2)["after"]
+    for key in ("max_vuf_pct", "max_neutral_current_a", "losses_kwh", "min_voltage_pu"):
+        assert result["after"]["recommended"][key] == pytest.approx(alone[key], rel=1e-9)
     out = import_feeder(tiny_master, tmp_path / "o")
-    assert feeder_models(out.topology_path.parent) == {"tx": {"master": str(tiny_master.resolve()), "shape": None}}
+    assert feeder_models(out.topology_path.parent) == {"tx": {"master": str(tiny_master.resolve()), "shape": None, "prefix": ""}}

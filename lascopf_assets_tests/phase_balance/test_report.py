@@ -107,3 +107,97 @@ def test_report_named_by_feeder_and_window_with_a_latest_copy(tmp_path, solved):
     latest = tmp_path / LATEST_NAME
     assert latest.read_bytes() == newer.read_bytes() != older.read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([older.name, newer.name, LATEST_NAME])  # no temp left
+
+
+# -- the physics check section (phase_change_impact's table) --------------------------------------------------
+
+def _impact() -> pd.DataFrame:
+    """A physics check table as phase_change_impact writes it: before, the recommendation (3 moves), K = 0..3."""
+    keys = ["max_vuf_pct", "p95_vuf_pct", "max_neutral_current_a", "losses_kwh", "min_voltage_pu", "converged_steps", "steps"]
+    rows = [("before", 0, 0, (1.25, 0.31, 129.9, 5.06, 0.9816, 1440, 1440)),
+            ("recommended", 3, 3, (1.12, 0.25, 109.9, 4.76, 0.9871, 1440, 1440)),
+            ("curve", 0, 0, (1.25, 0.31, 129.9, 5.06, 0.9816, 1440, 1440)),
+            ("curve", 1, 1, (1.25, 0.28, 129.9, 4.95, 0.9817, 1440, 1440)),
+            ("curve", 2, 2, (1.24, 0.27, 125.0, 4.91, 0.9817, 1438, 1440)),
+            ("curve", 3, 3, (1.12, 0.25, 109.9, 4.76, 0.9871, 1440, 1440))]
+    return pd.DataFrame([{"feeder": "lv-tr1", "scenario": s, "k": k, "changes": c, **dict(zip(keys, v))}
+                         for s, k, c, v in rows])
+
+
+def test_physics_before_after_bars_are_the_tables_figures():
+    from lascopf_assets.lib.phase_balance.report import impact_before_after_figure
+
+    impact = _impact()
+    fig = impact_before_after_figure(impact)
+    before, after = impact.iloc[0], impact.iloc[1]
+    vuf, neutral, losses = fig.axes
+    heights = [[round(b.get_height(), 6) for b in c] for c in vuf.containers]
+    assert heights == [[before["max_vuf_pct"], before["p95_vuf_pct"]], [after["max_vuf_pct"], after["p95_vuf_pct"]]]
+    assert [c[0].get_height() for c in neutral.containers] == [before["max_neutral_current_a"], after["max_neutral_current_a"]]
+    assert [c[0].get_height() for c in losses.containers] == [before["losses_kwh"], after["losses_kwh"]]
+    assert [ax.get_ylabel() for ax in fig.axes] == ["VUF (%)", "max |Ia + Ib + Ic| (A)", "losses (kWh)"]
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels == ["before (loads on their present phases)", "after the 3 recommended changes"]
+    plt.close(fig)
+
+
+def test_physics_against_k_follows_the_curve_and_marks_the_recommendation():
+    from lascopf_assets.lib.phase_balance.report import impact_vs_k_figure
+
+    impact = _impact()
+    curve = impact[impact["scenario"] == "curve"]
+    fig = impact_vs_k_figure(impact)
+    vuf, neutral, losses = fig.axes
+    lines = {line.get_label(): line for line in vuf.get_lines()}
+    assert list(lines["max VUF"].get_xdata()) == [0, 1, 2, 3]
+    assert list(lines["max VUF"].get_ydata()) == curve["max_vuf_pct"].tolist()
+    assert list(lines["95th percentile VUF"].get_ydata()) == curve["p95_vuf_pct"].tolist()
+    assert list(neutral.get_lines()[0].get_ydata()) == curve["max_neutral_current_a"].tolist()
+    assert list(losses.get_lines()[0].get_ydata()) == curve["losses_kwh"].tolist()
+    for ax in fig.axes:  # the recommendation's 3 moves, on the K axis of every panel
+        marks = [line for line in ax.get_lines() if line.get_label() == "recommended: 3 changes"]
+        assert len(marks) == 1 and list(marks[0].get_xdata()) == [3, 3]
+    plt.close(fig)
+
+
+def test_physics_legends_sit_below_the_panels():
+    from lascopf_assets.lib.phase_balance.report import impact_before_after_figure, impact_vs_k_figure
+
+    for make in (impact_before_after_figure, impact_vs_k_figure):
+        fig = make(_impact())
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        legend = fig.legends[0].get_window_extent(renderer)
+        for ax in fig.axes:  # below every panel and its tick labels: it covers no data
+            assert legend.y1 <= ax.get_tightbbox(renderer).y0 + 1
+        plt.close(fig)
+
+
+def test_the_physics_section_goes_into_a_written_report_once(tmp_path, solved):
+    from lascopf_assets.lib.phase_balance.report import add_section, impact_section, unchecked_section
+
+    problem, curve = solved
+    path = write_report(tmp_path / "r.html", problem, curve[2], curve, latest=True)
+    other = tmp_path / "older.html"
+    other.write_text("<html><body><h1>an older window</h1></body></html>")
+    plain = path.read_text()
+    assert "Physics check" not in plain
+    assert add_section(path, impact_section(_impact(), "1,440 steps of 1 min"))
+    text = path.read_text()
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', text)
+    assert len(images) == 6 and all(base64.b64decode(b)[:8] == b"\x89PNG\r\n\x1a\n" for b in images)
+    assert text.index("Trade-off curve") < text.index("Physics check") < text.index("</body>")
+    assert "1,440 steps of 1 min" in text
+    table = text[text.index("<th>scenario</th>"):]
+    assert "<td>recommended</td><td class='num'>3</td><td class='num'>3</td><td class='num'>1.120</td>" in table
+    assert "1438 of 1440" in table  # a step that did not converge is shown, not hidden
+    assert (tmp_path / LATEST_NAME).read_text() == text  # latest was this report: refreshed with it
+    # a rerun replaces the section; a report that is not the latest leaves latest.html alone
+    add_section(path, unchecked_section("no OpenDSS model for feeder TR1"))
+    text = path.read_text()
+    assert text.count("Physics check") == 1 and "Not checked: no OpenDSS model for feeder TR1." in text
+    assert text.replace(unchecked_section("no OpenDSS model for feeder TR1"), "") == plain
+    add_section(other, unchecked_section("x"))
+    assert (tmp_path / LATEST_NAME).read_text() == text
+    assert add_section(tmp_path / "missing.html", "x") is False
+

@@ -7,6 +7,14 @@ before and after, and the K trade-off curve (when given). Time axes are the
 window's timestamps (UTC dates; a window longer than two weeks plots daily
 means); legends sit outside the plotting area so they cover no data.
 
+**Physics check.** Where the feeder has an OpenDSS model, ``phase_change_impact`` runs its
+unbalanced power flow before and after the moves and for each K of the curve; its table (one row
+per scenario: ``scenario`` = before / recommended / curve, ``k``, ``changes``, and the figures of
+:data:`IMPACT_FIGURES`) becomes a section of the report: VUF, neutral current and losses before vs
+after the recommendation, and against K along the trade-off curve, with the table.
+:func:`add_section` puts such a section into a report already written (replacing the one it held),
+so the physics check, which runs after phase balancing, lands in the same file.
+
 :func:`report_file_name` names a report by feeder and window; :func:`write_report`
 writes it atomically and, with ``latest=True``, refreshes ``latest.html`` beside it.
 """
@@ -306,8 +314,189 @@ def write_report(path: str | Path, problem: PhaseBalanceProblem, result: PhaseBa
     path.parent.mkdir(parents=True, exist_ok=True)
     _write_atomic(path, render_report(problem, result, curve, title))
     if latest:
-        link = path.with_name(LATEST_NAME)
-        tmp = link.with_name(f".{LATEST_NAME}.tmp")
-        shutil.copyfile(path, tmp)
-        os.replace(tmp, link)
+        _copy_latest(path)
     return path
+
+
+def _copy_latest(path: Path) -> None:
+    link = path.with_name(LATEST_NAME)
+    tmp = link.with_name(f".{LATEST_NAME}.tmp")
+    shutil.copyfile(path, tmp)
+    os.replace(tmp, link)
+
+
+# -- the physics check (phase_change_impact's table) ------------------------------------------------------------
+
+# (column, label, unit) of each figure of the physics check, in the order the plots show them
+IMPACT_FIGURES = (
+    ("max_vuf_pct", "max VUF", "%"),
+    ("p95_vuf_pct", "95th percentile VUF", "%"),
+    ("max_neutral_current_a", "max neutral current", "A"),
+    ("losses_kwh", "losses", "kWh"),
+)
+_PANELS = (  # one panel per quantity: the VUF panel holds the max and the 95th percentile
+    ("voltage unbalance factor", "VUF (%)", ("max_vuf_pct", "p95_vuf_pct")),
+    ("neutral current at the transformer", "max |Ia + Ib + Ic| (A)", ("max_neutral_current_a",)),
+    ("feeder losses over the horizon", "losses (kWh)", ("losses_kwh",)),
+)
+_BEFORE, _AFTER = "#7f7f7f", "#9467bd"
+_SECTION_START, _SECTION_END = "<!-- physics-check -->", "<!-- /physics-check -->"
+
+
+def _value(row, key) -> float:
+    v = row.get(key) if hasattr(row, "get") else None
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _scenario_row(impact: pd.DataFrame, scenario: str):
+    rows = impact[impact["scenario"] == scenario]
+    return None if rows.empty else rows.iloc[0]
+
+
+def _legend_below(fig, axes) -> None:
+    """One legend for the figure's panels, below them (it covers no data)."""
+    seen: dict[str, object] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(label, handle)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.legend(list(seen.values()), list(seen), loc="lower center", ncol=len(seen), fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, 0.0))
+
+
+def impact_before_after_figure(impact: pd.DataFrame):
+    """Bars of each physics figure before and after the recommended changes (left open, for inspection)."""
+    before, after = _scenario_row(impact, "before"), _scenario_row(impact, "recommended")
+    n = int(after["changes"]) if after is not None else 0
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.6))
+    names = {"max_vuf_pct": "max", "p95_vuf_pct": "95th percentile"}
+    width = 0.36
+    for ax, (title, ylabel, keys) in zip(axes, _PANELS):
+        pos = np.arange(len(keys))
+        for offset, row, color, name in ((-width / 2, before, _BEFORE, "before (loads on their present phases)"),
+                                         (width / 2, after, _AFTER, f"after the {n} recommended change{'s' if n != 1 else ''}")):
+            values = [_value(row, key) if row is not None else float("nan") for key in keys]
+            bars = ax.bar(pos + offset, values, width=width, color=color, label=name)
+            ax.bar_label(bars, labels=[_fmt(v, ".3g") for v in values], fontsize=7, padding=1)
+        if len(keys) > 1:
+            ax.set_xticks(pos, [names[key] for key in keys])
+        else:
+            ax.set_xticks([])
+        ax.set_xlim(-0.75, len(keys) - 0.25)
+        ax.set_title(title, fontsize=10)
+        ax.set_ylabel(ylabel)
+        ax.set_ylim(bottom=0, top=ax.get_ylim()[1] * 1.15)  # room for the value labels
+        ax.grid(axis="y", alpha=0.3)
+    _legend_below(fig, axes[:1])
+    return fig
+
+
+def impact_vs_k_figure(impact: pd.DataFrame):
+    """Each physics figure against K along the trade-off curve (K = 0 is the feeder as it is; left open)."""
+    curve = impact[impact["scenario"] == "curve"].sort_values("k")
+    recommended = _scenario_row(impact, "recommended")
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.6))
+    styles = {"max_vuf_pct": ("o", "-", "#1f77b4", "max VUF"), "p95_vuf_pct": ("s", "--", "#17becf", "95th percentile VUF")}
+    for ax, (title, ylabel, keys) in zip(axes, _PANELS):
+        for key in keys:
+            marker, ls, color, name = styles.get(key, ("o", "-", "#1f77b4", None))
+            ax.plot(curve["k"].astype(int), pd.to_numeric(curve[key], errors="coerce"), marker=marker, ls=ls, color=color,
+                    label=name)
+        if recommended is not None:  # the recommendation's number of moves, on the K axis
+            n = int(recommended["changes"])
+            ax.axvline(n, color=_AFTER, ls=":", lw=1.5, label=f"recommended: {n} change{'s' if n != 1 else ''}")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.set_xlabel("K (max junctions changed)")
+        ax.set_title(title, fontsize=10)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    _legend_below(fig, axes)
+    return fig
+
+
+def figure_impact_before_after(impact: pd.DataFrame) -> str:
+    return _png(impact_before_after_figure(impact))
+
+
+def figure_impact_vs_k(impact: pd.DataFrame) -> str:
+    return _png(impact_vs_k_figure(impact))
+
+
+def _fmt(v, digits: str) -> str:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return "-"
+    return "-" if np.isnan(x) else format(x, digits)
+
+
+def impact_section(impact: pd.DataFrame, about: str = "") -> str:
+    """The physics check as an HTML section of the report: the two figures (the curve's when it has two points) and the table.
+
+    ``about``: one sentence on what was run (model, steps, interval), shown under the heading.
+    """
+    esc = html.escape
+    parts = [f"{_SECTION_START}<h2>Physics check (OpenDSS unbalanced power flow)</h2>"]
+    if about:
+        parts.append(f"<p class='note'>{esc(about)}</p>")
+    if _scenario_row(impact, "before") is not None and _scenario_row(impact, "recommended") is not None:
+        parts.append(
+            f'<h3>Before vs after the recommended changes</h3><img alt="physics before vs after" '
+            f'src="data:image/png;base64,{figure_impact_before_after(impact)}"/>'
+            "<p class='cap'>Voltage unbalance factor |V2|/|V1| over every three-phase bus and step (its maximum and "
+            "95th percentile), the largest neutral current |Ia + Ib + Ic| at the transformer's low-voltage terminal, and "
+            "the feeder's losses over the horizon, with the loads on their present phases and after the recommended "
+            "moves.</p>")
+    if (impact["scenario"] == "curve").sum() > 1:
+        parts.append(
+            f'<h3>Against K along the trade-off curve</h3><img alt="physics against K" '
+            f'src="data:image/png;base64,{figure_impact_vs_k(impact)}"/>'
+            "<p class='cap'>The same figures for each point of the trade-off curve (at most K junctions moved, each "
+            "point's own moves; K = 0 is the feeder as it is): what each further crew visit buys physically.</p>")
+    header = "".join(f"<th>{esc(h)}</th>" for h in (
+        "scenario", "K", "changes", "max VUF (%)", "p95 VUF (%)", "max neutral current (A)", "losses (kWh)",
+        "min voltage (pu)", "converged steps"))
+    order = {"before": 0, "recommended": 1, "curve": 2}
+    rows = impact.assign(_o=impact["scenario"].map(order)).sort_values(["_o", "k"], kind="stable")
+    body = "".join(
+        f"<tr><td>{esc(str(r['scenario']))}</td><td class='num'>{int(r['k'])}</td><td class='num'>{int(r['changes'])}</td>"
+        f"<td class='num'>{_fmt(r['max_vuf_pct'], '.3f')}</td><td class='num'>{_fmt(r['p95_vuf_pct'], '.3f')}</td>"
+        f"<td class='num'>{_fmt(r['max_neutral_current_a'], '.1f')}</td><td class='num'>{_fmt(r['losses_kwh'], '.3f')}</td>"
+        f"<td class='num'>{_fmt(r['min_voltage_pu'], '.4f')}</td>"
+        f"<td class='num'>{_fmt(r['converged_steps'], '.0f')} of {_fmt(r['steps'], '.0f')}</td></tr>"
+        for _, r in rows.iterrows()
+    )
+    parts.append(f"<table><tr>{header}</tr>{body}</table>{_SECTION_END}")
+    return "".join(parts)
+
+
+def unchecked_section(reason: str) -> str:
+    """The report's physics-check section for a feeder that was not checked, saying why."""
+    return (f"{_SECTION_START}<h2>Physics check (OpenDSS unbalanced power flow)</h2>"
+            f"<p class='note'>Not checked: {html.escape(reason)}.</p>{_SECTION_END}")
+
+
+def add_section(path: str | Path, section: str) -> bool:
+    """Put ``section`` (from :func:`impact_section` or :func:`unchecked_section`) into the report at ``path``.
+
+    A section the report already holds is replaced, so a rerun never stacks two. Written atomically;
+    ``latest.html`` beside it is refreshed when it was a copy of this report. False when there is no report.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return False
+    text = path.read_text(encoding="utf-8")
+    latest = path.with_name(LATEST_NAME)
+    was_latest = latest.is_file() and latest.read_text(encoding="utf-8") == text
+    start, end = text.find(_SECTION_START), text.find(_SECTION_END)
+    if start >= 0 and end > start:
+        text = text[:start] + text[end + len(_SECTION_END):]
+    at = text.rfind("</body>")
+    text = text[:at] + section + text[at:] if at >= 0 else text + section
+    _write_atomic(path, text)
+    if was_latest:
+        _copy_latest(path)
+    return True
