@@ -20,6 +20,7 @@ SERVICES = COMPOSE["services"]
 DAGSTER_SERVICES = ("user_code", "webserver", "daemon", "celery_worker")
 CELERY_ENV = {EXECUTOR_ENV, CELERY_BROKER_ENV, CELERY_BACKEND_ENV, CELERY_QUEUE_ENV}
 K8S = DOCKER / "k8s"
+STREAM_SERVICES = ("nats", "stream_consumer")
 
 
 def instance_env_names() -> set[str]:
@@ -59,7 +60,7 @@ def command_of(service: dict) -> list[str]:
 
 def test_services_in_the_deploy_docker_shape():
     assert set(SERVICES) == {"dagster_postgres", "timescaledb", "s3", "s3_init", "rabbitmq", "grafana", "prometheus", "api",
-                             *DAGSTER_SERVICES}
+                             *DAGSTER_SERVICES, *STREAM_SERVICES}
     assert "timescale/timescaledb" in SERVICES["timescaledb"]["image"]
     assert "minio" not in yaml.safe_dump(COMPOSE).lower()  # archived upstream: not used
     for name in DAGSTER_SERVICES:
@@ -337,3 +338,45 @@ def test_init_buckets_script_creates_both_buckets_idempotently(s3_bucket, monkey
     assert module.main() == 0  # second run: buckets exist, nothing to do
     names = {b["Name"] for b in s3_bucket["client"].list_buckets()["Buckets"]}
     assert {lake, landing} <= names
+
+
+def substituted(text: str, env: dict[str, str]) -> str:
+    """Compose's ``${NAME}``, ``${NAME:-default}`` and ``${NAME:?message}`` with ``env`` (.env.example), else the default."""
+    def one(m):
+        name, op, rest = m.group(1), m.group(2), m.group(3)
+        if env.get(name):
+            return env[name]
+        assert op != ":?", f"{name} is required and empty in .env.example"
+        return rest if op == ":-" else ""
+    return re.sub(r"\$\{([A-Z0-9_]+)(?:(:-|:\?)([^}]*))?\}", one, text)
+
+
+def test_stream_consumer_service_runs_the_real_cli_into_the_landing_zone_the_sensor_watches():
+    from urllib.parse import urlparse
+
+    from lascopf_assets.cli import build_parser, stream_consume
+    from lascopf_assets.lib.stream.nats_consumer import NatsSettings
+
+    service, example = SERVICES["stream_consumer"], example_env()
+    cmd = [substituted(arg, example) for arg in command_of(service)]
+    pyproject = (REPO / "pyproject.toml").read_text()
+    assert cmd[0] == "lascopf" and 'lascopf = "lascopf_assets.cli:main"' in pyproject  # the image's console script
+    args = build_parser().parse_args(cmd[1:])  # every flag is one the real CLI has, with a value it accepts
+    assert args.func is stream_consume.run and args.s3_landing and args.landing is None and args.create_stream
+    NatsSettings(servers=args.nats, stream=args.stream, subject=args.subject, durable=args.durable)  # names it accepts
+    assert urlparse(args.nats).hostname == "nats" and urlparse(args.nats).port == 4222
+    assert "-js" in command_of(SERVICES["nats"])  # JetStream on
+    # the S3 landing settings the consumer reads are set, with the values the runs and the sensor read
+    env, user_env = service["environment"], SERVICES["user_code"]["environment"]
+    assert set(stream_consume.S3_LANDING_ENV.values()) == set(S3_LANDING_ENV.values()) <= set(env)
+    assert {k: env[k] for k in S3_LANDING_ENV.values()} == {k: user_env[k] for k in S3_LANDING_ENV.values()}
+    assert set(re.findall(r"\$\{([A-Z0-9_]+)", " ".join(command_of(service)))) <= set(example)
+    assert service["image"] == SERVICES["user_code"]["image"] and service["depends_on"]["s3_init"]["condition"] == (
+        "service_completed_successfully")
+    # the lock file lives on a volume, not in the image
+    assert any(args.lock_dir.startswith(v.split(":", 1)[1]) for v in service["volumes"])
+    # opt-in: a plain `docker compose up` does not start it, and `make demo` runs no compose at all
+    assert service["profiles"] == SERVICES["nats"]["profiles"] == ["stream"]
+    makefile = (REPO / "Makefile").read_text()
+    demo = re.search(r"^demo:.*?(?=^\S)", makefile, re.S | re.M).group(0)
+    assert "compose" not in demo and "stream" not in demo
