@@ -17,7 +17,7 @@ import functools
 import os
 import sys
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cvxpy.error import SolverError
 
@@ -34,6 +34,7 @@ class SolverOutcome:
 
     status: str
     reason: str | None = None
+    solver_seconds: float | None = None  # the solver's own clock for this solve, where it reports one
 
     @property
     def ok(self) -> bool:
@@ -183,7 +184,7 @@ def _solve_scip_through_chain(problem, options: dict) -> str:
     try:
         problem.unpack_results(raw, chain, inverse)
     except SolverError as exc:
-        exc.scip_status = raw.get("scip_status")
+        exc.scip_status, exc.scip_seconds = raw.get("scip_status"), raw.get("solve_time")
         raise
     return str(raw.get("scip_status"))
 
@@ -206,7 +207,8 @@ def solve_cvxpy(problem, solver: str, **options) -> SolverOutcome:
             # cvxpy's "Solution may be inaccurate": the status below says what the solver said
             warnings.filterwarnings("ignore", message="Solution may be inaccurate", category=UserWarning)
             if key == "SCIP":
-                return cvxpy_outcome(problem, solver, raw=_solve_scip_through_chain(problem, options))
+                outcome = cvxpy_outcome(problem, solver, raw=_solve_scip_through_chain(problem, options))
+                return replace(outcome, solver_seconds=_own_seconds(problem))
             problem.solve(solver=solver, **options)
     except (TypeError, KeyError) as exc:  # how cvxpy's interfaces refuse a setting
         raise ValueError(f"{_name(solver)} refuses the options {options}: {exc}") from exc
@@ -215,7 +217,14 @@ def solve_cvxpy(problem, solver: str, **options) -> SolverOutcome:
         if raw is None and key == "HIGHS":
             after = getattr(problem, "_solver_cache", {}).get(key)  # cvxpy may have replaced the dict
             raw = raw_cvxpy_status(problem, solver) if after is not None and after is not before else None
+        seconds = getattr(exc, "scip_seconds", None)
         if raw is not None and from_raw(solver, raw).status == TIME_LIMIT:
-            return SolverOutcome(TIME_LIMIT, f"{_words(solver, raw)}, no solution found within it")
-        return cvxpy_outcome(problem, solver, exc, raw)
-    return cvxpy_outcome(problem, solver)
+            return SolverOutcome(TIME_LIMIT, f"{_words(solver, raw)}, no solution found within it", seconds)
+        return replace(cvxpy_outcome(problem, solver, exc, raw), solver_seconds=seconds)
+    return replace(cvxpy_outcome(problem, solver), solver_seconds=_own_seconds(problem))
+
+
+def _own_seconds(problem) -> float | None:
+    """The solver's own seconds cvxpy recorded for the solve just made (``solver_stats.solve_time``), if any."""
+    seconds = getattr(getattr(problem, "solver_stats", None), "solve_time", None)
+    return float(seconds) if isinstance(seconds, (int, float)) else None

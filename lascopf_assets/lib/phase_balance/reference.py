@@ -131,5 +131,5 @@ def solve_reference(problem: PhaseBalanceProblem, max_changes: int, solver: str 
         assignment=assignment, changes=changes_between(problem, assignment), solve_seconds=elapsed,
         method=f"reference-{formulation}", solver=solver,
         skipped_hours=list(problem.timestamps[norm.skipped_hours]),
-        unlimited=max_changes >= problem.n_junctions,
+        unlimited=max_changes >= problem.n_junctions, solver_seconds=outcome.solver_seconds,
     )

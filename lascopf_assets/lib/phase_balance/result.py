@@ -44,6 +44,7 @@ class PhaseBalanceResult:
     n_cuts: int = 0
     reason: str | None = None
     unlimited: bool = False  # solved as ``--max-changes all``: every junction free (max_changes = junctions)
+    solver_seconds: float | None = None  # reference: the solver's own clock, without the build and cvxpy's compilation
 
     @property
     def gap(self) -> float:
