@@ -165,3 +165,12 @@ def test_receipt_without_its_file_does_not_count_and_parts_are_separate(tmp_path
     out = again.write([msg(mixed)])  # no DUP: a new message, even if it is byte-identical
     assert (out.readings, out.rejected) == (1, 1)
     again.close()
+
+
+def test_help_says_what_the_broker_guarantees_and_what_the_consumer_adds():
+    from lascopf_assets.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices["stream-consume-mqtt"]
+    text = " ".join(sub.format_help().split())
+    assert "AT LEAST ONCE from the broker" in text and "DUP flag" in text and "--dedupe-window" in text
+    assert "max_queued_messages" in text  # the broker's bound, where messages can be lost before the consumer sees them
