@@ -20,7 +20,7 @@ from lascopf_assets.cli.stream_consume import S3_LANDING_ENV
 from lascopf_assets.lib.ingest.landing import read_landing_table
 from lascopf_assets.lib.stream.mqtt_consumer import MqttSettings, consume_mqtt
 from lascopf_assets.lib.stream.s3_sink import S3Sink
-from lascopf_assets.storage.s3_landing import S3LandingCache, key_refusal, list_day
+from lascopf_assets.storage.s3_landing import S3LandingCache, S3LandingCursor, key_refusal, list_day, plan_s3_landing
 from lascopf_assets_tests.stream.conftest import NATS_URL, reading
 from lascopf_assets_tests.stream.test_mqtt_consumer import HOST, PORT, publish
 from lascopf_assets_tests.stream.test_nats_consumer import BAD
@@ -82,6 +82,9 @@ def test_sigkill_mid_stream_then_restart_lands_every_reading_once_in_s3(stream, 
     landing_keys = keys(s3_bucket, PREFIX + "/")
     assert all(key_refusal(k) is None and k.split("/")[2].startswith(f"nats.{stream.name}.lake.") for k in landing_keys)
     assert {k.split("/")[1] for k in landing_keys} == {f"2023-0{m}-{d:02d}" for m, d in ((2, 28), (3, 1), (3, 2), (3, 3), (3, 4))}
+    plan = plan_s3_landing(s3_bucket["client"], s3_bucket["bucket"], PREFIX, S3LandingCursor.parse(None))  # the sensor's
+    assert [(r.first, r.last) for r in plan.requests] == [("2023-02-28", "2023-03-04")] and plan.refused == []
+    assert sorted(name for r in plan.requests for name in r.names) == landing_keys  # every object requested, once
     rows = landed_in_s3(s3_bucket, tmp_path)
     assert len(rows) == n and not rows.duplicated(["meter_id", "timestamp"]).any()
     sent = pd.DataFrame(good)
