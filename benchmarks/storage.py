@@ -224,7 +224,8 @@ def bench_sensor_tick(endpoint_url: str, args) -> dict:
     steady = plan_s3_landing(client, "bench-landing", "landing", first.cursor)
     steady_s = time.perf_counter() - t
     print(f"S3 landing sensor on {len(keys):,} objects in {args.days} day folders (moto):")
-    print(f"  first tick : {first_s:6.2f} s  {first.list_calls:4d} list calls  {len(first.requests)} day requests")
+    span = f"{first.requests[0].first} .. {first.requests[-1].last}" if first.requests else "none"
+    print(f"  first tick : {first_s:6.2f} s  {first.list_calls:4d} list calls  {len(first.requests)} run requests ({span})")
     print(f"  next tick  : {steady_s:6.2f} s  {steady.list_calls:4d} list calls  {len(steady.requests)} requests"
           f"  (cursor {len(first.cursor.dump()):,} bytes)")
     return {"sensor_first_tick_s": first_s, "sensor_steady_tick_s": steady_s}
