@@ -59,8 +59,10 @@ def numpy_ptdf(net) -> np.ndarray:
 
 
 def post_outage_dispatch(net, p: np.ndarray, g: int) -> np.ndarray:
-    """The participation rule, written out: the others take P[g] in proportion to their Pmax, g gives 0 (gens x T)."""
-    w = net.gen["pmax_mw"].to_numpy(float).copy()
+    """The participation rule, written out: the others that can move (Pmax > Pmin) take P[g] in proportion to their
+    Pmax, g gives 0 (gens x T)."""
+    pmin, pmax = net.gen["pmin_mw"].to_numpy(float), net.gen["pmax_mw"].to_numpy(float)
+    w = np.where(pmax > pmin, pmax, 0.0)
     w[g] = 0.0
     post = p + (w / w.sum())[:, None] * p[g][None, :]
     post[g] = 0.0

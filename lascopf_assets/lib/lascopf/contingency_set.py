@@ -42,7 +42,7 @@ def resolve_contingencies(model: DcModel, spec, generators="listed") -> Continge
 
     Islanding outages (LODF denominator ~0) are moved to ``skipped``; so are generator outages
     of units already out of service, of units no other unit can stand in for (no other unit with
-    ``Pmax > 0``), and, with ``generators="none"``, the listed ones.
+    ``Pmax > Pmin``, :func:`.generator_outages.participation_weights`), and, with ``generators="none"``, the listed ones.
     """
     net = model.network
     names = net.branch["branch"].to_numpy()
@@ -143,7 +143,7 @@ def _generator_outages(
     labels = [labels[i] for i in first]
     ok = can_respond(participation_weights(net), candidates_arr) if candidates_arr.size else np.zeros(0, bool)
     for label, position in zip(np.asarray(labels, dtype=object)[~ok], candidates_arr[~ok]):
-        skipped_rows.append((label, "", gen_names[position], "no other unit can pick up its output (no other unit with Pmax > 0)"))
+        skipped_rows.append((label, "", gen_names[position], "no other unit can pick up its output (none with Pmax > Pmin)"))
     return candidates_arr[ok], [label for label, keep in zip(labels, ok) if keep]
 
 

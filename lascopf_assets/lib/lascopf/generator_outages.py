@@ -5,10 +5,12 @@ After the loss of generator ``g`` in interval ``t`` the other units pick up its 
 
     response[h] = alpha[g, h] P[g, t],   alpha[g, h] = w[h] / sum_{h' != g} w[h']  (h != g),   alpha[g, g] = 0
 
-with weights ``w`` (default: ``Pmax``, floored at 0). The network holds only in-service units,
-and those are the ones online in this DC OPF (no commitment); a unit with ``w = 0`` (``Pmax <= 0``
-by default) is not available to respond. ``sum_h alpha[g, h] = 1``, so the response balances the
-loss exactly (DC model, no losses) and the post-outage injections are
+with weights ``w`` (default: ``Pmax`` of the available units, 0 for the others). The network holds
+only in-service units, and those are the ones online in this DC OPF (no commitment); of them a unit
+is *available* to respond when it can move: ``Pmax > Pmin`` and ``Pmax > 0`` (a unit fixed at
+``Pmin = Pmax``, e.g. ACTIVSg2000's 117 must-run units, has no range to pick anything up).
+``sum_h alpha[g, h] = 1``, so the response balances the loss exactly (DC model, no losses) and the
+post-outage injections are
 
     P'[h, t] = P[h, t] + alpha[g, h] P[g, t]  (h != g),      P'[g, t] = 0.
 
@@ -47,9 +49,11 @@ from ..network.model import Network
 
 
 def participation_weights(network: Network, participation=None) -> np.ndarray:
-    """Per generator: its participation weight ``w`` (default ``max(Pmax, 0)``; or the given n_gen weights >= 0)."""
+    """Per generator: its participation weight ``w`` (default ``Pmax`` where ``Pmax > max(Pmin, 0)``, else 0; or the given
+    n_gen weights >= 0)."""
     if participation is None:
-        return np.maximum(network.gen["pmax_mw"].to_numpy(float), 0.0)
+        pmin, pmax = network.gen["pmin_mw"].to_numpy(float), network.gen["pmax_mw"].to_numpy(float)
+        return np.where((pmax > pmin) & (pmax > 0), pmax, 0.0)
     w = np.asarray(participation, dtype=float).ravel()
     if w.shape != (network.n_gen,) or not np.all(np.isfinite(w)) or (w < 0).any():
         raise ValueError(f"participation must be {network.n_gen} finite weights >= 0 (one per generator)")
