@@ -20,6 +20,10 @@ landing files hold every reading exactly once, on two conditions:
   redelivered after a crash, loses that copy; its readings equal the first copy's, which the
   platform's re-delivery rule (``lib/ingest/intervals.py``) would have collapsed anyway.
 
+Upstream of the broker nothing is de-duplicated: a head-end's own QoS 1 resend (its PUBACK from the broker
+was lost) is a second message to the broker, delivered here without DUP, and written; its readings equal
+the first copy's, so the platform's re-delivery rule collapses them (``rows_redelivered``).
+
 Compare NATS JetStream (``nats_consumer.py``), whose stream sequence names the files themselves.
 
 The session is MQTT 5 with ``clean_start`` off and a session expiry (a week by default), so messages
