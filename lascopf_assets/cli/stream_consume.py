@@ -12,15 +12,6 @@ import sys
 
 from lascopf_assets.cli import CliError
 
-# the platform's S3 landing settings (defs/storage/from_env.S3_LANDING_ENV: a test checks they are the same names)
-S3_LANDING_ENV = {
-    "endpoint_url": "LASCOPF_S3_ENDPOINT_URL",
-    "bucket": "LASCOPF_S3_LANDING_BUCKET",
-    "prefix": "LASCOPF_S3_LANDING_PREFIX",
-    "access_key": "LASCOPF_S3_ACCESS_KEY",
-    "secret_key": "LASCOPF_S3_SECRET_KEY",
-    "region": "LASCOPF_S3_REGION",
-}
 MESSAGE_FORMAT = ('Messages are JSON: one reading {"meter_id": ..., "timestamp": "2023-03-01T00:15:00+01:00", "kwh": 0.12} '
                   "(optionally voltage_pu, power_factor, frequency_hz, active_power_kw) or a list of them.")
 TARGET_HELP = (
@@ -55,18 +46,27 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
                              "lascopf-stream-locks in the temporary folder)")
 
 
+def s3_landing_env() -> dict[str, str]:
+    """The platform's S3 landing settings -> environment names (the one copy, in the storage layer; imported only
+    when --s3-landing is used, so other subcommands start without the S3 stack)."""
+    from lascopf_assets.storage.s3_landing import S3_LANDING_ENV
+
+    return S3_LANDING_ENV
+
+
 def s3_target(args: argparse.Namespace, environ=None) -> dict:
     """The S3 landing settings: the options, else the platform's environment names."""
     env = os.environ if environ is None else environ
-    bucket = args.s3_bucket or env.get(S3_LANDING_ENV["bucket"])
+    names = s3_landing_env()
+    bucket = args.s3_bucket or env.get(names["bucket"])
     if not bucket:
-        raise CliError(f"--s3-landing needs a bucket: set {S3_LANDING_ENV['bucket']} or pass --s3-bucket")
-    access, secret = env.get(S3_LANDING_ENV["access_key"]) or None, env.get(S3_LANDING_ENV["secret_key"]) or None
+        raise CliError(f"--s3-landing needs a bucket: set {names['bucket']} or pass --s3-bucket")
+    access, secret = env.get(names["access_key"]) or None, env.get(names["secret_key"]) or None
     if (access is None) != (secret is None):
-        raise CliError(f"set both {S3_LANDING_ENV['access_key']} and {S3_LANDING_ENV['secret_key']}, or neither")
-    return {"bucket": bucket, "prefix": args.s3_prefix if args.s3_prefix is not None else env.get(S3_LANDING_ENV["prefix"], "landing"),
-            "endpoint_url": args.s3_endpoint_url or env.get(S3_LANDING_ENV["endpoint_url"]) or None,
-            "access_key": access, "secret_key": secret, "region": env.get(S3_LANDING_ENV["region"]) or "us-east-1"}
+        raise CliError(f"set both {names['access_key']} and {names['secret_key']}, or neither")
+    return {"bucket": bucket, "prefix": args.s3_prefix if args.s3_prefix is not None else env.get(names["prefix"], "landing"),
+            "endpoint_url": args.s3_endpoint_url or env.get(names["endpoint_url"]) or None,
+            "access_key": access, "secret_key": secret, "region": env.get(names["region"]) or "us-east-1"}
 
 
 def s3_error(exc: BaseException, target: dict, when: str = "nothing of the batch in hand was acked") -> CliError:

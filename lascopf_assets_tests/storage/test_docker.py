@@ -368,7 +368,7 @@ def test_stream_consumer_service_runs_the_real_cli_into_the_landing_zone_the_sen
     assert "-js" in command_of(SERVICES["nats"])  # JetStream on
     # the S3 landing settings the consumer reads are set, with the values the runs and the sensor read
     env, user_env = service["environment"], SERVICES["user_code"]["environment"]
-    assert set(stream_consume.S3_LANDING_ENV.values()) == set(S3_LANDING_ENV.values()) <= set(env)
+    assert set(stream_consume.s3_landing_env().values()) == set(S3_LANDING_ENV.values()) <= set(env)
     assert {k: env[k] for k in S3_LANDING_ENV.values()} == {k: user_env[k] for k in S3_LANDING_ENV.values()}
     assert set(re.findall(r"\$\{([A-Z0-9_]+)", " ".join(command_of(service)))) <= set(example)
     assert service["image"] == SERVICES["user_code"]["image"] and service["depends_on"]["s3_init"]["condition"] == (
