@@ -225,16 +225,23 @@ def load_phases(ft: FeederTopology, changes=()) -> dict[str, str]:
     return out
 
 
-def _scenario(master, shape_file, resolution, steps, changes: list[dict] | None):
+def _scenario(master, shape_file, resolution, steps, changes: list[dict] | None, read=None):
+    """A new engine holding the circuit, its shapes at ``resolution`` and ``changes`` applied.
+
+    ``read``: the ``(circuit, topology)`` an earlier compile of the same files gave (they depend on the files
+    only; a change edits the engine, not them), so a curve of change sets reads the circuit once; returned.
+    """
     ctx = compile_circuit(master, shape_file)
-    circuit = read_circuit(ctx)
-    ft = feeder_topology(circuit)
+    if read is None:
+        circuit = read_circuit(ctx)
+        read = (circuit, feeder_topology(circuit))
+    circuit, ft = read
     hours, horizon = _time_base(circuit, resolution)
     if hours > min((s.hours for s in circuit.shapes.values()), default=hours) + 1e-12:
         _hourly_shapes(ctx, circuit)
     resolved = resolve_changes(ft, changes) if changes else []
     apply_changes(ctx, ft, resolved)
-    return ctx, ft, hours, horizon if steps is None else min(steps, horizon), resolved
+    return ctx, (circuit, ft), hours, horizon if steps is None else min(steps, horizon), resolved
 
 
 def phase_impact(master: str | Path, changes: list[dict], resolution: str | None = None, steps: int | None = None,
@@ -244,7 +251,7 @@ def phase_impact(master: str | Path, changes: list[dict], resolution: str | None
         raise ValueError(f"resolution must be one of {sorted(RESOLUTIONS)}, got {resolution!r}")
     result = {}
     for key, todo in (("before", None), ("after", changes)):
-        ctx, ft, hours, n, resolved = _scenario(master, shape_file, resolution, steps, todo)
+        ctx, (_, ft), hours, n, resolved = _scenario(master, shape_file, resolution, steps, todo)
         result[key] = run_time_series(ctx, ft, hours, n, load_phases(ft, resolved))
         if key == "after":
             result["changes"] = [{"junction": c.junction, "from_phase": c.from_phase, "to_phase": c.to_phase} for c in resolved]
@@ -267,15 +274,16 @@ def impact_curve(master: str | Path, change_sets: dict[str, list[dict]], resolut
     solved again when it equals a curve point; ``runs`` counts the time series solved (the engine is
     deterministic: the same circuit gives the same figures).
     """
-    ctx, ft, hours, n, _ = _scenario(master, shape_file, resolution, steps, None)
+    ctx, read, hours, n, _ = _scenario(master, shape_file, resolution, steps, None)
+    ft = read[1]
     before = run_time_series(ctx, ft, hours, n, load_phases(ft))
     solved: dict[frozenset, dict] = {frozenset(): before}
     out = {"before": before, "after": {}}
     for name, changes in change_sets.items():
         key = frozenset(resolve_changes(ft, changes)) if changes else frozenset()
         if key not in solved:
-            ctx, moved, hours, n, resolved = _scenario(master, shape_file, resolution, steps, changes)
-            solved[key] = run_time_series(ctx, moved, hours, n, load_phases(moved, resolved))
+            ctx, _, hours, n, resolved = _scenario(master, shape_file, resolution, steps, changes, read)
+            solved[key] = run_time_series(ctx, ft, hours, n, load_phases(ft, resolved))
         out["after"][name] = solved[key]
     out["runs"] = len(solved)
     return out
