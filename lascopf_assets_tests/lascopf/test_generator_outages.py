@@ -243,3 +243,36 @@ def test_contingency_list_resolution_reports_every_generator_outage(legacy_dir):
         resolve_contingencies(model, "none", ["G9"])
     with pytest.raises(ValueError, match="unknown generator contingencies"):
         resolve_contingencies(model, "none", "bogus")
+
+
+def test_corrective_movement_after_a_generator_outage_is_priced_from_the_response(legacy30_tight):
+    from lascopf_assets.lib.lascopf.admm import generation_cost
+
+    net = legacy30_tight
+    price = 0.1  # $/MW: cheap enough that G2's outage is still corrected (from 0.5 on, preventive redispatch is cheaper)
+    priced = solve(net, steps=2, corrective_cost=price)
+    extensive = solve(net, steps=2, corrective_cost=price, method="extensive")
+    assert priced.status == extensive.status == "optimal"
+    assert priced.objective == pytest.approx(extensive.objective, rel=1e-6)
+    p = priced.dispatch_matrix().loc[net.gen["gen"]].to_numpy()
+    traj = priced.corrective_dispatch
+    assert traj["outaged_branch"].str.startswith("G").any()
+    # step 0 of a generator outage is the response, so the movement counted is Q[s] - Q[s-1] from there
+    moved = sum(np.abs(np.diff(g.sort_values("step")["p_mw"])).sum() for _, g in traj.groupby(["outaged_branch", "interval", "gen"]))
+    assert priced.corrective_mw_total == pytest.approx(moved, rel=1e-9)
+    assert priced.objective == pytest.approx(generation_cost(net, p) + price * priced.corrective_mw_total, rel=1e-6)
+    assert solve(net, steps=2).objective < priced.objective < solve(net).objective
+
+
+@pytest.mark.parametrize("soft_slack", ["row", "branch"])
+def test_soft_limits_relax_generator_outage_rows_the_same_in_both_forms(legacy_dir, soft_slack):
+    net = read_legacy_case(legacy_dir / "30")
+    free = solve_lascopf(net, contingencies="all")
+    net = with_scaled_ratings(net, free.max_post_contingency_loading * 0.7)  # hard limits: infeasible under G2's outage
+    assert solve(net).status == "infeasible"
+    kwargs = dict(soft_limit_penalty=200.0, soft_slack=soft_slack)
+    screening, extensive = solve(net, **kwargs), solve(net, method="extensive", **kwargs)
+    assert screening.status == extensive.status == "optimal"
+    assert screening.objective == pytest.approx(extensive.objective, rel=1e-6)
+    relaxed = screening.binding_contingencies.query("slack_mw > 1e-6")
+    assert screening.total_slack_mw > 1e-3 and relaxed["outaged_branch"].str.startswith("G").any()
