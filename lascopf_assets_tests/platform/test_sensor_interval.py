@@ -15,7 +15,7 @@ def intervals(profile: str = "production") -> dict[str, int]:
 def test_defaults_when_unset(monkeypatch):
     monkeypatch.delenv(SENSOR_INTERVAL_ENV, raising=False)
     assert intervals() == {"landing_file_sensor": 30, "topology_file_sensor": 60, "s3_landing_sensor": 60,
-                           "automation_sensor": 30}
+                           "stream_rejects_sensor": 60, "automation_sensor": 30}
 
 
 def test_one_value_for_all(monkeypatch):

@@ -92,3 +92,37 @@ def test_the_asset_is_in_the_definitions_beside_rejected_landing_files():
     node = graph.get(dg.AssetKey("rejected_stream_messages"))
     assert node.group_name == graph.get(dg.AssetKey("rejected_landing_files")).group_name == "ingestion"
     assert not node.is_partitioned  # so `lascopf demo` materializes it with the other ingestion roots
+
+
+def _tick(zone, cursor=None):
+    from lascopf_assets.defs.ingestion.sensors import ingestion_sensors
+
+    [sensor] = [s for s in ingestion_sensors("local") if s.name == "stream_rejects_sensor"]
+    with dg.build_sensor_context(cursor=cursor, resources={"zone": zone}) as context:
+        return sensor(context)
+
+
+def test_sensor_asks_for_the_table_once_per_new_rejects_file(tmp_path):
+    """Nothing rejected yet: skip. New rejects files: one request for rejected_stream_messages, then nothing until
+    another file appears (a consumer never rewrites one)."""
+    data = tmp_path / "data"
+    zone = LandingZone(landing_dir=str(data / "landing"), topology_dir=str(data / "topology"), state_dir=str(data / "state"))
+    assert isinstance(_tick(zone), dg.SkipReason)
+    write_rejects(lambda: FolderSink(str(data / "landing"), str(data / "stream_rejects")))
+    first = _tick(zone)
+    [request] = first.run_requests
+    assert request.asset_selection == [rejected_stream_messages.key]
+    assert isinstance(_tick(zone, first.cursor), dg.SkipReason)
+    mqtt = MqttWriter("headend2", FolderSink(str(data / "landing"), str(data / "stream_rejects")), 2000)
+    assert mqtt.write([SimpleNamespace(topic="meters/b", payload=b"[", dup=False, mid=1, qos=1)]).rejected == 1
+    mqtt.close()
+    later = _tick(zone, first.cursor)
+    assert [r.run_key for r in later.run_requests] != [request.run_key] and len(later.run_requests) == 1
+
+
+def test_the_sensor_is_built_for_both_profiles():
+    from lascopf_assets.defs.ingestion.sensors import ingestion_sensors
+
+    for profile, status in (("local", dg.DefaultSensorStatus.RUNNING), ("production", dg.DefaultSensorStatus.STOPPED)):
+        [sensor] = [s for s in ingestion_sensors(profile) if s.name == "stream_rejects_sensor"]
+        assert sensor.default_status == status

@@ -1,5 +1,5 @@
 """Ingestion sensors: landing files (a folder, or an S3 prefix) -> raw_measurements day runs;
-topology files -> grid_topology.
+topology files -> grid_topology; the stream consumers' rejects files -> rejected_stream_messages.
 
 The sensors are built by :func:`ingestion_sensors` for a profile, not at import time: on the
 local profile the folder sensors start running (a laptop reacts to dropped files without
@@ -15,6 +15,7 @@ import dagster as dg
 import pandas as pd
 
 from lascopf_assets.defs.ingestion.assets import raw_measurements, rejected_landing_files
+from lascopf_assets.defs.ingestion.stream_rejects import rejected_stream_messages, stream_rejects_sensor
 from lascopf_assets.defs.ingestion.topology import TOPOLOGY_FINGERPRINT, grid_topology
 from lascopf_assets.defs.partitions import daily_partitions
 from lascopf_assets.defs.profile import sensor_interval, sensors_start
@@ -167,4 +168,9 @@ def ingestion_sensors(profile: str) -> list[dg.SensorDefinition]:
             description="New or rewritten objects under the landing prefix -> one raw_measurements run per range of "
             "consecutive days they are for; a change in the objects that cannot be ingested -> rejected_landing_files.",
         )(s3_landing_sensor),
+        dg.sensor(
+            target=[rejected_stream_messages], minimum_interval_seconds=sensor_interval(60), default_status=status,
+            description="A new rejects file of the stream consumers (folder or S3 landing zone) -> "
+            "rejected_stream_messages.",
+        )(stream_rejects_sensor),
     ]

@@ -15,6 +15,7 @@ Readings that are well-formed but wrong (unknown meter, negative kWh, duplicates
 """
 
 
+import hashlib
 from pathlib import Path
 
 import dagster as dg
@@ -36,7 +37,8 @@ class StreamRejectsConfig(dg.Config):
     """S3 landing zone: the rejects prefix in the landing bucket (the consumers' --s3-rejects-prefix)."""
 
 
-def _rejects_files(zone: LandingZone, config: StreamRejectsConfig) -> tuple[str, list[tuple[str, bytes]]]:
+def _rejects_sink(zone: LandingZone, config: StreamRejectsConfig):
+    """``(where, sink, names)``: the consumers' rejects location, a sink over it and its rejects files' names."""
     if isinstance(zone, S3LandingZone):
         s3 = zone.s3_landing
         sink = S3Sink(s3.client(), s3.bucket, s3.prefix, config.s3_rejects_prefix)
@@ -45,7 +47,11 @@ def _rejects_files(zone: LandingZone, config: StreamRejectsConfig) -> tuple[str,
         folder = config.rejects_dir or default_rejects_dir(zone.landing_dir)
         sink = FolderSink(zone.landing_dir, folder)
         where = str(Path(folder))
-    names = [n for n in sink.list_names(REJECTS, "", "") if n.endswith(REJECTS_SUFFIX)]
+    return where, sink, sorted(n for n in sink.list_names(REJECTS, "", "") if n.endswith(REJECTS_SUFFIX))
+
+
+def _rejects_files(zone: LandingZone, config: StreamRejectsConfig) -> tuple[str, list[tuple[str, bytes]]]:
+    where, sink, names = _rejects_sink(zone, config)
     files = []
     for name in names:
         data = sink.read(REJECTS, "", name)
@@ -78,3 +84,15 @@ def rejected_stream_messages(context: dg.AssetExecutionContext, config: StreamRe
             frame.sort_values("received_at", ascending=False)[["source", "consumer", "stream_seq", "rule", "reason",
                                                               "received_at"]] if len(frame) else pd.DataFrame())),
     })
+
+
+def stream_rejects_sensor(context: dg.SensorEvaluationContext, zone: LandingZone) -> dg.SensorResult | dg.SkipReason:
+    """A new rejects file in the consumers' default rejects location -> rejected_stream_messages. A consumer names
+    each rejects file by its batch and never rewrites it, so the set of names is the state (the cursor: its digest)."""
+    where, _, names = _rejects_sink(zone, StreamRejectsConfig())
+    digest = hashlib.sha256("\n".join(names).encode()).hexdigest()[:20]
+    if digest == context.cursor or (context.cursor is None and not names):
+        return dg.SkipReason(f"no new rejects file in {where} ({len(names)} in all)")
+    context.log.info(f"{len(names)} rejects file(s) in {where}: refreshing rejected_stream_messages")
+    return dg.SensorResult(cursor=digest, run_requests=[
+        dg.RunRequest(run_key=f"stream-rejects:{digest}", asset_selection=[rejected_stream_messages.key])])
