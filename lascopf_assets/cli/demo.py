@@ -100,8 +100,8 @@ def _ensure_lv_feeder(data_dir: Path, master: Path | None, day: dt.date) -> str 
             f"{master} is absent (the published IEEE European LV test feeder is expected in "
             "../shared/data/ieee_european_lv beside the project; --lv-feeder MASTER.dss names another place)")
         removed = remove_from_zone(data_dir, LV_FEEDER)
-        print(f"European LV feeder skipped: {why}; the physics check runs on no real circuit"
-              + (f" ({LV_FEEDER}, added by an earlier run, taken out of {data_dir})" if removed else ""))
+        print(f"European LV feeder skipped: {why}. No demo feeder has an OpenDSS model to check"
+              + (f" ({LV_FEEDER}, added by an earlier run, is taken out of {data_dir})" if removed else ""))
         return None
     started = time.perf_counter()
     try:

@@ -79,7 +79,7 @@ def test_demo_materializes_everything_and_summarizes(tmp_path, monkeypatch, caps
     out = capsys.readouterr().out
     assert "demo zone already in" in out
     assert "European LV feeder skipped: --no-lv-feeder" in out
-    assert ("lv-tr1, added by an earlier run, taken out of" in out) == lv
+    assert ("lv-tr1, added by an earlier run, is taken out of" in out) == lv
     assert "junctions           4" in out and "physics check: no OpenDSS model for TR1, TR2 (" in out
     assert sorted(instance.get_dynamic_partitions("feeders")) == ["TR1", "TR2"]
 
