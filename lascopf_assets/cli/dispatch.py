@@ -84,9 +84,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lascopf_assets.lib.lascopf import solve_lascopf
-    from lascopf_assets.lib.lascopf.admm import solve_lascopf_admm
-    from lascopf_assets.lib.lascopf.load_profile import read_load_multipliers
+    # only what this call needs: the ADMM solver and the load-profile reader are imported where they are used
+    from lascopf_assets.lib.lascopf.central import solve_lascopf
     from lascopf_assets.lib.network import NetworkDataError, read_case
 
     if args.workers < 1:
@@ -103,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
         network = read_case(args.case)
         multipliers = None
         if args.load_profile:
+            from lascopf_assets.lib.lascopf.load_profile import read_load_multipliers
+
             multipliers = read_load_multipliers(args.load_profile)
             if args.intervals is not None and args.intervals != len(multipliers):
                 raise CliError(
@@ -117,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
                 raise CliError("--soft-limits is only available with --method central")
             if corrective:
                 raise CliError("--security corrective is only available with --method central")
+            from lascopf_assets.lib.lascopf.admm import solve_lascopf_admm
+
             result = solve_lascopf_admm(
                 network, loads, contingencies=args.contingencies, workers=args.workers,
                 generator_contingencies=args.generator_contingencies,

@@ -15,9 +15,17 @@ and the duals), ``diagnosis`` (why a problem is infeasible), ``central`` (the
 screening / extensive-form loop), ``admm``, ``result``, ``report``, ``load_profile``.
 """
 
-from .admm import solve_lascopf_admm
 from .central import solve_lascopf
 from .contingency_set import ContingencySet, resolve_contingencies
 from .result import LascopfResult
 
 __all__ = ["ContingencySet", "LascopfResult", "resolve_contingencies", "solve_lascopf", "solve_lascopf_admm"]
+
+
+def __getattr__(name: str):
+    """``solve_lascopf_admm`` is imported on first use (multiprocessing and the ADMM blocks are not needed by a central solve)."""
+    if name == "solve_lascopf_admm":
+        from .admm import solve_lascopf_admm
+
+        return solve_lascopf_admm
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
