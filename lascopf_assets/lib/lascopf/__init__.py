@@ -2,12 +2,15 @@
 
 ``solve_lascopf``: exact centralized solve (contingency screening or the extensive form), with
 preventive (default) or corrective N-1 security (``security="corrective"``: emergency ratings at the
-outage, then ``restore_intervals`` restoration steps back within the normal rating).
+outage, then ``restore_intervals`` restoration steps back within the normal rating), over branch
+outages and generator outages (``generator_contingencies``: the others pick up the lost output by
+participation factors, within their limits).
 ``solve_lascopf_admm``: consensus ADMM across contingency-scenario groups (parallel processes).
 Both return a :class:`LascopfResult` with pandas tables.
 
 Modules, one job each: ``contingency_set`` (which outages), ``data`` (loads, flow
-limits, flows from angles), ``corrective`` (emergency ratings, shift factors and step ramps of
+limits, flows from angles), ``generator_outages`` (participation factors, response, their flow
+factors), ``corrective`` (emergency ratings, shift factors and step ramps of
 the restoration trajectories), ``rows`` (flow-limit row sets, violated rows),
 ``formulation`` (the cvxpy problem, one function per constraint family), ``solve``
 (solver choice and fallback ladder), ``solution`` (result tables from the solution

@@ -13,7 +13,8 @@ Tables (intervals are 1-based):
 - corrective security only (empty otherwise), for every outage and interval whose flows at the
   outage exceed ``rateA`` (the ones a trajectory must correct):
   ``corrective_dispatch``: ``outaged_branch, interval, step, minutes, gen, bus, p_mw, corrective_mw``
-  (step 0 is the pre-outage dispatch; ``corrective_mw = Q[s] - P[:, t]``);
+  (step 0 is the pre-outage dispatch, after a generator outage the participation response with the
+  lost unit at 0; ``corrective_mw = Q[s] - Q[0]``; ``outaged_branch`` names the lost generator then);
   ``trajectory_flows``: ``outaged_branch, interval, monitored_branch, step, minutes, flow_mw, rate_mw,
   emergency_mw, limit_mw, loading`` for the branches above ``rateA`` at some step (``limit_mw``: the
   step's limit, ``E`` before the last step, ``rateA`` at it; ``loading = |flow| / rateA``)
