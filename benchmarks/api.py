@@ -47,7 +47,7 @@ def main() -> int:
         shutil.copy(ROOT / "dagster.local.yaml", args.home / "dagster.yaml")
         started = time.perf_counter()
         subprocess.run([sys.executable, "-m", "lascopf_assets.cli", "demo", "--days", str(args.days), "--feeders", "2",
-                        "--junctions", "4"], env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+                        "--junctions", "4", "--no-lv-feeder"], env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
         print(f"demo zone materialized in {time.perf_counter() - started:.1f} s -> {args.data}")
 
     port = free_port()

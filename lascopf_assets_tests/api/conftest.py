@@ -102,7 +102,7 @@ def platform(tmp_path_factory):
                 mp.setenv(name, env[name])
             from lascopf_assets.cli import main
 
-            assert main(["demo", "--days", "1", "--feeders", "2", "--junctions", "2", "--phase-time-limit", "10"]) == 0
+            assert main(["demo", "--days", "1", "--feeders", "2", "--junctions", "2", "--phase-time-limit", "10", "--no-lv-feeder"]) == 0
             api_env = {**env, "LASCOPF_API_TOKEN": token, "LASCOPF_DAGSTER_HOST": "127.0.0.1",
                        "LASCOPF_DAGSTER_PORT": str(web_port)}
             api, base = start_api(api_env, tmp / "api.log")
