@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
+import subprocess
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -15,6 +18,18 @@ NATS_URL = os.environ.get("LASCOPF_TEST_NATS_URL", "nats://127.0.0.1:4222")
 
 
 START = datetime(2023, 3, 1, tzinfo=timezone(timedelta(hours=1)))
+
+
+def kill_after(command: list[str], written, at_least: int = 5, env: dict | None = None, timeout: float = 30.0) -> int:
+    """Start the consumer ``command``, SIGKILL it once ``written()`` (files or objects it has landed) reaches
+    ``at_least`` (or after ``timeout`` s, or when it exits by itself), and return ``written()`` after the kill."""
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + timeout
+    while written() < at_least and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return written()
 
 
 def reading(i: int) -> dict:

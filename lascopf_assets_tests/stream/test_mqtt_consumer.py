@@ -8,7 +8,6 @@ from __future__ import annotations
 import glob
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ from paho.mqtt.properties import Properties
 
 from lascopf_assets.lib.stream.mqtt_consumer import MqttSettings, MqttWriter, consume_mqtt
 from lascopf_assets.lib.stream.sinks import FolderSink
-from lascopf_assets_tests.stream.conftest import reading
+from lascopf_assets_tests.stream.conftest import kill_after, reading
 from lascopf_assets_tests.stream.test_nats_consumer import BAD, landed, rejects
 
 HOST, PORT = os.environ.get("LASCOPF_TEST_MQTT_HOST", "127.0.0.1"), int(os.environ.get("LASCOPF_TEST_MQTT_PORT", "1883"))
@@ -82,14 +81,7 @@ def test_cli_sigkill_mid_stream_then_restart_lands_every_reading_once(tmp_path):
         json.dumps(r).encode() for r in (*good[350:], *lists)]
     publish(topic, payloads)
 
-    proc = subprocess.Popen(mqtt_cli(topic, client_id, landing, "--batch", "20"), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while len(glob.glob(str(landing / "*.csv"))) < 5 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.002)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    at_kill = len(glob.glob(str(landing / "*.csv")))
+    at_kill = kill_after(mqtt_cli(topic, client_id, landing, "--batch", "20"), lambda: len(glob.glob(str(landing / "*.csv"))))
     assert 5 <= at_kill < (n_single + n_lists) // 20, f"not killed mid-stream ({at_kill} files)"
 
     done = subprocess.run(mqtt_cli(topic, client_id, landing, "--batch", "500", "--exit-when-idle"), capture_output=True,

@@ -7,10 +7,8 @@ import asyncio
 import glob
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import nats
@@ -23,7 +21,7 @@ from lascopf_assets.lib.ingest.landing_index import LandingIndex
 from lascopf_assets.lib.stream.batches import BatchWriter, ConsumerBusyError, Delivery
 from lascopf_assets.lib.stream.files import Namer
 from lascopf_assets.lib.stream.nats_consumer import NatsSettings, _delivery, consume, consumer_config
-from lascopf_assets_tests.stream.conftest import NATS_URL, reading
+from lascopf_assets_tests.stream.conftest import NATS_URL, kill_after, reading
 
 BAD = [
     (b"\xff\xfe not utf-8", "not_utf8"),
@@ -65,13 +63,7 @@ def test_sigkill_mid_stream_then_restart_lands_every_reading_once(stream, tmp_pa
     expected = n_single + 5 * n_lists + 1
     landing = tmp_path / "landing"
 
-    proc = subprocess.Popen(cli(stream, landing, "--batch", "20"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while len(glob.glob(str(landing / "*.csv"))) < 5 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.002)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    at_kill = len(glob.glob(str(landing / "*.csv")))
+    at_kill = kill_after(cli(stream, landing, "--batch", "20"), lambda: len(glob.glob(str(landing / "*.csv"))))
     assert 5 <= at_kill < (n_single + n_lists) // 20, f"not killed mid-stream ({at_kill} files)"
     _, consumer = stream.state("lake")
     assert consumer.num_pending > 0  # the rest of the stream is still to come

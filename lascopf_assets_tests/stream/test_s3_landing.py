@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 import uuid
 
 import pandas as pd
@@ -21,7 +19,7 @@ from lascopf_assets.lib.ingest.landing import read_landing_table
 from lascopf_assets.lib.stream.mqtt_consumer import MqttSettings, consume_mqtt
 from lascopf_assets.lib.stream.s3_sink import S3Sink
 from lascopf_assets.storage.s3_landing import S3LandingCache, S3LandingCursor, key_refusal, list_day, plan_s3_landing
-from lascopf_assets_tests.stream.conftest import NATS_URL, reading
+from lascopf_assets_tests.stream.conftest import NATS_URL, kill_after, reading
 from lascopf_assets_tests.stream.test_mqtt_consumer import HOST, PORT, publish
 from lascopf_assets_tests.stream.test_nats_consumer import BAD
 
@@ -66,14 +64,7 @@ def test_sigkill_mid_stream_then_restart_lands_every_reading_once_in_s3(stream, 
     good = [reading(i) for i in range(n)]
     stream.publish([*good[:1000], *(b for b, _ in BAD), *good[1000:]])
     env = s3_env(s3_bucket)
-    proc = subprocess.Popen(nats_cli(stream, tmp_path, "--batch", "20"), env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while len(keys(s3_bucket, PREFIX + "/")) < 5 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    at_kill = len(keys(s3_bucket, PREFIX + "/"))
+    at_kill = kill_after(nats_cli(stream, tmp_path, "--batch", "20"), lambda: len(keys(s3_bucket, PREFIX + "/")), env=env)
     assert 5 <= at_kill < n // 20, f"not killed mid-stream ({at_kill} objects)"
 
     done = subprocess.run(nats_cli(stream, tmp_path, "--batch", "500", "--exit-when-idle"), env=env, capture_output=True,
