@@ -154,3 +154,23 @@ def test_corrective_without_restore_intervals_fails_the_run_saying_so(zone):
     assert not result.success
     failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0]
     assert "corrective security needs restore_intervals" in str(failure.event_specific_data.error)
+
+
+def test_generator_contingencies_from_config(zone):
+    """``generator_contingencies: all`` loses each of case14's units in turn (the others pick up its output by Pmax):
+    the same objective as the direct solve, never cheaper than branch outages alone, counted in the metadata."""
+    data, run = zone
+    branches = dispatch_with(run)
+    both = dispatch_with(run, generator_contingencies="all")
+    assert branches["status"] == both["status"] == "optimal"
+    assert branches["generator_outages_modeled"] == 0 and both["generator_outages_modeled"] > 0
+    assert both["objective"] >= branches["objective"] * (1 - 1e-9)
+    assert f"and {both['generator_outages_modeled']} generator outages modeled" in both["summary_lines"][1]
+    lake = ParquetLake.local(data / "lake")
+    net = read_case("case14")
+    loads = map_feeders_to_buses(net, lake.read(["junction_aggregates"], DAY), DAY)
+    net = apply_ramp_fraction(net, 0.2)
+    net, _ = apply_ratings(net, loads.matrix, RatingSpec("uniform", uniform_mw=100.0))
+    direct = solve_lascopf(net, loads.frame(), contingencies="all", generator_contingencies="all")
+    assert both["objective"] == pytest.approx(direct.objective, rel=1e-9)
+    assert both["generator_outages_modeled"] == len(direct.generator_contingencies_modeled)

@@ -102,6 +102,9 @@ def powersystems_system(
 class DispatchConfig(dg.Config):
     contingencies: str = "all"
     """``all`` (every non-islanding single-branch outage), ``marked``, ``none``, or a MATPOWER contab path."""
+    generator_contingencies: str = "listed"
+    """Generator outages: ``listed`` (the generator rows of a contab given as ``contingencies``), ``all`` (every
+    in-service unit lost in turn), ``none``. The others pick up a lost unit's output in proportion to their Pmax."""
     method: str = "screening"
     """``screening`` (iterative contingency screening) or ``extensive`` (all N-1 rows at once); same optimum."""
     rating_mode: str = "uniform"
@@ -174,7 +177,8 @@ def _with_timestamps(frame: pd.DataFrame, name: str, hours: pd.DatetimeIndex) ->
 def day_settings(config: DispatchConfig) -> DaySettings:
     return DaySettings(
         ratings=RatingSpec(config.rating_mode, config.rating_mw, config.rating_factor, config.rating_floor_mw),
-        ramp_fraction=config.ramp_fraction, contingencies=config.contingencies, method=config.method,
+        ramp_fraction=config.ramp_fraction, contingencies=config.contingencies,
+        generator_contingencies=config.generator_contingencies, method=config.method,
         soft_limit_penalty=config.soft_limit_penalty, max_iterations=config.max_iterations,
         solver_options=parse_options(config.solver_options), security=config.security,
         restore_intervals=config.restore_intervals, restore_minutes=config.restore_minutes,
@@ -248,7 +252,8 @@ def lascopf_dispatch(
         head = f"dispatch {day}: {result.status}, {result.cause or result.reason or 'no cause known'}"
     lines = [
         head,
-        f"  N-1: {len(result.contingencies_modeled)} outages modeled, {len(result.contingencies_skipped)} skipped; "
+        f"  N-1: {len(result.contingencies_modeled)} branch and {len(result.generator_contingencies_modeled)} generator "
+        f"outages modeled, {len(result.contingencies_skipped)} skipped; "
         f"{_ratings_text(config)}, ramp {_ramp_text(config)}; {result.solve_seconds:.2f} s, {result.iterations} iterations",
     ]
     corrected = result.corrective_dispatch
@@ -264,6 +269,8 @@ def lascopf_dispatch(
         "seconds": dg.MetadataValue.float(float(result.solve_seconds)),
         "iterations": dg.MetadataValue.int(int(result.iterations)),
         "binding_contingencies": dg.MetadataValue.int(len(binding)),
+        "generator_outages_modeled": dg.MetadataValue.int(len(result.generator_contingencies_modeled)),
+        "generator_outages_skipped": dg.MetadataValue.int(int(result.generator_outages_skipped)),
         "security": config.security,
         "summary_lines": dg.MetadataValue.json(lines),
         "report_path": dg.MetadataValue.path(str(report)),

@@ -23,6 +23,7 @@ class DaySettings:
     ratings: RatingSpec
     ramp_fraction: float | None = 0.2
     contingencies: str = "all"
+    generator_contingencies: str = "listed"  # lib.lascopf.contingency_set: listed | all | none
     method: str = "screening"
     soft_limit_penalty: float | None = None
     max_iterations: int = 50
@@ -58,7 +59,8 @@ def solve_day(network: Network, loads_frame: pd.DataFrame, settings: DaySettings
     except ValueError as exc:  # the day has no dispatch even without flow limits: the solve below says why
         rated, notes["rating_note"] = network, str(exc)
     result = solve_lascopf(
-        rated, loads_frame, contingencies=settings.contingencies, method=settings.method,
+        rated, loads_frame, contingencies=settings.contingencies, generator_contingencies=settings.generator_contingencies,
+        method=settings.method,
         soft_limit_penalty=settings.soft_limit_penalty, max_iterations=settings.max_iterations,
         solver_options=settings.solver_options or None, **security_keywords(settings),
     )
