@@ -241,7 +241,7 @@ def test_restoration_that_needs_more_steps_is_named_and_more_steps_make_it_feasi
         ({"security": "corrective", "restore_intervals": 1, "emergency_factor": 0.9}, "emergency_factor must be a number >= 1"),
         ({"security": "corrective", "restore_intervals": 1, "restore_minutes": 0}, "restore_minutes must be a positive"),
         ({"security": "corrective", "restore_intervals": 1, "corrective_cost": -1}, "corrective_cost must be a number >= 0"),
-        ({"security": "corrective", "restore_intervals": 1, "soft_limit_penalty": 10.0}, "soft limits are only available"),
+        ({"security": "corrective", "restore_intervals": 1, "soft_limit_penalty": 0.0}, "soft_limit_penalty must be a positive"),
         ({"security": "bogus"}, "unknown security 'bogus'"),
     ],
 )

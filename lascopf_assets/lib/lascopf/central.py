@@ -9,7 +9,10 @@ Corrective security (:mod:`.corrective`) screens the trajectories the same way: 
 (outage, interval) pair gets a trajectory once its flows at the outage exceed ``rateA``
 (until then ``Q = P[:, t]`` meets its rows at no cost), and a trajectory gets the rows
 it violates; the screened problem is a relaxation of the extensive one whose solution,
-once nothing is violated, extends to an extensive solution of the same cost.
+once nothing is violated, extends to an extensive solution of the same cost. With soft limits
+(``soft_limit_penalty``) the flows at the outage and the trajectory rows carry penalized slacks
+(:func:`.formulation.define_soft_limit_slacks`); a row not held is checked against its limit
+without slack (held rows may stay violated, paid by theirs), so the same argument holds.
 
 Generator outages (:mod:`.generator_outages`) are outage columns after the branch outages: their
 flow rows are screened with the others (the flows after the loss of ``g`` under the participation
@@ -92,7 +95,13 @@ def solve_lascopf(
     branch and interval per iteration (the worst ones; ``None`` = all violated rows).
     ``soft_slack``: ``"row"`` (default) one penalized slack per post-contingency row
     (branch, outage, interval); ``"branch"`` one per monitored branch and interval, shared
-    by all its outages (the worst post-contingency overload is paid).
+    by all its outages (the worst post-contingency overload is paid). Soft limits work with
+    both securities: preventive relaxes the post-contingency rows (``rateA``); corrective
+    relaxes the flows at the outage (within ``E``) and every trajectory step's flows (``E`` for
+    ``s < N``, ``rateA`` at ``s = N``), all at the same $/MWh (``"branch"``: one slack per
+    ``(l, t)`` shared by those rows of every outage and step; ``"row"``: one per row and step).
+    Base-case limits, the balance, the unit and ramp limits (of ``P`` and of the trajectories)
+    and the generator-outage response limits stay hard (:func:`.formulation.define_soft_limit_slacks`).
     ``security``: ``"preventive"`` (post-contingency flows within ``rateA`` under the same
     dispatch) or ``"corrective"``: flows at the outage within the emergency rating, then
     ``restore_intervals`` steps of ``restore_minutes`` to bring them within ``rateA``
@@ -115,8 +124,6 @@ def solve_lascopf(
     if security == CORRECTIVE:
         if restore_intervals is None:
             raise ValueError("corrective security needs restore_intervals (>= 1)")
-        if soft_limit_penalty is not None:
-            raise ValueError("soft limits are only available with preventive security")
         corrective = CorrectiveSettings(restore_intervals, restore_minutes, emergency_factor, corrective_cost, interval_minutes)
     loads = load_matrix(network, loads_by_interval)
     model = build_dc_model(network)

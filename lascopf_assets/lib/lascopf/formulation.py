@@ -8,7 +8,8 @@ constraint family (each with its maths):
 - :func:`define_reference_angle`: ``theta_ref = 0``
 - :func:`define_power_balance`: per bus and interval; its dual is the LMP
 - :func:`define_generation_cost`: polynomial and piecewise-linear costs
-- :func:`define_soft_limit_slacks`: optional penalized slacks on post-contingency rows
+- :func:`define_soft_limit_slacks`: optional penalized slacks on post-contingency rows (corrective:
+  also on the trajectory flow rows; base rows, balance, unit and ramp limits stay hard)
 - :func:`define_flow_limits`: one row per selected triple ``(l, k, t)``, with the limits of
   :func:`base_flow_limits` (``k = -1``) or :func:`post_contingency_flow_limits`; a generator
   outage's row ``F[l, t] + D[l, j] P[g_j, t]`` (:mod:`.generator_outages`) involves ``P`` too
@@ -23,7 +24,8 @@ trajectories of :class:`.rows.Trajectories` (variables ``Q``, n_gen x pairs*N):
 - :func:`define_corrective_ramp_limits`: ``-RD f <= Q[s] - Q[s-1] <= RU f``, ``Q[0] = P[:, t]``
   (generator outage ``j``: ``Q[0] = P'``, ``P'[h] = P[h, t] + alpha[j, h] P[g_j, t]``, ``P'[g_j] = 0``)
 - :func:`define_corrective_balance`: ``sum_g Q[g, k, t, s] = demand[t]``
-- :func:`define_trajectory_flow_limits`: flows under outage ``k`` within ``E`` (s < N), ``rateA`` (s = N)
+- :func:`define_trajectory_flow_limits`: flows under outage ``k`` within ``E`` (s < N), ``rateA`` (s = N),
+  relaxed by the soft-limit slacks when there are any
 - :func:`define_corrective_movement_cost`: ``corrective_cost sum |Q[s] - Q[s-1]|`` (linearized)
 
 and the post-contingency rows of :func:`define_flow_limits` then hold the flows at
@@ -74,6 +76,7 @@ class BuiltCorrective:
     lower: cp.Constraint | None
     upper_rows: np.ndarray
     lower_rows: np.ndarray
+    slack_of_row: np.ndarray | None = None  # per trajectory row: index into BuiltProblem.slack (-1: hard row)
 
 
 def build_problem(
@@ -87,22 +90,25 @@ def build_problem(
     constraints.append(balance)
     cost = define_generation_cost(data, p)
     constraints += cost.constraints
-    slacks = define_soft_limit_slacks(data, rows)
+    if data.corrective is not None and trajectories is None:
+        trajectories = Trajectories.empty()
+    slacks = define_soft_limit_slacks(data, rows, trajectories)
     flow_limits = define_flow_limits(data, rows, theta, slacks, p)
     constraints += flow_limits.constraints
     constraints += define_generator_response_limits(data, ResponseRows.empty() if response is None else response, p)
     corrective, extra_terms = None, []
     if data.corrective is not None:
-        trajectories = Trajectories.empty() if trajectories is None else trajectories
         q = define_corrective_variables(data, trajectories)
-        corrective = BuiltCorrective(trajectories, q, None, None, None, np.zeros(0, int), np.zeros(0, int))
+        corrective = BuiltCorrective(
+            trajectories, q, None, None, None, np.zeros(0, int), np.zeros(0, int), slacks.slack_of_trajectory_row
+        )
         if q is not None:
             steps = corrective_steps(data, trajectories, p, q)
             constraints += define_corrective_generator_limits(data, trajectories, q)
             constraints += define_corrective_ramp_limits(data, steps)
             corrective.balance = define_corrective_balance(data, trajectories, q)
             constraints.append(corrective.balance)
-            trajectory_limits = define_trajectory_flow_limits(data, trajectories, q)
+            trajectory_limits = define_trajectory_flow_limits(data, trajectories, q, slacks)
             constraints += trajectory_limits.constraints
             corrective.upper, corrective.lower = trajectory_limits.upper, trajectory_limits.lower
             corrective.upper_rows, corrective.lower_rows = trajectory_limits.upper_rows, trajectory_limits.lower_rows
@@ -282,29 +288,52 @@ class SoftLimitSlacks:
     slack_of_row: np.ndarray  # per RowSet row: index into ``variable`` (-1: hard row)
     matrix: sp.csr_matrix | None  # rows x slacks, 1 where a row is relaxed by a slack
     penalty: float | None  # $/MWh
+    slack_of_trajectory_row: np.ndarray | None = None  # per trajectory row: index into ``variable`` (-1: hard)
+    trajectory_matrix: sp.csr_matrix | None = None  # trajectory rows x slacks (corrective security)
 
 
-def define_soft_limit_slacks(data: LascopfData, rows: RowSet) -> SoftLimitSlacks:
+def define_soft_limit_slacks(data: LascopfData, rows: RowSet, trajectories: Trajectories | None = None) -> SoftLimitSlacks:
     """With a soft-limit penalty, slacks ``s >= 0`` (MW) on the post-contingency rows, costing ``penalty sum(s)``.
 
-    ``soft_slack="row"``: one slack per post-contingency row ``(l, k, t)``;
-    ``"branch"``: one per monitored branch and interval ``(l, t)``, shared by its
-    outages (so the worst overload is paid once). A relaxed row reads
-    ``lo - s <= flow <= hi + s``; base rows stay hard.
+    Relaxed rows: every post-contingency row ``(l, k, t)`` (``k >= 0``: branch and generator
+    outages), whose limit is ``rateA`` (preventive) or, corrective, the emergency rating ``E`` at the
+    moment of the outage; and, corrective, every trajectory row ``(l, k, t, s)`` with a finite
+    limit (``E`` for ``s < N``, ``rateA`` at ``s = N``). Hard: the base rows (``k = -1``), the
+    balance, the unit limits (``Pmin..Pmax`` of ``P`` and ``Q``), the ramps (also the trajectory's
+    steps) and the generator outages' response limits.
+
+    ``soft_slack="row"``: one slack per relaxed row (a trajectory row's own, at each step);
+    ``"branch"``: one per monitored branch and interval ``(l, t)``, shared by all its relaxed rows
+    (every outage, at the outage and at every trajectory step), so the worst overload is paid once.
+    A relaxed row reads ``lo - s <= flow <= hi + s``.
     """
     slack_rows = np.flatnonzero(rows.k >= 0) if data.soft_penalty is not None else np.zeros(0, dtype=int)
     slack_of_row = np.full(len(rows), -1)
-    if not slack_rows.size:
-        return SoftLimitSlacks(None, slack_of_row, None, data.soft_penalty)
+    n_traj = 0 if trajectories is None else len(trajectories)
+    slack_of_traj = np.full(n_traj, -1)
+    traj_rows = np.zeros(0, dtype=int)
+    if data.soft_penalty is not None and n_traj:
+        limit = trajectory_row_limits(data, trajectories.l, trajectories.s)
+        traj_rows = np.flatnonzero(np.isfinite(limit))
+    if not slack_rows.size and not traj_rows.size:
+        return SoftLimitSlacks(None, slack_of_row, None, data.soft_penalty, slack_of_traj, None)
     if data.soft_slack == "branch":  # one slack per monitored branch and interval
-        pair = rows.l[slack_rows] * data.n_intervals + rows.t[slack_rows]
-        _, slack_of_row[slack_rows] = np.unique(pair, return_inverse=True)
-    else:  # one slack per post-contingency row
+        T = data.n_intervals
+        pair = np.concatenate([
+            rows.l[slack_rows] * T + rows.t[slack_rows],
+            trajectories.l[traj_rows] * T + trajectories.row_t()[traj_rows] if traj_rows.size else np.zeros(0, int),
+        ])
+        _, index = np.unique(pair, return_inverse=True)
+        slack_of_row[slack_rows] = index[: slack_rows.size]
+        slack_of_traj[traj_rows] = index[slack_rows.size:]
+    else:  # one slack per relaxed row
         slack_of_row[slack_rows] = np.arange(slack_rows.size)
-    n_slack = int(slack_of_row.max()) + 1
+        slack_of_traj[traj_rows] = slack_rows.size + np.arange(traj_rows.size)
+    n_slack = int(max(slack_of_row.max(initial=-1), slack_of_traj.max(initial=-1))) + 1
     variable = cp.Variable(n_slack, nonneg=True, name="slack")
     matrix = sp.csr_matrix((np.ones(slack_rows.size), (slack_rows, slack_of_row[slack_rows])), shape=(len(rows), n_slack))
-    return SoftLimitSlacks(variable, slack_of_row, matrix, data.soft_penalty)
+    traj_matrix = sp.csr_matrix((np.ones(traj_rows.size), (traj_rows, slack_of_traj[traj_rows])), shape=(n_traj, n_slack))
+    return SoftLimitSlacks(variable, slack_of_row, matrix, data.soft_penalty, slack_of_traj, traj_matrix)
 
 
 @dataclass
@@ -489,16 +518,26 @@ def trajectory_row_matrix(data: LascopfData, trajectories: Trajectories) -> tupl
     return matrix, cd.post_outage_constant(trajectories.l, k, t, data.lodf, data.outaged)
 
 
-def define_trajectory_flow_limits(data: LascopfData, trajectories: Trajectories, q: cp.Variable) -> FlowLimits:
-    """``-L <= A vec(Q) + offset <= L`` (:func:`trajectory_row_matrix`), ``L = E[l]`` for ``s < N``, ``rateA[l]`` at ``s = N``."""
+def define_trajectory_flow_limits(
+    data: LascopfData, trajectories: Trajectories, q: cp.Variable, slacks: SoftLimitSlacks | None = None
+) -> FlowLimits:
+    """``-L - s <= A vec(Q) + offset <= L + s`` (:func:`trajectory_row_matrix`), ``L = E[l]`` for ``s < N``, ``rateA[l]`` at ``s = N``.
+
+    ``s``: the row's soft-limit slack (:func:`define_soft_limit_slacks`; 0 with hard limits).
+    """
     limit = trajectory_row_limits(data, trajectories.l, trajectories.s)
     rows = np.flatnonzero(np.isfinite(limit))
     upper = lower = None
     if rows.size:
         matrix, offset = trajectory_row_matrix(data, trajectories)
         flow = matrix[rows] @ cp.vec(q, order="F")
-        upper = flow <= limit[rows] - offset[rows]
-        lower = flow >= -limit[rows] - offset[rows]
+        if slacks is not None and slacks.variable is not None and slacks.trajectory_matrix is not None:
+            relax = slacks.trajectory_matrix[rows] @ slacks.variable
+            upper = flow - relax <= limit[rows] - offset[rows]
+            lower = flow + relax >= -limit[rows] - offset[rows]
+        else:
+            upper = flow <= limit[rows] - offset[rows]
+            lower = flow >= -limit[rows] - offset[rows]
     return FlowLimits(upper, lower, rows, rows)
 
 
