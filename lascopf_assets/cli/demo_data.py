@@ -8,7 +8,7 @@ import time
 from collections import Counter
 
 from lascopf_assets.cli import CliError
-from lascopf_assets.lib.zone.demo import INTERVAL_MINUTES, DemoZoneParams, write_demo_zone
+from lascopf_assets.lib.zone.params import INTERVAL_MINUTES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -61,6 +61,8 @@ def _readings(interval_minutes: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lascopf_assets.lib.zone.demo import DemoZoneParams, write_demo_zone
+
     try:
         start = dt.date.fromisoformat(args.start)
     except ValueError:
