@@ -79,7 +79,10 @@ def test_soft_corrective_screening_equals_extensive_and_makes_the_5_bus_case_fea
     hard = corrective(legacy5, steps, contingencies="marked")
     assert hard.status == "infeasible"  # flows at the outage above the emergency rating
     kwargs = dict(contingencies="marked", soft_limit_penalty=PENALTY, soft_slack=soft_slack)
-    screening = corrective(legacy5, steps, **kwargs)
+    reports = []
+    screening = corrective(legacy5, steps, on_iteration=reports.append, **kwargs)
+    assert [r["trajectory_pairs"] for r in reports][-1] >= screening.corrective_dispatch[["outaged_branch", "interval"]] \
+        .drop_duplicates().shape[0] > 0  # the held trajectories cover the corrected pairs
     extensive = corrective(legacy5, steps, method="extensive", **kwargs)
     assert screening.status == extensive.status == "optimal"
     assert screening.objective == pytest.approx(extensive.objective, rel=1e-6)

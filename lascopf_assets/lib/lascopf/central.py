@@ -90,7 +90,8 @@ def solve_lascopf(
     ``contingencies``: ``"marked" | "all" | "none"``, a contab path, a branch-name
     list, or a resolved :class:`ContingencySet`. ``method``: ``"screening"`` or
     ``"extensive"``. ``soft_limit_penalty``: $/MWh on post-contingency overloads
-    (``None`` = hard limits). ``on_iteration``: called with each history row (a dict).
+    (``None`` = hard limits). ``on_iteration``: called with each history row (a dict; corrective
+    adds ``trajectory_pairs`` and ``trajectory_rows``, those held for the next solve).
     ``rows_per_branch``: screening adds at most this many violated outages per monitored
     branch and interval per iteration (the worst ones; ``None`` = all violated rows).
     ``soft_slack``: ``"row"`` (default) one penalized slack per post-contingency row
@@ -168,7 +169,10 @@ def solve_lascopf(
             trajectories = grown
         history.append((iteration, held, new_count, built.objective_value(), *seconds))
         if on_iteration is not None:
-            on_iteration(dict(zip(HISTORY_COLUMNS, history[-1])))
+            report = dict(zip(HISTORY_COLUMNS, history[-1]))
+            if trajectories is not None:  # corrective: the trajectories the next solve holds
+                report.update(trajectory_pairs=trajectories.n_pairs, trajectory_rows=len(trajectories))
+            on_iteration(report)
         if not new_count:
             break
         rows = rows.extend(new)
