@@ -417,8 +417,11 @@ def part_10k_worker(args) -> None:
     print(f"case_ACTIVSg10k x {loads.shape[1]} h ({label}): {net.n_bus} buses, {net.n_gen} generators, "
           f"{net.n_branch} branches; {len(cset.modeled)} outages modeled, {len(cset.skipped)} islanding skipped; "
           f"read {t_read:.1f} s, LODF {t_lodf:.1f} s", flush=True)
-
     n_gen = net.n_gen
+    if corrective:
+        ramped = int(np.isfinite(net.gen["ramp_up_mw"].to_numpy(float)).sum())
+        print(f"  units with a finite ramp limit: {ramped} of {n_gen} (only their trajectory steps are ramp-limited)",
+              flush=True)
 
     def show(h):
         print(f"    iteration {h['iteration']}: rows {h['rows']}, new {h['new_rows']}, objective {h['objective']:.2f}, "
