@@ -47,7 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--soft-limits", type=float, default=None, metavar="PENALTY",
-        help="soft post-contingency limits: penalized slack in $/MWh (default: hard limits)",
+        help="soft post-contingency limits (preventive, or corrective: at the outage and along the restoration): "
+             "penalized slack in $/MWh (default: hard limits)",
     )
     parser.add_argument(
         "--soft-slack", choices=("row", "branch"), default="row",
@@ -159,8 +160,6 @@ def _corrective_arguments(args: argparse.Namespace) -> dict:
         raise CliError(f"--emergency-factor must be >= 1, got {args.emergency_factor}")
     if not (math.isfinite(args.corrective_cost) and args.corrective_cost >= 0):
         raise CliError(f"--corrective-cost must be >= 0 ($/MW), got {args.corrective_cost}")
-    if args.soft_limits is not None:
-        raise CliError("--soft-limits is only available with --security preventive")
     return {
         "restore_intervals": args.restore_intervals, "restore_minutes": args.restore_minutes,
         "emergency_factor": args.emergency_factor, "corrective_cost": args.corrective_cost,
