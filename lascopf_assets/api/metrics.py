@@ -42,7 +42,7 @@ import time
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from lascopf_assets.lib.solver_status import ERROR, INFEASIBLE, OPTIMAL, TIME_LIMIT
-from lascopf_assets.storage.s3_landing import S3_LANDING_ENV
+from lascopf_assets.storage.s3_landing import S3_LANDING_ENV, s3_client
 
 STATUSES = (OPTIMAL, TIME_LIMIT, INFEASIBLE, ERROR)
 SOLVER_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
@@ -243,15 +243,8 @@ class S3LandingWatch:
         names = S3_LANDING_ENV
         if not env.get(names["bucket"]):
             return None
-        import boto3
-        from botocore.config import Config
-
-        client = boto3.client(
-            "s3", endpoint_url=env.get(names["endpoint_url"]) or None, region_name=env.get(names["region"]) or
-            "us-east-1", aws_access_key_id=env.get(names["access_key"]) or None,
-            aws_secret_access_key=env.get(names["secret_key"]) or None,
-            config=Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=3, read_timeout=10),
-        )
+        client = s3_client(env.get(names["endpoint_url"]), env.get(names["access_key"]), env.get(names["secret_key"]),
+                           env.get(names["region"]) or "us-east-1", attempts=2, connect_timeout=3, read_timeout=10)
         return cls(client, env[names["bucket"]], env.get(names["prefix"], ""))
 
     def days(self) -> list[str]:

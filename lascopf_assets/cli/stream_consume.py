@@ -97,14 +97,11 @@ def build_sink(args: argparse.Namespace):
 
 
 def _s3_sink(args, target: dict):
-    import boto3
-    from botocore.config import Config
-
     from lascopf_assets.lib.stream.s3_sink import S3Sink
+    from lascopf_assets.storage.s3_landing import s3_client
 
-    client = boto3.client("s3", endpoint_url=target["endpoint_url"], aws_access_key_id=target["access_key"],
-                          aws_secret_access_key=target["secret_key"], region_name=target["region"],
-                          config=Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=5, read_timeout=30))
+    client = s3_client(target["endpoint_url"], target["access_key"], target["secret_key"], target["region"],
+                       attempts=5, connect_timeout=5, read_timeout=30)
     sink = S3Sink(client, target["bucket"], target["prefix"], args.s3_rejects_prefix, lock_dir=args.lock_dir)
     try:
         client.head_bucket(Bucket=target["bucket"])

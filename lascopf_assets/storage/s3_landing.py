@@ -85,6 +85,21 @@ S3_LANDING_ENV = {
 }
 
 
+def s3_client(endpoint_url: str | None, access_key: str | None, secret_key: str | None, region: str, *,
+              attempts: int, connect_timeout: float, read_timeout: float):
+    """A boto3 S3 client for an S3-compatible store (empty endpoint or keys: boto3's own defaults) with standard
+    retries and the given timeouts: the landing bucket's, the stream consumer's and the API's."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3", endpoint_url=endpoint_url or None, aws_access_key_id=access_key or None,
+        aws_secret_access_key=secret_key or None, region_name=region,
+        config=Config(retries={"max_attempts": attempts, "mode": "standard"}, connect_timeout=connect_timeout,
+                      read_timeout=read_timeout),
+    )
+
+
 @dataclass(frozen=True)
 class LandingObject:
     key: str

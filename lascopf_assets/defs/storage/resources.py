@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import boto3
 import dagster as dg
-from botocore.config import Config as BotoConfig
 
-from lascopf_assets.storage.s3_landing import S3LandingCache
+from lascopf_assets.storage.s3_landing import S3LandingCache, s3_client
 
 
 class S3Connection(dg.ConfigurableResource):
@@ -29,18 +27,8 @@ class S3LandingBucket(S3Connection):
     max_attempts: int = 5
 
     def client(self):
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint_url or None,
-            aws_access_key_id=self.access_key or None,
-            aws_secret_access_key=self.secret_key or None,
-            region_name=self.region,
-            config=BotoConfig(
-                retries={"max_attempts": self.max_attempts, "mode": "standard"},
-                connect_timeout=5,
-                read_timeout=20,
-            ),
-        )
+        return s3_client(self.endpoint_url, self.access_key, self.secret_key, self.region,
+                         attempts=self.max_attempts, connect_timeout=5, read_timeout=20)
 
     def download_day(self, day: str, dest_dir: str | Path) -> list[Path]:
         """Make the cache folder ``dest_dir`` hold exactly the landing objects the bucket holds now for one day
