@@ -19,12 +19,22 @@ from lascopf_assets.lib.ingest.landing import read_landing_file
 from lascopf_assets.lib.ingest.validation import validate_readings
 from lascopf_assets.lib.zone.demo import DemoZoneParams, write_demo_zone
 from lascopf_assets.lib.zone.topology import meters_by_junction, read_topology
+from lascopf_assets_tests import dev_servers
 
 DAY = "2023-01-02"
 
 
 @pytest.fixture
-def production_env(tmp_path, monkeypatch, postgres_dsn, s3_bucket):
+def own_database(pg_admin_dsn):
+    """A database of this test's own: the session's shared one may hold a junction_aggregates table another test
+    wrote (the table is read whole below)."""
+    with dev_servers.scratch_database(pg_admin_dsn) as dsn:
+        yield dsn
+
+
+@pytest.fixture
+def production_env(tmp_path, monkeypatch, own_database, s3_bucket):
+    postgres_dsn = own_database
     zone = write_demo_zone(tmp_path / "zone", DemoZoneParams(junctions=4, meters_per_junction=(3, 5), days=3, seed=5))
     client = s3_bucket["client"]
     for path in zone.paths:  # the utility drops files into day folders of the landing bucket
