@@ -35,9 +35,10 @@ from ..network.dc_model import build_dc_model
 from ..network.model import Network
 from ..solver_status import ERROR, SolverOutcome
 from .contingency_set import ContingencySet, resolve_contingencies
-from .corrective import CORRECTIVE, SECURITY_MODES, CorrectiveSettings
+from .corrective import CORRECTIVE, ENDPOINT, SECURITY_MODES, CorrectiveSettings
 from .data import flows_from_angles, load_matrix, make_data
 from .diagnosis import diagnose_infeasibility
+from .endpoint import endpoint_data, new_pairs, straight_line_failures, to_full_trajectories
 from .formulation import build_problem
 from .result import LascopfResult
 from .rows import (
@@ -47,7 +48,6 @@ from .rows import (
     all_response_rows,
     all_rows,
     all_trajectories,
-    pairs_to_correct,
     violated_response_rows,
     violated_rows,
     violated_trajectory_rows,
@@ -82,6 +82,8 @@ def solve_lascopf(
     interval_minutes: float = 60.0,
     generator_contingencies="listed",
     participation=None,
+    trajectory_form: str = ENDPOINT,
+    max_new_pairs: int | None = None,
 ) -> LascopfResult:
     """Solve the look-ahead SCOPF exactly: preventive (default) or corrective N-1 security.
 
@@ -113,6 +115,11 @@ def solve_lascopf(
     (:func:`.contingency_set.resolve_contingencies`; ignored when ``contingencies`` is a resolved set).
     ``participation``: the units' participation weights after a generator outage (n_gen, default ``Pmax``;
     :mod:`.generator_outages`).
+    ``trajectory_form`` (corrective): ``"endpoint"`` (default) gives a pair only ``Q_N``, checks the straight line
+    to it against every intermediate row and gives the pairs whose line fails full trajectories, solving again
+    until none fails (the same optimum, :mod:`.endpoint`); ``"full"`` every step's ``Q`` (the reference form).
+    ``max_new_pairs`` (corrective screening): at most this many new (outage, interval) pairs per iteration, the
+    most overloaded at the outage (``None`` = all; screening still ends only when nothing is violated).
     """
     t_start = time.perf_counter()
     if method not in ("screening", "extensive"):
@@ -125,7 +132,12 @@ def solve_lascopf(
     if security == CORRECTIVE:
         if restore_intervals is None:
             raise ValueError("corrective security needs restore_intervals (>= 1)")
-        corrective = CorrectiveSettings(restore_intervals, restore_minutes, emergency_factor, corrective_cost, interval_minutes)
+        corrective = CorrectiveSettings(
+            restore_intervals, restore_minutes, emergency_factor, corrective_cost, interval_minutes, trajectory_form
+        )
+    if max_new_pairs is not None and (isinstance(max_new_pairs, bool) or int(max_new_pairs) != max_new_pairs
+                                      or max_new_pairs < 1):
+        raise ValueError(f"max_new_pairs must be an integer >= 1 or None, got {max_new_pairs!r}")
     loads = load_matrix(network, loads_by_interval)
     model = build_dc_model(network)
     contingency_set = (
@@ -138,18 +150,24 @@ def solve_lascopf(
     history = []
     rows = all_rows(data) if method == "extensive" else RowSet.empty()
     response = all_response_rows(data) if method == "extensive" else ResponseRows.empty()
-    trajectories = None
+    trajectories = endpoints = end_data = every = None
     if corrective is not None:
-        trajectories = all_trajectories(data) if method == "extensive" else Trajectories.empty()
+        if corrective.trajectory_form == ENDPOINT:
+            end_data = endpoint_data(data)
+            endpoints = all_trajectories(end_data) if method == "extensive" else Trajectories.empty()
+            trajectories = Trajectories.empty()
+            every = all_trajectories(data) if method == "extensive" else None
+        else:
+            trajectories = all_trajectories(data) if method == "extensive" else Trajectories.empty()
     outcome, built = SolverOutcome(ERROR, "not run"), None
     for iteration in range(1, max_iterations + 1):
         t_build = time.perf_counter()
-        built = build_problem(data, rows, trajectories, response)
+        built = build_problem(data, rows, trajectories, response, endpoints, end_data)
         t_solve = time.perf_counter()
         outcome = solve_problem(built.problem, solver, solver_options)
         t_solved = time.perf_counter()
         seconds = (t_solve - t_build, t_solved - t_solve, *solve_timings(built.problem))
-        held = len(rows) + len(response) + (len(trajectories) if trajectories is not None else 0)
+        held = len(rows) + len(response) + sum(len(x) for x in (trajectories, endpoints) if x is not None)
         if not outcome.ok:
             history.append((iteration, held, 0, np.nan, *seconds))
             break
@@ -160,18 +178,33 @@ def solve_lascopf(
             new = violated_rows(data, flows, tol_mw, rows_per_branch, rows, dispatch)
             new_response = violated_response_rows(data, dispatch, tol_mw, response)
         new_count = len(new) + len(new_response)
-        if trajectories is not None and method == "screening":
-            grown = trajectories
-            if built.corrective.q is not None:
-                grown = violated_trajectory_rows(data, built.corrective.q.value, grown, tol_mw)
-            grown = pairs_to_correct(data, flows, tol_mw, grown, dispatch)
-            new_count += len(grown) - len(trajectories) + (grown.n_pairs - trajectories.n_pairs)
-            trajectories = grown
+        fallback = 0
+        if trajectories is not None:
+            before = sum(len(x) + x.n_pairs for x in (trajectories, endpoints) if x is not None)
+            if method == "screening":
+                if built.corrective.q is not None:
+                    trajectories = violated_trajectory_rows(data, built.corrective.values(data), trajectories, tol_mw)
+                if endpoints is not None and built.endpoint.q is not None:
+                    endpoints = violated_trajectory_rows(end_data, built.endpoint.values(end_data), endpoints, tol_mw)
+                trajectories, endpoints = new_pairs(data, end_data, flows, tol_mw, trajectories, endpoints, dispatch,
+                                                    max_new_pairs)
+            after = sum(len(x) + x.n_pairs for x in (trajectories, endpoints) if x is not None)
+            new_count += after - before
+            if endpoints is not None and not new_count:  # the relaxation has converged: check the straight lines
+                failed, *broken = straight_line_failures(data, built, end_data, tol_mw)
+                fallback = int(failed.sum())
+                endpoints, trajectories = to_full_trajectories(data, endpoints, trajectories, failed, tuple(broken), every)
+                new_count += fallback
         history.append((iteration, held, new_count, built.objective_value(), *seconds))
         if on_iteration is not None:
             report = dict(zip(HISTORY_COLUMNS, history[-1]))
             if trajectories is not None:  # corrective: the trajectories the next solve holds
-                report.update(trajectory_pairs=trajectories.n_pairs, trajectory_rows=len(trajectories))
+                report.update(
+                    trajectory_pairs=trajectories.n_pairs + (endpoints.n_pairs if endpoints is not None else 0),
+                    trajectory_rows=len(trajectories) + (len(endpoints) if endpoints is not None else 0),
+                    full_pairs=trajectories.n_pairs, endpoint_pairs=endpoints.n_pairs if endpoints is not None else 0,
+                    fallback_pairs=fallback,
+                )
             on_iteration(report)
         if not new_count:
             break
@@ -197,10 +230,16 @@ def solve_lascopf(
     if result.status == "optimal":
         fill_tables(result, data, built, rows)
     elif result.status == "infeasible" and diagnose:
-        result.cause = diagnose_infeasibility(data, rows, solver, solver_options, trajectories=trajectories, response=response)
+        held_pairs = trajectories
+        if endpoints is not None and trajectories is not None:
+            held_pairs = Trajectories(*(np.concatenate([getattr(trajectories, f), getattr(endpoints, f)]) for f in ("pair_k", "pair_t")),
+                                      *(np.zeros(0, np.int64) for _ in range(3)))
+        result.cause = diagnose_infeasibility(data, rows, solver, solver_options, trajectories=held_pairs, response=response)
     result.security = data.security
     if corrective is not None:
         result.restore_intervals = corrective.restore_intervals
         result.restore_minutes = corrective.restore_minutes
+        result.trajectory_form = corrective.trajectory_form
+        result.fallback_pairs = trajectories.n_pairs if endpoints is not None else 0
     result.solve_seconds = time.perf_counter() - t_start
     return result

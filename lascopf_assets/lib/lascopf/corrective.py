@@ -32,6 +32,9 @@ from ..network.sensitivities import ptdf
 PREVENTIVE = "preventive"
 CORRECTIVE = "corrective"
 SECURITY_MODES = (PREVENTIVE, CORRECTIVE)
+ENDPOINT = "endpoint"
+FULL = "full"
+TRAJECTORY_FORMS = (ENDPOINT, FULL)
 
 
 @dataclass(frozen=True)
@@ -43,8 +46,12 @@ class CorrectiveSettings:
     emergency_factor: float = 1.2
     corrective_cost: float = 0.0  # $/MW of corrective movement sum_s |Q[s] - Q[s-1]|
     interval_minutes: float = 60.0  # length of a dispatch interval: the ramp limits are per interval
+    trajectory_form: str = ENDPOINT  # "endpoint": Q_N only, straight-line check, fallback (:mod:`.endpoint`); "full": every step
+    constant_fixed_units: bool = True  # units with Pmax == Pmin get no Q variables (their Q is the constant Pmin)
 
     def __post_init__(self):
+        if self.trajectory_form not in TRAJECTORY_FORMS:
+            raise ValueError(f"trajectory_form must be one of {'|'.join(TRAJECTORY_FORMS)}, got {self.trajectory_form!r}")
         if isinstance(self.restore_intervals, bool) or int(self.restore_intervals) != self.restore_intervals \
                 or self.restore_intervals < 1:
             raise ValueError(f"restore_intervals must be an integer >= 1, got {self.restore_intervals!r}")
@@ -97,6 +104,16 @@ class CorrectiveData:
     @property
     def steps(self) -> int:
         return self.settings.restore_intervals
+
+    def trajectory_units(self, pmin: np.ndarray, pmax: np.ndarray, responds: np.ndarray | None = None) -> np.ndarray:
+        """Units with a ``Q`` variable: all, or (``constant_fixed_units``) those with ``Pmax > Pmin`` or a share in a
+        generator outage's response (``responds``); every other unit has ``P = Q = Pmin`` at every step."""
+        if not self.settings.constant_fixed_units:
+            return np.arange(pmin.size)
+        moving = pmax > pmin
+        if responds is not None:
+            moving |= responds
+        return np.flatnonzero(moving)
 
     def post_outage_gsf(self, line: np.ndarray, k: np.ndarray, lodf: np.ndarray, outaged: np.ndarray) -> np.ndarray:
         """Per row: ``GSF[l] + LODF[l, k] GSF[outaged k]`` (rows x n_gen): MW on ``l = line`` after outage ``k`` per generator MW.

@@ -44,7 +44,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .data import LascopfData
-from .rows import ResponseRows, RowSet, Trajectories, trajectory_row_limits
+from .rows import ResponseRows, RowSet, Trajectories, TrajectoryValues, lost_units, trajectory_row_limits
 
 
 @dataclass
@@ -61,6 +61,8 @@ class BuiltProblem:
     slack_of_row: np.ndarray  # per RowSet row: index into ``slack`` (-1: hard row)
     objective_constant: float
     corrective: BuiltCorrective | None = None  # the trajectories' variables and rows (corrective security)
+    endpoint: BuiltCorrective | None = None  # endpoint form: the pairs that only have Q_N (:mod:`.endpoint`)
+    slack_branch_keys: np.ndarray | None = None  # soft_slack "branch": the key l * T + t of each slack (sorted)
 
     def objective_value(self) -> float:
         """The solved objective, with the constant cost terms cvxpy does not see."""
@@ -77,13 +79,23 @@ class BuiltCorrective:
     upper_rows: np.ndarray
     lower_rows: np.ndarray
     slack_of_row: np.ndarray | None = None  # per trajectory row: index into BuiltProblem.slack (-1: hard row)
+    units: np.ndarray | None = None  # the units with Q variables (rows of ``q``); the others hold Pmin
+    steps: int = 1  # columns per pair (N; 1 in the endpoint set)
+
+    def values(self, data: LascopfData) -> TrajectoryValues:
+        """The solved trajectory dispatch of every unit (``data``: the one this set was built with)."""
+        gen = data.model.network.gen
+        return TrajectoryValues(np.asarray(self.q.value), self.units, gen["pmin_mw"].to_numpy(float),
+                                lost_units(data, self.trajectories.pair_k), self.steps)
 
 
 def build_problem(
-    data: LascopfData, rows: RowSet, trajectories: Trajectories | None = None, response: ResponseRows | None = None
+    data: LascopfData, rows: RowSet, trajectories: Trajectories | None = None, response: ResponseRows | None = None,
+    endpoints: Trajectories | None = None, endpoint_data: LascopfData | None = None,
 ) -> BuiltProblem:
     """The LASCOPF with the flow-limit ``rows``, the generator outages' ``response`` rows (and, corrective, the
-    ``trajectories``); the constraint families in a fixed order."""
+    ``trajectories``; the endpoint form's ``endpoints``, built with ``endpoint_data``, :func:`.endpoint.endpoint_data`);
+    the constraint families in a fixed order."""
     p, theta = define_dispatch_variables(data)
     constraints = [*define_generator_limits(data, p), *define_ramp_limits(data, p), define_reference_angle(data, theta)]
     balance = define_power_balance(data, p, theta)
@@ -92,34 +104,54 @@ def build_problem(
     constraints += cost.constraints
     if data.corrective is not None and trajectories is None:
         trajectories = Trajectories.empty()
-    slacks = define_soft_limit_slacks(data, rows, trajectories)
+    if endpoints is not None and endpoint_data is None:
+        raise ValueError("endpoint trajectories need the endpoint data")
+    slacks = define_soft_limit_slacks(data, rows, trajectories, endpoints, endpoint_data)
     flow_limits = define_flow_limits(data, rows, theta, slacks, p)
     constraints += flow_limits.constraints
     constraints += define_generator_response_limits(data, ResponseRows.empty() if response is None else response, p)
-    corrective, extra_terms = None, []
+    corrective = endpoint = None
+    extra_terms: list = []
     if data.corrective is not None:
-        q = define_corrective_variables(data, trajectories)
-        corrective = BuiltCorrective(
-            trajectories, q, None, None, None, np.zeros(0, int), np.zeros(0, int), slacks.slack_of_trajectory_row
+        corrective = _build_trajectories(
+            data, trajectories, p, slacks.variable, slacks.trajectory_matrix, slacks.slack_of_trajectory_row,
+            constraints, extra_terms,
         )
-        if q is not None:
-            steps = corrective_steps(data, trajectories, p, q)
-            constraints += define_corrective_generator_limits(data, trajectories, q)
-            constraints += define_corrective_ramp_limits(data, steps)
-            corrective.balance = define_corrective_balance(data, trajectories, q)
-            constraints.append(corrective.balance)
-            trajectory_limits = define_trajectory_flow_limits(data, trajectories, q, slacks)
-            constraints += trajectory_limits.constraints
-            corrective.upper, corrective.lower = trajectory_limits.upper, trajectory_limits.lower
-            corrective.upper_rows, corrective.lower_rows = trajectory_limits.upper_rows, trajectory_limits.lower_rows
-            movement_terms, movement_constraints = define_corrective_movement_cost(data, steps)
-            extra_terms += movement_terms
-            constraints += movement_constraints
+        if endpoints is not None:
+            endpoint = _build_trajectories(
+                endpoint_data, endpoints, p, slacks.variable, slacks.endpoint_matrix, slacks.slack_of_endpoint_row,
+                constraints, extra_terms,
+            )
     objective = define_objective(data, cost, slacks, extra_terms)
     return BuiltProblem(
         cp.Problem(objective, constraints), p, theta, balance, flow_limits.upper, flow_limits.lower,
         flow_limits.upper_rows, flow_limits.lower_rows, slacks.variable, slacks.slack_of_row, cost.constant, corrective,
+        endpoint, slacks.branch_keys,
     )
+
+
+def _build_trajectories(data, trajectories, p, slack_variable, slack_matrix, slack_of_row, constraints, extra_terms):
+    """One set of trajectories (variables, unit, ramp, balance and flow rows, movement cost), appended to ``constraints``."""
+    units = trajectory_units(data)
+    q = define_corrective_variables(data, trajectories, units)
+    built = BuiltCorrective(
+        trajectories, q, None, None, None, np.zeros(0, int), np.zeros(0, int), slack_of_row, units, data.corrective.steps
+    )
+    if q is None:
+        return built
+    steps = corrective_steps(data, trajectories, p, q, units)
+    constraints += define_corrective_generator_limits(data, trajectories, q, units)
+    constraints += define_corrective_ramp_limits(data, steps, units)
+    built.balance = define_corrective_balance(data, trajectories, q, units)
+    constraints.append(built.balance)
+    limits = define_trajectory_flow_limits(data, trajectories, q, slack_variable, slack_matrix, units)
+    constraints += limits.constraints
+    built.upper, built.lower = limits.upper, limits.lower
+    built.upper_rows, built.lower_rows = limits.upper_rows, limits.lower_rows
+    movement_terms, movement_constraints = define_corrective_movement_cost(data, steps)
+    extra_terms += movement_terms
+    constraints += movement_constraints
+    return built
 
 
 def define_dispatch_variables(data: LascopfData) -> tuple[cp.Variable, cp.Variable]:
@@ -290,15 +322,22 @@ class SoftLimitSlacks:
     penalty: float | None  # $/MWh
     slack_of_trajectory_row: np.ndarray | None = None  # per trajectory row: index into ``variable`` (-1: hard)
     trajectory_matrix: sp.csr_matrix | None = None  # trajectory rows x slacks (corrective security)
+    slack_of_endpoint_row: np.ndarray | None = None  # the same for the endpoint form's Q_N-only trajectories
+    endpoint_matrix: sp.csr_matrix | None = None
+    branch_keys: np.ndarray | None = None  # soft_slack "branch": per slack its key l * T + t (sorted)
 
 
-def define_soft_limit_slacks(data: LascopfData, rows: RowSet, trajectories: Trajectories | None = None) -> SoftLimitSlacks:
+def define_soft_limit_slacks(
+    data: LascopfData, rows: RowSet, trajectories: Trajectories | None = None, endpoints: Trajectories | None = None,
+    endpoint_data: LascopfData | None = None,
+) -> SoftLimitSlacks:
     """With a soft-limit penalty, slacks ``s >= 0`` (MW) on the post-contingency rows, costing ``penalty sum(s)``.
 
     Relaxed rows: every post-contingency row ``(l, k, t)`` (``k >= 0``: branch and generator
     outages), whose limit is ``rateA`` (preventive) or, corrective, the emergency rating ``E`` at the
     moment of the outage; and, corrective, every trajectory row ``(l, k, t, s)`` with a finite
-    limit (``E`` for ``s < N``, ``rateA`` at ``s = N``). Hard: the base rows (``k = -1``), the
+    limit (``E`` for ``s < N``, ``rateA`` at ``s = N``; the endpoint form's ``endpoints`` rows are at
+    ``s = N``). Hard: the base rows (``k = -1``), the
     balance, the unit limits (``Pmin..Pmax`` of ``P`` and ``Q``), the ramps (also the trajectory's
     steps) and the generator outages' response limits.
 
@@ -307,33 +346,43 @@ def define_soft_limit_slacks(data: LascopfData, rows: RowSet, trajectories: Traj
     (every outage, at the outage and at every trajectory step), so the worst overload is paid once.
     A relaxed row reads ``lo - s <= flow <= hi + s``.
     """
-    slack_rows = np.flatnonzero(rows.k >= 0) if data.soft_penalty is not None else np.zeros(0, dtype=int)
+    soft = data.soft_penalty is not None
+    slack_rows = np.flatnonzero(rows.k >= 0) if soft else np.zeros(0, dtype=int)
     slack_of_row = np.full(len(rows), -1)
-    n_traj = 0 if trajectories is None else len(trajectories)
-    slack_of_traj = np.full(n_traj, -1)
-    traj_rows = np.zeros(0, dtype=int)
-    if data.soft_penalty is not None and n_traj:
-        limit = trajectory_row_limits(data, trajectories.l, trajectories.s)
-        traj_rows = np.flatnonzero(np.isfinite(limit))
-    if not slack_rows.size and not traj_rows.size:
-        return SoftLimitSlacks(None, slack_of_row, None, data.soft_penalty, slack_of_traj, None)
+    sets = [(data, trajectories), (endpoint_data, endpoints)]
+    slack_of_sets = [np.full(0 if tr is None else len(tr), -1) for _, tr in sets]
+    relaxed = []  # per set: the positions of its relaxed rows
+    for (set_data, tr) in sets:
+        if soft and tr is not None and len(tr):
+            relaxed.append(np.flatnonzero(np.isfinite(trajectory_row_limits(set_data, tr.l, tr.s))))
+        else:
+            relaxed.append(np.zeros(0, dtype=int))
+    if not slack_rows.size and not any(r.size for r in relaxed):
+        return SoftLimitSlacks(None, slack_of_row, None, data.soft_penalty, *slack_of_sets[:1], None, slack_of_sets[1], None)
+    branch_keys = None
     if data.soft_slack == "branch":  # one slack per monitored branch and interval
         T = data.n_intervals
-        pair = np.concatenate([
-            rows.l[slack_rows] * T + rows.t[slack_rows],
-            trajectories.l[traj_rows] * T + trajectories.row_t()[traj_rows] if traj_rows.size else np.zeros(0, int),
-        ])
-        _, index = np.unique(pair, return_inverse=True)
-        slack_of_row[slack_rows] = index[: slack_rows.size]
-        slack_of_traj[traj_rows] = index[slack_rows.size:]
+        keys = [rows.l[slack_rows] * T + rows.t[slack_rows]]
+        keys += [tr.l[r] * T + tr.row_t()[r] if r.size else np.zeros(0, int) for (_, tr), r in zip(sets, relaxed)]
+        branch_keys, index = np.unique(np.concatenate(keys), return_inverse=True)
+        bounds = np.cumsum([0] + [k.size for k in keys])
+        slack_of_row[slack_rows] = index[bounds[0]:bounds[1]]
+        for i, r in enumerate(relaxed):
+            slack_of_sets[i][r] = index[bounds[i + 1]:bounds[i + 2]]
     else:  # one slack per relaxed row
         slack_of_row[slack_rows] = np.arange(slack_rows.size)
-        slack_of_traj[traj_rows] = slack_rows.size + np.arange(traj_rows.size)
-    n_slack = int(max(slack_of_row.max(initial=-1), slack_of_traj.max(initial=-1))) + 1
+        start = slack_rows.size
+        for i, r in enumerate(relaxed):
+            slack_of_sets[i][r] = start + np.arange(r.size)
+            start += r.size
+    n_slack = int(max(slack_of_row.max(initial=-1), *(x.max(initial=-1) for x in slack_of_sets))) + 1
     variable = cp.Variable(n_slack, nonneg=True, name="slack")
     matrix = sp.csr_matrix((np.ones(slack_rows.size), (slack_rows, slack_of_row[slack_rows])), shape=(len(rows), n_slack))
-    traj_matrix = sp.csr_matrix((np.ones(traj_rows.size), (traj_rows, slack_of_traj[traj_rows])), shape=(n_traj, n_slack))
-    return SoftLimitSlacks(variable, slack_of_row, matrix, data.soft_penalty, slack_of_traj, traj_matrix)
+    matrices = [
+        sp.csr_matrix((np.ones(r.size), (r, x[r])), shape=(x.size, n_slack)) for r, x in zip(relaxed, slack_of_sets)
+    ]
+    return SoftLimitSlacks(variable, slack_of_row, matrix, data.soft_penalty, slack_of_sets[0], matrices[0],
+                           slack_of_sets[1], matrices[1], branch_keys)
 
 
 @dataclass
@@ -426,26 +475,48 @@ def trajectory_columns(data: LascopfData, trajectories: Trajectories) -> tuple[n
     return pair, np.tile(np.arange(1, N + 1), trajectories.n_pairs), trajectories.pair_t[pair]
 
 
-def define_corrective_variables(data: LascopfData, trajectories: Trajectories) -> cp.Variable | None:
-    """``Q[g, k, t, s]`` (MW) for the held (outage, interval) pairs as one n_gen x (pairs * N) variable."""
+def define_corrective_variables(data: LascopfData, trajectories: Trajectories, units: np.ndarray | None = None) -> cp.Variable | None:
+    """``Q[g, k, t, s]`` (MW) for the held (outage, interval) pairs as one len(units) x (pairs * N) variable.
+
+    ``units``: the units with variables (default all; :meth:`.corrective.CorrectiveData.trajectory_units`: a unit with
+    ``Pmax == Pmin`` has ``P = Q = Pmin`` and needs none).
+    """
     if not trajectories.n_pairs:
         return None
-    return cp.Variable((data.model.network.n_gen, trajectories.n_pairs * data.corrective.steps), name="Q")
+    n_units = data.model.network.n_gen if units is None else units.size
+    return cp.Variable((n_units, trajectories.n_pairs * data.corrective.steps), name="Q")
 
 
-def corrective_steps(data: LascopfData, trajectories: Trajectories, p: cp.Variable, q: cp.Variable):
-    """``Q[s] - Q[s-1]`` per column, with ``Q[0] = P[:, t]``: ``Q - Q S - P R`` with sparse shifts ``S`` and ``R``.
+def trajectory_units(data: LascopfData) -> np.ndarray:
+    """The units with ``Q`` variables (:meth:`.corrective.CorrectiveData.trajectory_units`)."""
+    gen = data.model.network.gen
+    responds = (data.gen_outages.alpha > 0).any(axis=0) if data.n_gen_outages else None
+    return data.corrective.trajectory_units(gen["pmin_mw"].to_numpy(float), gen["pmax_mw"].to_numpy(float), responds)
+
+
+def _units(data: LascopfData, units: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """The units with variables and each unit's row in ``Q`` (-1: none)."""
+    n_gen = data.model.network.n_gen
+    units = np.arange(n_gen) if units is None else units
+    row = np.full(n_gen, -1)
+    row[units] = np.arange(units.size)
+    return units, row
+
+
+def corrective_steps(data: LascopfData, trajectories: Trajectories, p: cp.Variable, q: cp.Variable, units: np.ndarray | None = None):
+    """``Q[s] - Q[s-1]`` per column (rows: ``units``), with ``Q[0] = P[:, t]``: ``Q - Q S - P R`` with sparse shifts ``S`` and ``R``.
 
     Generator outage ``j``: ``Q[0] = P'`` (the response), i.e. minus ``(alpha[j] - e_{g_j}) P[g_j, t]`` more
-    in the first step's column, a sparse map ``M`` of ``vec(P)``.
+    in the first step's column, a sparse map ``M`` of ``vec(P)``. Units without variables do not move.
     """
+    units, unit_row = _units(data, units)
     pair, step, interval = trajectory_columns(data, trajectories)
     n = pair.size
     later = np.flatnonzero(step > 1)
     previous = sp.csr_matrix((np.ones(later.size), (later - 1, later)), shape=(n, n))  # column c-1 -> c
     first = np.flatnonzero(step == 1)
     from_dispatch = sp.csr_matrix((np.ones(first.size), (interval[first], first)), shape=(data.n_intervals, n))
-    steps = q - q @ previous - p @ from_dispatch
+    steps = q - q @ previous - p[units, :] @ from_dispatch
     K = data.n_branch_outages
     gen_first = first[trajectories.pair_k[pair[first]] >= K]
     if gen_first.size:
@@ -453,86 +524,125 @@ def corrective_steps(data: LascopfData, trajectories: Trajectories, p: cp.Variab
         j = trajectories.pair_k[pair[gen_first]] - K
         change = go.alpha[j].copy()  # columns x n_gen: alpha[j] - e_{g_j}
         change[np.arange(j.size), go.gen[j]] = -1.0
+        change[:, unit_row < 0] = 0.0  # units without variables (alpha is 0 for them; a fixed lost unit's Q is 0)
         col_i, unit = np.nonzero(change)
         response = sp.csr_matrix(
-            (change[col_i, unit], (unit + n_gen * gen_first[col_i], go.gen[j[col_i]] + n_gen * interval[gen_first[col_i]])),
-            shape=(n_gen * n, n_gen * data.n_intervals),
+            (change[col_i, unit],
+             (unit_row[unit] + units.size * gen_first[col_i], go.gen[j[col_i]] + n_gen * interval[gen_first[col_i]])),
+            shape=(units.size * n, n_gen * data.n_intervals),
         )
-        steps = steps - cp.reshape(response @ cp.vec(p, order="F"), (n_gen, n), order="F")
+        steps = steps - cp.reshape(response @ cp.vec(p, order="F"), (units.size, n), order="F")
     return steps
 
 
-def define_corrective_generator_limits(data: LascopfData, trajectories: Trajectories, q: cp.Variable) -> list[cp.Constraint]:
+def define_corrective_generator_limits(
+    data: LascopfData, trajectories: Trajectories, q: cp.Variable, units: np.ndarray | None = None
+) -> list[cp.Constraint]:
     """``Pmin[g] <= Q[g, k, t, s] <= Pmax[g]``; after the outage of generator ``g`` its own ``Q[g, k, t, s] = 0``."""
+    units, unit_row = _units(data, units)
     gen = data.model.network.gen
     n = q.shape[1]
-    lo = np.repeat(gen["pmin_mw"].to_numpy(float)[:, None], n, 1)
-    hi = np.repeat(gen["pmax_mw"].to_numpy(float)[:, None], n, 1)
+    lo = np.repeat(gen["pmin_mw"].to_numpy(float)[units, None], n, 1)
+    hi = np.repeat(gen["pmax_mw"].to_numpy(float)[units, None], n, 1)
     pair, _, _ = trajectory_columns(data, trajectories)
-    lost = np.flatnonzero(trajectories.pair_k[pair] >= data.n_branch_outages)
+    lost_unit = lost_units(data, trajectories.pair_k)[pair]
+    lost = np.flatnonzero((lost_unit >= 0) & (unit_row[np.maximum(lost_unit, 0)] >= 0))
     if lost.size:
-        unit = data.gen_outages.gen[trajectories.pair_k[pair[lost]] - data.n_branch_outages]
-        lo[unit, lost] = hi[unit, lost] = 0.0
+        row = unit_row[lost_unit[lost]]
+        lo[row, lost] = hi[row, lost] = 0.0
     return [q >= lo, q <= hi]
 
 
-def define_corrective_ramp_limits(data: LascopfData, steps) -> list[cp.Constraint]:
+def define_corrective_ramp_limits(data: LascopfData, steps, units: np.ndarray | None = None) -> list[cp.Constraint]:
     """``-RampDown[g] f <= Q[g, s] - Q[g, s-1] <= RampUp[g] f`` with ``f = restore_minutes / interval_minutes``.
 
     The ramp limits are per dispatch interval (legacy: per hour); only finite ones get rows.
     """
+    units, _ = _units(data, units)
     cd = data.corrective
     n = steps.shape[1]
+    ramp_up, ramp_down = cd.ramp_up_step[units], cd.ramp_down_step[units]
     constraints: list[cp.Constraint] = []
-    up = np.flatnonzero(np.isfinite(cd.ramp_up_step))
-    down = np.flatnonzero(np.isfinite(cd.ramp_down_step))
+    up = np.flatnonzero(np.isfinite(ramp_up))
+    down = np.flatnonzero(np.isfinite(ramp_down))
     if up.size:
-        constraints.append(steps[up, :] <= np.repeat(cd.ramp_up_step[up, None], n, 1))
+        constraints.append(steps[up, :] <= np.repeat(ramp_up[up, None], n, 1))
     if down.size:
-        constraints.append(steps[down, :] >= -np.repeat(cd.ramp_down_step[down, None], n, 1))
+        constraints.append(steps[down, :] >= -np.repeat(ramp_down[down, None], n, 1))
     return constraints
 
 
-def define_corrective_balance(data: LascopfData, trajectories: Trajectories, q: cp.Variable) -> cp.Constraint:
-    """``sum_g Q[g, k, t, s] = sum_b (Pd[b, t] + Gs[b])``: every step meets interval ``t``'s load (the network is whole after ``k``)."""
-    _, _, interval = trajectory_columns(data, trajectories)
-    return cp.sum(q, axis=0) == data.corrective.demand[interval]
+def fixed_dispatch(data: LascopfData, trajectories: Trajectories, units: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The units without variables (a mask) and per pair the MW they hold together: each its ``Pmin``, a lost one 0."""
+    units, unit_row = _units(data, units)
+    pmin = data.model.network.gen["pmin_mw"].to_numpy(float)
+    fixed = unit_row < 0
+    lost = lost_units(data, trajectories.pair_k)
+    total = np.full(trajectories.n_pairs, pmin[fixed].sum())
+    lost_fixed = np.flatnonzero((lost >= 0) & fixed[np.maximum(lost, 0)])
+    total[lost_fixed] -= pmin[lost[lost_fixed]]
+    return fixed, total
 
 
-def trajectory_row_matrix(data: LascopfData, trajectories: Trajectories) -> tuple[sp.csr_matrix, np.ndarray]:
-    """Trajectory rows as ``A @ vec(Q) + offset`` (vec in column order: gen + n_gen * column).
+def define_corrective_balance(
+    data: LascopfData, trajectories: Trajectories, q: cp.Variable, units: np.ndarray | None = None
+) -> cp.Constraint:
+    """``sum_g Q[g, k, t, s] = sum_b (Pd[b, t] + Gs[b])``: every step meets interval ``t``'s load (the network is whole after ``k``).
+
+    Units without variables hold their ``Pmin`` (a lost one 0), taken off the right-hand side.
+    """
+    pair, _, interval = trajectory_columns(data, trajectories)
+    _, held = fixed_dispatch(data, trajectories, units)
+    return cp.sum(q, axis=0) == data.corrective.demand[interval] - held[pair]
+
+
+def trajectory_row_matrix(
+    data: LascopfData, trajectories: Trajectories, units: np.ndarray | None = None
+) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Trajectory rows as ``A @ vec(Q) + offset`` (vec in column order: unit row + len(units) * column).
 
     Row ``(l, k, t, s)`` is ``(GSF[l] + LODF[l, k] GSF[k]) Q[:, k, t, s] + c[l, t] + LODF[l, k] c[k, t]``
-    (:class:`.corrective.CorrectiveData`): dense in the generators, one column block per row.
+    (:class:`.corrective.CorrectiveData`): dense in the units with variables, one column block per row; the
+    units without variables (at ``Pmin``, a lost one at 0) are in the offset.
     """
+    units, unit_row = _units(data, units)
     cd, N = data.corrective, data.corrective.steps
-    n_gen = data.model.network.n_gen
     k, t = trajectories.row_k(), trajectories.row_t()
     coefficients = cd.post_outage_gsf(trajectories.l, k, data.lodf, data.outaged)  # rows x n_gen
+    offset = cd.post_outage_constant(trajectories.l, k, t, data.lodf, data.outaged)
+    fixed = unit_row < 0
+    if fixed.any():
+        pmin = data.model.network.gen["pmin_mw"].to_numpy(float)
+        offset = offset + coefficients[:, fixed] @ pmin[fixed]
+        lost = lost_units(data, k)
+        lost_fixed = np.flatnonzero((lost >= 0) & fixed[np.maximum(lost, 0)])
+        offset[lost_fixed] -= coefficients[lost_fixed, lost[lost_fixed]] * pmin[lost[lost_fixed]]
+        coefficients = coefficients[:, units]
     column = trajectories.pair * N + (trajectories.s - 1)
-    n = len(trajectories)
+    n, n_units = len(trajectories), units.size
     matrix = sp.csr_matrix(
-        (coefficients.ravel(), (np.repeat(np.arange(n), n_gen), (column[:, None] * n_gen + np.arange(n_gen)[None, :]).ravel())),
-        shape=(n, n_gen * trajectories.n_pairs * N),
+        (coefficients.ravel(), (np.repeat(np.arange(n), n_units), (column[:, None] * n_units + np.arange(n_units)[None, :]).ravel())),
+        shape=(n, n_units * trajectories.n_pairs * N),
     )
-    return matrix, cd.post_outage_constant(trajectories.l, k, t, data.lodf, data.outaged)
+    return matrix, offset
 
 
 def define_trajectory_flow_limits(
-    data: LascopfData, trajectories: Trajectories, q: cp.Variable, slacks: SoftLimitSlacks | None = None
+    data: LascopfData, trajectories: Trajectories, q: cp.Variable, slack_variable: cp.Variable | None = None,
+    slack_matrix: sp.csr_matrix | None = None, units: np.ndarray | None = None,
 ) -> FlowLimits:
     """``-L - s <= A vec(Q) + offset <= L + s`` (:func:`trajectory_row_matrix`), ``L = E[l]`` for ``s < N``, ``rateA[l]`` at ``s = N``.
 
-    ``s``: the row's soft-limit slack (:func:`define_soft_limit_slacks`; 0 with hard limits).
+    ``s``: the row's soft-limit slack (``slack_matrix @ slack_variable``, :func:`define_soft_limit_slacks`; 0 with hard limits).
     """
     limit = trajectory_row_limits(data, trajectories.l, trajectories.s)
     rows = np.flatnonzero(np.isfinite(limit))
     upper = lower = None
     if rows.size:
-        matrix, offset = trajectory_row_matrix(data, trajectories)
+        matrix, offset = trajectory_row_matrix(data, trajectories, units)
         flow = matrix[rows] @ cp.vec(q, order="F")
-        if slacks is not None and slacks.variable is not None and slacks.trajectory_matrix is not None:
-            relax = slacks.trajectory_matrix[rows] @ slacks.variable
+        if slack_variable is not None and slack_matrix is not None:
+            relax = slack_matrix[rows] @ slack_variable
             upper = flow - relax <= limit[rows] - offset[rows]
             lower = flow + relax >= -limit[rows] - offset[rows]
         else:

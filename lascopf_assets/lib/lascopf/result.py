@@ -59,6 +59,8 @@ class LascopfResult:
     security: str = "preventive"  # or "corrective"
     restore_intervals: int | None = None  # corrective: restoration steps N
     restore_minutes: float | None = None  # corrective: minutes per step
+    trajectory_form: str | None = None  # corrective: "endpoint" (Q_N only, straight lines checked) or "full"
+    fallback_pairs: int = 0  # corrective endpoint form: pairs whose straight line failed and that got full trajectories
     max_emergency_loading: float | None = None  # corrective: max |flow at the outage| / emergency rating
     corrective_mw_total: float | None = None  # corrective: sum |Q[s] - Q[s-1]| over the corrected outages, MW
     corrective_dispatch: pd.DataFrame = field(default_factory=pd.DataFrame)

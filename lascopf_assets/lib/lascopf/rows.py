@@ -227,13 +227,17 @@ def all_trajectories(data: LascopfData) -> Trajectories:
 
 
 def pairs_to_correct(
-    data: LascopfData, flows: np.ndarray, tol_mw: float, present: Trajectories, dispatch: np.ndarray | None = None
+    data: LascopfData, flows: np.ndarray, tol_mw: float, present: Trajectories, dispatch: np.ndarray | None = None,
+    held_elsewhere: Trajectories | None = None, max_new: int | None = None,
 ) -> Trajectories:
     """``present`` plus every pair whose flows at the outage exceed ``rateA`` (beyond ``tol_mw``), with those rows at every step.
 
     A pair without a trajectory stands for ``Q = P[:, t]`` (a generator outage: ``Q = P'``, the
     response) at every step, which meets its rows exactly when its flows at the outage are within
     ``rateA`` (and ``E``, the post-contingency rows). ``dispatch``: needed with generator outages.
+    ``held_elsewhere``: pairs with a trajectory in another set (the endpoint form's full
+    trajectories), never added. ``max_new``: at most this many new pairs, those with the largest
+    excess over ``rateA`` (MW; screening adds the others later if they still need one); ``None`` = all.
     """
     sensitivities = data.contingencies.sensitivities
     monitored = data.monitored_branches()
@@ -248,30 +252,70 @@ def pairs_to_correct(
     self_cols = np.flatnonzero(self_rows >= 0)
     held = np.zeros(K * T, dtype=bool)
     held[present.pair_k * T + present.pair_t] = True
-    out_l, out_k, out_t = [], [], []
+    if held_elsewhere is not None:
+        held[held_elsewhere.pair_k * T + held_elsewhere.pair_t] = True
+    out_l, out_k, out_t, out_excess = [], [], [], []
     for t in range(T):  # one vectorized (branches x outages) block per interval
-        over = np.abs(post_contingency_block(data, flows, dispatch, t)) > bound
-        over[self_rows[self_cols], self_cols] = False
-        over[:, held[np.arange(K) * T + t]] = False
-        row_i, outage_i = np.nonzero(over)
+        excess = np.abs(post_contingency_block(data, flows, dispatch, t)) - bound
+        excess[self_rows[self_cols], self_cols] = -np.inf
+        excess[:, held[np.arange(K) * T + t]] = -np.inf
+        row_i, outage_i = np.nonzero(excess > 0)
         out_l.append(monitored[row_i])
         out_k.append(outage_i)
         out_t.append(np.full(row_i.size, t))
+        out_excess.append(excess[row_i, outage_i])
     l, k, t = (np.concatenate(v).astype(np.int64) for v in (out_l, out_k, out_t))
+    if max_new is not None and l.size:
+        key = k * T + t
+        worst = np.zeros(K * T)
+        np.maximum.at(worst, key, np.concatenate(out_excess))
+        candidates = np.unique(key)
+        if candidates.size > max_new:
+            chosen = candidates[np.argsort(-worst[candidates], kind="stable")[:max_new]]
+            keep = np.isin(key, chosen)
+            l, k, t = l[keep], k[keep], t[keep]
     return present.add(K, T, k, t, np.tile(l, N), np.tile(k, N), np.tile(t, N), np.repeat(np.arange(1, N + 1), l.size))
 
 
-def trajectory_flows(data: LascopfData, q: np.ndarray, traj: Trajectories, branches: np.ndarray, columns: np.ndarray) -> np.ndarray:
-    """Flows (MW) on ``branches`` under each column's outage for the trajectory columns ``columns`` (len(branches) x len(columns)).
+@dataclass
+class TrajectoryValues:
+    """A solved trajectory dispatch: ``q`` (len(units) x pairs*steps) for the units with ``Q`` variables, every other unit at
+    ``fixed`` (its ``Pmin``), the lost unit of a generator outage at 0 (column ``c`` is pair ``c // steps``)."""
 
-    Column ``c`` is pair ``c // N`` at step ``c % N + 1``: ``GSF_l Q + c_l + LODF[l, k] (GSF_k Q + c_k)``.
+    q: np.ndarray
+    units: np.ndarray
+    fixed: np.ndarray  # n_gen, MW
+    lost_unit: np.ndarray  # per pair: the lost generator's position (-1: a branch outage)
+    steps: int
+
+    def columns(self, columns: np.ndarray) -> np.ndarray:
+        """The dispatch of every unit (n_gen x len(columns), MW) in these columns."""
+        out = np.repeat(self.fixed[:, None], columns.size, axis=1)
+        out[self.units] = self.q[:, columns]
+        lost = self.lost_unit[columns // self.steps]
+        has = np.flatnonzero(lost >= 0)
+        out[lost[has], has] = 0.0
+        return out
+
+
+def lost_units(data: LascopfData, pair_k: np.ndarray) -> np.ndarray:
+    """Per outage column ``k``: the lost generator's position (-1 for a branch outage)."""
+    pair_k = np.asarray(pair_k, dtype=np.int64)
+    out = np.full(pair_k.size, -1, dtype=np.int64)
+    lost = np.flatnonzero(pair_k >= data.n_branch_outages)
+    if lost.size:
+        out[lost] = data.gen_outages.gen[pair_k[lost] - data.n_branch_outages]
+    return out
+
+
+def outage_flows(data: LascopfData, qc: np.ndarray, k: np.ndarray, t: np.ndarray, branches: np.ndarray) -> np.ndarray:
+    """Flows (MW) on ``branches`` (monitored or outaged) under outage ``k[c]`` in interval ``t[c]`` of each dispatch column ``qc[:, c]``.
+
+    ``GSF_l Q + c_l + LODF[l, k] (GSF_k Q + c_k)``; a generator outage leaves the network whole (no LODF term).
     """
-    cd, N = data.corrective, data.corrective.steps
-    pair = columns // N
-    k, t = traj.pair_k[pair], traj.pair_t[pair]
-    qc = q[:, columns]
+    cd = data.corrective
     own = cd.gsf[cd.gsf_row[branches]] @ qc + cd.flow_constant[cd.gsf_row[branches]][:, t]
-    lost_branch = np.flatnonzero(k < data.n_branch_outages)  # a generator outage leaves the network whole: no LODF term
+    lost_branch = np.flatnonzero(k < data.n_branch_outages)
     if lost_branch.size:
         kb = k[lost_branch]
         rows_k = cd.gsf_row[data.outaged[kb]]
@@ -280,8 +324,21 @@ def trajectory_flows(data: LascopfData, q: np.ndarray, traj: Trajectories, branc
     return own
 
 
-def violated_trajectory_rows(data: LascopfData, q: np.ndarray, traj: Trajectories, tol_mw: float, block: int = 4096) -> Trajectories:
-    """``traj`` plus the trajectory rows its solution ``q`` (n_gen x pairs*N) violates beyond ``tol_mw`` (relative to max(1, limit))."""
+def trajectory_flows(data: LascopfData, q, traj: Trajectories, branches: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """Flows (MW) on ``branches`` under each column's outage for the trajectory columns ``columns`` (len(branches) x len(columns)).
+
+    Column ``c`` is pair ``c // N`` at step ``c % N + 1``: ``GSF_l Q + c_l + LODF[l, k] (GSF_k Q + c_k)``. ``q``: a
+    :class:`TrajectoryValues` or every unit's dispatch (n_gen x pairs*N).
+    """
+    N = data.corrective.steps
+    pair = columns // N
+    qc = q.columns(columns) if isinstance(q, TrajectoryValues) else q[:, columns]
+    return outage_flows(data, qc, traj.pair_k[pair], traj.pair_t[pair], branches)
+
+
+def violated_trajectory_rows(data: LascopfData, q, traj: Trajectories, tol_mw: float, block: int = 2048) -> Trajectories:
+    """``traj`` plus the trajectory rows its solution ``q`` (:class:`TrajectoryValues`, or n_gen x pairs*N) violates beyond
+    ``tol_mw`` (relative to max(1, limit))."""
     N = data.corrective.steps
     monitored = data.monitored_branches()
     if not traj.n_pairs or not monitored.size:

@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 
 from .data import LascopfData, flows_from_angles
+from .endpoint import start_dispatch, straight_lines
 from .formulation import BuiltProblem, row_limits
 from .result import LascopfResult
-from .rows import RowSet, Trajectories, pairs_to_correct, trajectory_flows
+from .rows import RowSet, Trajectories, outage_flows, pairs_to_correct
 
 CORRECTIVE_DISPATCH_COLUMNS = ["outaged_branch", "interval", "step", "minutes", "gen", "bus", "p_mw", "corrective_mw"]
 TRAJECTORY_FLOW_COLUMNS = [
@@ -204,23 +205,34 @@ def assign_corrective(result: LascopfResult, data: LascopfData, built: BuiltProb
     result.trajectory_flows = pd.DataFrame(columns=TRAJECTORY_FLOW_COLUMNS)
     result.corrective_mw_total = 0.0
     needed = pairs_to_correct(data, flows, NEEDS_CORRECTION_TOL, Trajectories.empty(), p)
-    held = built.corrective.trajectories
-    if not needed.n_pairs or built.corrective.q is None:
+    full, ends = built.corrective, built.endpoint  # endpoint form: the pairs with Q_N only (their steps: the straight line)
+    if ends is not None and ends.q is None:
+        ends = None
+    if not needed.n_pairs or (full.q is None and ends is None):
         return
     K, T = data.n_outages, data.n_intervals
-    position = held.pair_lookup(K, T)[needed.pair_k * T + needed.pair_t]
+    key = needed.pair_k * T + needed.pair_t
+    position = full.trajectories.pair_lookup(K, T)[key] if full.q is not None else np.full(key.size, -1)
+    end_position = ends.trajectories.pair_lookup(K, T)[key] if ends is not None else np.full(key.size, -1)
     order = np.lexsort((needed.pair_k, needed.pair_t))  # by interval, then outage
-    order = order[position[order] >= 0]  # (a looser screening tolerance may leave a marginal pair without one)
-    position, pair_k, pair_t = position[order], needed.pair_k[order], needed.pair_t[order]
-    q = np.asarray(built.corrective.q.value)
+    order = order[(position[order] >= 0) | (end_position[order] >= 0)]  # (a looser tolerance may leave a marginal pair without one)
+    position, end_position = position[order], end_position[order]
+    pair_k, pair_t = needed.pair_k[order], needed.pair_t[order]
     n_gen, n_pairs = net.n_gen, position.size
     # trajectory[g, j, s]: step 0 = P[:, t] (a generator outage: the response P'), steps 1..N = Q
-    columns = position[:, None] * N + np.arange(N)[None, :]
-    start = p[:, pair_t]
+    start = start_dispatch(data, p, pair_k, pair_t)
+    along_q = np.empty((n_gen, n_pairs, N))
+    has_full = np.flatnonzero(position >= 0)
+    if has_full.size:
+        columns = position[has_full][:, None] * N + np.arange(N)[None, :]
+        along_q[:, has_full] = full.values(data).columns(columns.ravel()).reshape(n_gen, has_full.size, N)
+    on_line = np.flatnonzero(position < 0)
+    if on_line.size:
+        q_end = ends.values(data).columns(end_position[on_line])
+        along_q[:, on_line] = straight_lines(data, p, Trajectories(pair_k[on_line], pair_t[on_line], *(np.zeros(0, np.int64),) * 3),
+                                             q_end)
+    trajectory = np.concatenate([start[:, :, None], along_q], axis=2)
     lost_gen = np.flatnonzero(pair_k >= data.n_branch_outages)
-    if lost_gen.size:
-        start[:, lost_gen] = data.gen_outages.response(p, pair_k[lost_gen] - data.n_branch_outages, pair_t[lost_gen])
-    trajectory = np.concatenate([start[:, :, None], q[:, columns.ravel()].reshape(n_gen, n_pairs, N)], axis=2)
     result.corrective_mw_total = float(np.abs(np.diff(trajectory, axis=2)).sum())
     steps = np.arange(N + 1)
     minutes = steps * cd.settings.restore_minutes
@@ -246,7 +258,8 @@ def assign_corrective(result: LascopfResult, data: LascopfData, built: BuiltProb
         j, tg = pair_k[lost_gen] - data.n_branch_outages, pair_t[lost_gen]
         go = data.gen_outages
         at_outage[:, lost_gen] = flows[monitored][:, tg] + go.factors[monitored][:, j] * p[go.gen[j], tg][None, :]
-    along = trajectory_flows(data, q, held, monitored, columns.ravel()).reshape(monitored.size, n_pairs, N)
+    along = outage_flows(data, along_q.reshape(n_gen, n_pairs * N), np.repeat(pair_k, N), np.repeat(pair_t, N),
+                         monitored).reshape(monitored.size, n_pairs, N)
     path = np.concatenate([at_outage[:, :, None], along], axis=2)  # monitored x pairs x steps 0..N
     rate = data.rate[monitored]
     above = (np.abs(path) >= rate[:, None, None] * (1 - 1e-6)).any(axis=2)
