@@ -76,6 +76,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="corrective: $/MW of corrective movement sum |Q[s] - Q[s-1]| added to the objective (default 0)",
     )
     parser.add_argument(
+        "--trajectory-form", choices=("endpoint", "full"), default="endpoint",
+        help="corrective: give a restoration only its last step's dispatch and check the straight line to it, full "
+             "trajectories where it fails (endpoint, default; the same optimum), or every step's dispatch (full)",
+    )
+    parser.add_argument(
         "--workers", type=int, default=1,
         help="admm: processes solving the contingency-scenario subproblems in parallel (default 1)",
     )
@@ -146,6 +151,7 @@ def _corrective_arguments(args: argparse.Namespace) -> dict:
         given = [name for name, value, default in (
             ("--restore-intervals", args.restore_intervals, None), ("--restore-minutes", args.restore_minutes, 15.0),
             ("--emergency-factor", args.emergency_factor, 1.2), ("--corrective-cost", args.corrective_cost, 0.0),
+            ("--trajectory-form", args.trajectory_form, "endpoint"),
         ) if value != default]
         if given:
             raise CliError(f"{', '.join(given)} only apply with --security corrective")
@@ -163,6 +169,7 @@ def _corrective_arguments(args: argparse.Namespace) -> dict:
     return {
         "restore_intervals": args.restore_intervals, "restore_minutes": args.restore_minutes,
         "emergency_factor": args.emergency_factor, "corrective_cost": args.corrective_cost,
+        "trajectory_form": args.trajectory_form,
     }
 
 

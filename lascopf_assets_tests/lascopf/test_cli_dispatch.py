@@ -176,6 +176,22 @@ def test_corrective_json_matches_the_core_solver(capsys, legacy_dir):
     assert data["max_emergency_loading"] <= 1 + 1e-6
 
 
+def test_trajectory_form_flag_reaches_the_core_and_both_forms_agree(capsys, legacy_dir):
+    base = [legacy_dir / "30", "--contingencies", "all", "--security", "corrective", "--restore-intervals", "3", "--json"]
+    results = {}
+    for form in ("endpoint", "full"):
+        code, out, err = _run(capsys, *base, "--trajectory-form", form)
+        assert code == 0 and err == ""
+        results[form] = json.loads(out)
+        assert results[form]["trajectory_form"] == form and results[form]["fallback_pairs"] == 0
+    code, out, _ = _run(capsys, *base)
+    assert json.loads(out)["trajectory_form"] == "endpoint"  # the default
+    assert results["endpoint"]["objective"] == pytest.approx(results["full"]["objective"], rel=1e-6)
+    direct = solve_lascopf(read_legacy_case(legacy_dir / "30"), contingencies="all", security="corrective",
+                           restore_intervals=3, trajectory_form="full")
+    assert results["full"]["objective"] == pytest.approx(direct.objective, rel=1e-9)
+
+
 def test_corrective_infeasible_names_its_cause_and_text_output(capsys, legacy_dir):
     code, out, err = _run(capsys, legacy_dir / "5", "--security", "corrective", "--restore-intervals", "1", "--json")
     data = json.loads(out)
@@ -196,6 +212,7 @@ def test_corrective_infeasible_names_its_cause_and_text_output(capsys, legacy_di
         (["--security", "corrective", "--restore-intervals", "1", "--restore-minutes", "0"], "--restore-minutes must be a positive"),
         (["--security", "corrective", "--restore-intervals", "1", "--corrective-cost", "-1"], "--corrective-cost must be >= 0"),
         (["--restore-intervals", "2"], "--restore-intervals only apply with --security corrective"),
+        (["--trajectory-form", "full"], "--trajectory-form only apply with --security corrective"),
         (["--security", "corrective", "--restore-intervals", "1", "--method", "admm"], "only available with --method central"),
     ],
 )

@@ -119,6 +119,8 @@ class LascopfResult:
             "restore_intervals": self.restore_intervals,
             "max_emergency_loading": _finite_or_none(self.max_emergency_loading),
             "corrective_mw_total": self.corrective_mw_total,
+            "trajectory_form": self.trajectory_form,
+            "fallback_pairs": self.fallback_pairs,
         }
         if self.cause:
             out["cause"] = self.cause
