@@ -215,6 +215,23 @@ def test_at_most_m_new_pairs_per_iteration_reaches_the_same_optimum(tight, form)
     assert max(np.diff([0] + [r["trajectory_pairs"] for r in reports])) > 2
 
 
+@pytest.mark.parametrize("form", ["endpoint", "full"])
+def test_pairs_after_rows_reaches_the_same_optimum_with_no_more_pairs(tight, form):
+    for name in (14, 30):
+        net, loads = tight[name]
+        reports, deferred = [], []
+        every = corrective(net, loads, 2, form=form, on_iteration=reports.append)
+        later = corrective(net, loads, 2, form=form, pairs_after_rows=True, on_iteration=deferred.append)
+        assert every.status == later.status == "optimal"
+        assert later.objective == pytest.approx(every.objective, rel=REL)
+        assert deferred[-1]["trajectory_pairs"] <= reports[-1]["trajectory_pairs"]
+        # no pair is added in an iteration that adds rows: the first solve (no rows yet) adds rows only
+        assert deferred[0]["trajectory_pairs"] == 0 < reports[0]["trajectory_pairs"]
+        check_trajectories(net, loads, later, 2)
+        if name == 30:  # pairs chosen under the unconstrained dispatch that the rows then relieve are not held
+            assert deferred[-1]["trajectory_pairs"] < reports[-1]["trajectory_pairs"]
+
+
 def test_units_that_cannot_move_get_no_variables_and_change_nothing(tight):
     from lascopf_assets.lib.lascopf.data import make_data
     from lascopf_assets.lib.lascopf.endpoint import endpoint_data
