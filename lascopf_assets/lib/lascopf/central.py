@@ -178,8 +178,9 @@ def solve_lascopf(
         flows = flows_from_angles(model, built.theta.value)
         dispatch = np.asarray(built.p.value)
         new, new_response = RowSet.empty(), ResponseRows.empty()
+        violations = [] if trajectories is not None else None  # corrective: the flows above rateA, from the same blocks
         if method == "screening":
-            new = violated_rows(data, flows, tol_mw, rows_per_branch, rows, dispatch)
+            new = violated_rows(data, flows, tol_mw, rows_per_branch, rows, dispatch, violations)
             new_response = violated_response_rows(data, dispatch, tol_mw, response)
         new_count = len(new) + len(new_response)
         fallback = 0
@@ -192,7 +193,7 @@ def solve_lascopf(
                     endpoints = violated_trajectory_rows(end_data, built.endpoint.values(end_data), endpoints, tol_mw)
                 if not (pairs_after_rows and (len(new) or len(new_response))):
                     trajectories, endpoints = new_pairs(data, end_data, flows, tol_mw, trajectories, endpoints, dispatch,
-                                                        max_new_pairs)
+                                                        max_new_pairs, violations or None)
             after = sum(len(x) + x.n_pairs for x in (trajectories, endpoints) if x is not None)
             new_count += after - before
             if endpoints is not None and not new_count:  # the relaxation has converged: check the straight lines

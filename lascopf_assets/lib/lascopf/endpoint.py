@@ -182,10 +182,11 @@ def to_full_trajectories(
 
 def new_pairs(
     data: LascopfData, end_data: LascopfData | None, flows: np.ndarray, tol_mw: float, full: Trajectories,
-    endpoints: Trajectories | None, dispatch: np.ndarray, max_new: int | None,
+    endpoints: Trajectories | None, dispatch: np.ndarray, max_new: int | None, violations: list | None = None,
 ) -> tuple[Trajectories, Trajectories | None]:
     """Screening's new pairs (:func:`.rows.pairs_to_correct`): into the endpoint set (rows at its one step) when there is one."""
     if endpoints is None:
-        return pairs_to_correct(data, flows, tol_mw, full, dispatch, max_new=max_new), None
-    grown = pairs_to_correct(end_data, flows, tol_mw, endpoints, dispatch, held_elsewhere=full, max_new=max_new)
+        return pairs_to_correct(data, flows, tol_mw, full, dispatch, max_new=max_new, violations=violations), None
+    grown = pairs_to_correct(end_data, flows, tol_mw, endpoints, dispatch, held_elsewhere=full, max_new=max_new,
+                             violations=violations)
     return full, grown

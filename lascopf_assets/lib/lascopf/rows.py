@@ -75,7 +75,7 @@ def post_contingency_block(data: LascopfData, flows: np.ndarray, dispatch: np.nd
 
 def violated_rows(
     data: LascopfData, flows: np.ndarray, tol_mw: float, per_branch: int | None = None, present: RowSet | None = None,
-    dispatch: np.ndarray | None = None,
+    dispatch: np.ndarray | None = None, pair_violations: list | None = None,
 ) -> RowSet:
     """Base and post-contingency rows whose flow exceeds its limit by more than ``tol_mw`` (relative to max(1, limit)).
 
@@ -83,9 +83,12 @@ def violated_rows(
     interval (screening adds the rest later if they are still violated); ``None`` = all.
     ``present``: rows already in the model, never returned (with soft limits they may
     stay violated, paid by their slack). ``dispatch`` (n_gen x T): needed with generator outages.
+    ``pair_violations`` (corrective): a list that receives, from the same blocks, the post-contingency flows above
+    ``rateA`` (:func:`outage_violations`, for :func:`pairs_to_correct`), so screening computes each block once.
     """
     sensitivities = data.contingencies.sensitivities
     monitored = data.monitored_branches()
+    rate_bound = data.rate[monitored] + tol_mw * np.maximum(1.0, data.rate[monitored])
     lo, hi = data.base_lo, data.base_hi
     base_scale = np.minimum(np.abs(lo), np.abs(hi))
     base_tol = tol_mw * np.maximum(1.0, np.where(np.isfinite(base_scale), base_scale, 1.0))
@@ -113,6 +116,8 @@ def violated_rows(
         # monitored branches x outages: |post-contingency flow| - (rating + tolerance), MW
         excess = post_contingency_block(data, flows, dispatch, t)
         np.abs(excess, out=excess)
+        if pair_violations is not None:
+            pair_violations.append(_above(excess, rate_bound, monitored, self_rows, self_cols, t))
         excess -= post_bound[:, None]
         excess[self_rows[self_cols], self_cols] = -np.inf
         present_here = present_post & (present.t == t)
@@ -133,6 +138,27 @@ def violated_rows(
         out_k.append(outage_i)
         out_t.append(np.full(row_i.size, t))
     return RowSet(np.concatenate(out_l).astype(np.int64), np.concatenate(out_k).astype(np.int64), np.concatenate(out_t).astype(np.int64))
+
+
+def _above(abs_block: np.ndarray, bound: np.ndarray, monitored: np.ndarray, self_rows, self_cols, t: int) -> tuple:
+    """The cells of a (monitored x outages) block of |flows| above ``bound`` (but a branch's own outage): (l, k, t, MW above)."""
+    over = abs_block > bound[:, None]
+    over[self_rows[self_cols], self_cols] = False
+    row_i, outage_i = np.nonzero(over)
+    return (monitored[row_i], outage_i, np.full(row_i.size, t), abs_block[row_i, outage_i] - bound[row_i])
+
+
+def outage_violations(data: LascopfData, flows: np.ndarray, tol_mw: float, dispatch: np.ndarray | None = None) -> list:
+    """Per interval: the post-contingency flows (at the outage, under ``P[:, t]``) above ``rateA`` beyond ``tol_mw``."""
+    sensitivities = data.contingencies.sensitivities
+    monitored = data.monitored_branches()
+    bound = data.rate[monitored] + tol_mw * np.maximum(1.0, data.rate[monitored])
+    monitored_pos = np.full(len(data.rate), -1)
+    monitored_pos[monitored] = np.arange(monitored.size)
+    self_rows = monitored_pos[sensitivities.outaged]
+    self_cols = np.flatnonzero(self_rows >= 0)
+    return [_above(np.abs(post_contingency_block(data, flows, dispatch, t)), bound, monitored, self_rows, self_cols, t)
+            for t in range(data.n_intervals)]
 
 
 @dataclass
@@ -228,7 +254,7 @@ def all_trajectories(data: LascopfData) -> Trajectories:
 
 def pairs_to_correct(
     data: LascopfData, flows: np.ndarray, tol_mw: float, present: Trajectories, dispatch: np.ndarray | None = None,
-    held_elsewhere: Trajectories | None = None, max_new: int | None = None,
+    held_elsewhere: Trajectories | None = None, max_new: int | None = None, violations: list | None = None,
 ) -> Trajectories:
     """``present`` plus every pair whose flows at the outage exceed ``rateA`` (beyond ``tol_mw``), with those rows at every step.
 
@@ -238,37 +264,26 @@ def pairs_to_correct(
     ``held_elsewhere``: pairs with a trajectory in another set (the endpoint form's full
     trajectories), never added. ``max_new``: at most this many new pairs, those with the largest
     excess over ``rateA`` (MW; screening adds the others later if they still need one); ``None`` = all.
+    ``violations``: :func:`outage_violations` of these flows when already computed (by :func:`violated_rows`).
     """
-    sensitivities = data.contingencies.sensitivities
     monitored = data.monitored_branches()
     K, T, N = data.n_outages, data.n_intervals, data.corrective.steps
     if not K or not monitored.size:
         return present
-    rate = data.rate[monitored][:, None]
-    bound = rate + tol_mw * np.maximum(1.0, rate)
-    monitored_pos = np.full(len(data.rate), -1)
-    monitored_pos[monitored] = np.arange(monitored.size)
-    self_rows = monitored_pos[sensitivities.outaged]
-    self_cols = np.flatnonzero(self_rows >= 0)
+    if violations is None:
+        violations = outage_violations(data, flows, tol_mw, dispatch)
     held = np.zeros(K * T, dtype=bool)
     held[present.pair_k * T + present.pair_t] = True
     if held_elsewhere is not None:
         held[held_elsewhere.pair_k * T + held_elsewhere.pair_t] = True
-    out_l, out_k, out_t, out_excess = [], [], [], []
-    for t in range(T):  # one vectorized (branches x outages) block per interval
-        excess = np.abs(post_contingency_block(data, flows, dispatch, t)) - bound
-        excess[self_rows[self_cols], self_cols] = -np.inf
-        excess[:, held[np.arange(K) * T + t]] = -np.inf
-        row_i, outage_i = np.nonzero(excess > 0)
-        out_l.append(monitored[row_i])
-        out_k.append(outage_i)
-        out_t.append(np.full(row_i.size, t))
-        out_excess.append(excess[row_i, outage_i])
-    l, k, t = (np.concatenate(v).astype(np.int64) for v in (out_l, out_k, out_t))
+    l, k, t, excess = (np.concatenate([v[i] for v in violations]) for i in range(4))
+    l, k, t = (v.astype(np.int64) for v in (l, k, t))
+    new = ~held[k * T + t]
+    l, k, t, excess = l[new], k[new], t[new], excess[new]
     if max_new is not None and l.size:
         key = k * T + t
         worst = np.zeros(K * T)
-        np.maximum.at(worst, key, np.concatenate(out_excess))
+        np.maximum.at(worst, key, excess)
         candidates = np.unique(key)
         if candidates.size > max_new:
             chosen = candidates[np.argsort(-worst[candidates], kind="stable")[:max_new]]
