@@ -16,7 +16,7 @@ from .data import LascopfData, flows_from_angles
 from .endpoint import start_dispatch, straight_lines
 from .formulation import BuiltProblem, row_limits
 from .result import LascopfResult
-from .rows import RowSet, Trajectories, outage_flows, pairs_to_correct
+from .rows import RowSet, Trajectories, outage_flows
 
 CORRECTIVE_DISPATCH_COLUMNS = ["outaged_branch", "interval", "step", "minutes", "gen", "bus", "p_mw", "corrective_mw"]
 TRAJECTORY_FLOW_COLUMNS = [
@@ -185,6 +185,25 @@ def binding_contingencies(data: LascopfData, built: BuiltProblem, rows: RowSet, 
     ).sort_values(["interval", "outaged_branch", "monitored_branch"], ignore_index=True)
 
 
+def held_pairs_to_correct(data: LascopfData, p: np.ndarray, held: list[Trajectories]) -> Trajectories:
+    """The held pairs whose flows at the outage exceed ``rateA`` (beyond :data:`NEEDS_CORRECTION_TOL`): those a trajectory
+    corrects (:func:`.rows.pairs_to_correct` restricted to the pairs with a trajectory, from the shift factors)."""
+    pair_k = np.concatenate([h.pair_k for h in held]) if held else np.zeros(0, np.int64)
+    pair_t = np.concatenate([h.pair_t for h in held]) if held else np.zeros(0, np.int64)
+    monitored = data.monitored_branches()
+    rate = data.rate[monitored]
+    bound = rate + NEEDS_CORRECTION_TOL * np.maximum(1.0, rate)
+    keep = np.zeros(pair_k.size, dtype=bool)
+    for start in range(0, pair_k.size, 1024):
+        cols = np.arange(start, min(start + 1024, pair_k.size))
+        k, t = pair_k[cols], pair_t[cols]
+        at_outage = np.abs(outage_flows(data, start_dispatch(data, p, k, t), k, t, monitored))
+        over = (at_outage > bound[:, None]) & (monitored[:, None] != data.outage_branch(k)[None, :])
+        keep[cols] = over.any(axis=0)
+    z = np.zeros(0, np.int64)
+    return Trajectories(pair_k[keep], pair_t[keep], z, z.copy(), z.copy())
+
+
 def assign_corrective(result: LascopfResult, data: LascopfData, built: BuiltProblem, flows: np.ndarray) -> None:
     """``corrective_dispatch``, ``trajectory_flows``, ``max_emergency_loading`` and ``corrective_mw_total``.
 
@@ -196,7 +215,10 @@ def assign_corrective(result: LascopfResult, data: LascopfData, built: BuiltProb
     net = data.model.network
     names = net.branch["branch"].to_numpy()
     p = np.asarray(built.p.value)
-    worst_flow, _ = worst_post_contingency_flows(data, flows, p)
+    if len(result.branch_flows) == data.rate.size * data.n_intervals:  # assign_solution's, for the same dispatch
+        worst_flow = result.branch_flows["worst_post_flow_mw"].to_numpy(float).reshape(data.rate.size, data.n_intervals)
+    else:
+        worst_flow, _ = worst_post_contingency_flows(data, flows, p)
     rated = np.isfinite(data.rate)
     with np.errstate(divide="ignore", invalid="ignore"):
         emergency_loading = np.abs(worst_flow[rated]) / cd.emergency[rated][:, None]
@@ -204,11 +226,13 @@ def assign_corrective(result: LascopfResult, data: LascopfData, built: BuiltProb
     result.corrective_dispatch = pd.DataFrame(columns=CORRECTIVE_DISPATCH_COLUMNS)
     result.trajectory_flows = pd.DataFrame(columns=TRAJECTORY_FLOW_COLUMNS)
     result.corrective_mw_total = 0.0
-    needed = pairs_to_correct(data, flows, NEEDS_CORRECTION_TOL, Trajectories.empty(), p)
     full, ends = built.corrective, built.endpoint  # endpoint form: the pairs with Q_N only (their steps: the straight line)
     if ends is not None and ends.q is None:
         ends = None
-    if not needed.n_pairs or (full.q is None and ends is None):
+    if full.q is None and ends is None:
+        return
+    needed = held_pairs_to_correct(data, p, [x.trajectories for x in (full, ends) if x is not None and x.q is not None])
+    if not needed.n_pairs:
         return
     K, T = data.n_outages, data.n_intervals
     key = needed.pair_k * T + needed.pair_t
