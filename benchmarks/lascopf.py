@@ -33,6 +33,20 @@ its peak RSS is its own; per screening iteration rows, new rows, objective and s
 wall (reading and LODF included), peak RSS and the issue's targets (<= 600 s, <= 12 GB). The
 parent stops a worker whose RSS passes ``--memory-limit-gb`` (16) or whose wall passes
 ``--time-limit`` (1200 s) and says so, rather than leaving it to the kernel's OOM killer.
+Corrective options: ``--trajectory-form endpoint|full`` (default endpoint: Q_N only, straight lines
+checked, lib/lascopf/endpoint.py), ``--max-new-pairs M`` (at most M new (outage, interval) pairs per
+screening iteration), ``--pairs-after-rows`` (new pairs only in iterations that add no flow-limit rows).
+Measured (2 cores, another job using about one; branch slacks, 1000 $/MWh; peak RSS of the worker):
+
+- endpoint, every violated pair at once: the first, unconstrained dispatch overloads 78,651 pairs
+  above rateA (only 319 rows above E): 72.8 M Q variables (926 units with Pmax > Pmin; 152 M with every
+  unit), 105.7 M nonzeros; stopped at 14 GB after 211 s.
+- ``--max-new-pairs 5000``: iteration 2 (4.6 M Q variables) took 499 s and 12.8 GB; stopped.
+- ``--max-new-pairs 1000``: optimal 49,147,759.64, 5 iterations, 1,081 pairs held (1.0 M Q variables,
+  2.6 M nonzeros), 282 corrected at the optimum; 1042 s, 7.4 GB.
+- ``--max-new-pairs 1000 --pairs-after-rows``: optimal 49,147,759.64, 6 iterations, 282 pairs held
+  (261,132 Q variables, 1.17 M nonzeros), all 282 on their straight line (no fallback: branch slacks,
+  rateA <= E); 475 s, 5.70 GB: within the targets (<= 600 s, <= 12 GB).
 
 Part ``cli``: the whole ``lascopf dispatch`` call (a fresh process, as a user runs it) on part
 ``118``'s look-ahead case (ratings x 1.5, ramps 0.2 x Pmax per hour, 24 hours of the daily shape,
@@ -49,6 +63,7 @@ Each part runs in its own process so its peak memory is its own.
     .venv/bin/python benchmarks/lascopf.py                  # both parts
     .venv/bin/python benchmarks/lascopf.py --part 118 --skip-extensive
     .venv/bin/python benchmarks/lascopf.py --part 2000 --day 223 --soft-slack row
+    .venv/bin/python benchmarks/lascopf.py --part 10k --security corrective --max-new-pairs 1000 --pairs-after-rows
 """
 
 from __future__ import annotations
@@ -380,7 +395,12 @@ def part_10k(args) -> None:
     securities = ("preventive", "corrective") if args.security == "both" else (args.security,)
     for security in securities:
         cmd = [sys.executable, __file__, "--part", "10k-worker", "--security", security, "--penalty", str(args.penalty),
-               "--soft-slack", args.soft_slack, "--restore-intervals", str(args.restore_intervals)]
+               "--soft-slack", args.soft_slack, "--restore-intervals", str(args.restore_intervals),
+               "--trajectory-form", args.trajectory_form]
+        if args.max_new_pairs:
+            cmd += ["--max-new-pairs", str(args.max_new_pairs)]
+        if args.pairs_after_rows:
+            cmd.append("--pairs-after-rows")
         t = time.perf_counter()
         child = subprocess.Popen(cmd)
         peak, stopped = 0.0, None
@@ -418,6 +438,7 @@ def part_10k_worker(args) -> None:
           f"{net.n_branch} branches; {len(cset.modeled)} outages modeled, {len(cset.skipped)} islanding skipped; "
           f"read {t_read:.1f} s, LODF {t_lodf:.1f} s", flush=True)
     n_gen = net.n_gen
+    n_units = int((net.gen["pmax_mw"].to_numpy(float) > net.gen["pmin_mw"].to_numpy(float)).sum())
     if corrective:
         ramped = int(np.isfinite(net.gen["ramp_up_mw"].to_numpy(float)).sum())
         print(f"  units with a finite ramp limit: {ramped} of {n_gen} (only their trajectory steps are ramp-limited)",
@@ -429,11 +450,15 @@ def part_10k_worker(args) -> None:
               f"{h['compile_seconds']:.1f} s, solver {h['solver_seconds']:.1f} s), "
               f"{time.perf_counter() - t0:.0f} s since start, RSS peak {peak_rss_gb():.2f} GB", flush=True)
         if "trajectory_pairs" in h:
-            print(f"      next solve holds {h['trajectory_pairs']} trajectories (outage, interval), {h['trajectory_rows']} "
-                  f"trajectory rows: {h['trajectory_pairs'] * args.restore_intervals * n_gen:,} Q variables, "
-                  f"{h['trajectory_rows'] * n_gen:,} nonzeros (each row dense in the {n_gen} units)", flush=True)
+            columns = h["endpoint_pairs"] + h["full_pairs"] * args.restore_intervals
+            print(f"      next solve holds {h['trajectory_pairs']} trajectories (outage, interval; {h['endpoint_pairs']} "
+                  f"endpoint, {h['full_pairs']} full, {h['fallback_pairs']} moved to full now), {h['trajectory_rows']} "
+                  f"trajectory rows: {columns * n_units:,} Q variables, {h['trajectory_rows'] * n_units:,} nonzeros (each "
+                  f"row dense in the {n_units} of {n_gen} units with Pmax > Pmin)", flush=True)
 
-    extra = {"security": "corrective", "restore_intervals": args.restore_intervals} if corrective else {}
+    extra = {"security": "corrective", "restore_intervals": args.restore_intervals,
+             "trajectory_form": args.trajectory_form, "max_new_pairs": args.max_new_pairs,
+             "pairs_after_rows": args.pairs_after_rows} if corrective else {}
     t = time.perf_counter()
     res = solve_lascopf(net, loads, contingencies=cset, soft_limit_penalty=args.penalty, soft_slack=args.soft_slack,
                         on_iteration=show, diagnose=False, **extra)
@@ -442,6 +467,12 @@ def part_10k_worker(args) -> None:
     obj = "n/a" if res.objective is None else f"{res.objective:.2f}"
     print(f"  {label}, soft limits ({args.penalty:g} $/MWh per {args.soft_slack}): {res.status}, objective {obj}, "
           f"{res.iterations} iterations, slack {res.total_slack_mw:.1f} MW; solve {t_solve:.1f} s, total wall {wall:.1f} s")
+    if corrective and res.status == "optimal":
+        corrected = res.corrective_dispatch[["outaged_branch", "interval"]].drop_duplicates().shape[0]
+        print(f"  trajectory form {res.trajectory_form}, max new pairs per iteration {args.max_new_pairs}, pairs after "
+              f"rows {args.pairs_after_rows}: {corrected} "
+              f"(outage, interval) pairs corrected, {res.fallback_pairs} with full trajectories (straight line failed), "
+              f"{res.corrective_mw_total:.1f} MW moved", flush=True)
     rss = peak_rss_gb()
     print(f"  targets: wall <= 600 s {'met' if wall <= 600 else 'NOT met'} ({wall:.0f} s); peak RSS <= 12 GB "
           f"{'met' if rss <= 12 else 'NOT met'} ({rss:.2f} GB)", flush=True)
@@ -462,6 +493,12 @@ def main() -> None:
     parser.add_argument("--security", choices=("both", "preventive", "corrective"), default="both",
                         help="ACTIVSg10k: preventive, corrective, or both (each in its own process)")
     parser.add_argument("--restore-intervals", type=int, default=2, help="ACTIVSg10k corrective: restoration steps")
+    parser.add_argument("--trajectory-form", choices=("endpoint", "full"), default="endpoint",
+                        help="ACTIVSg10k corrective: Q_N only with the straight-line check (endpoint) or every step (full)")
+    parser.add_argument("--max-new-pairs", type=int, default=None,
+                        help="ACTIVSg10k corrective: screening adds at most this many (outage, interval) pairs per iteration")
+    parser.add_argument("--pairs-after-rows", action="store_true",
+                        help="ACTIVSg10k corrective: add pairs only in iterations that add no flow-limit rows")
     parser.add_argument("--memory-limit-gb", type=float, default=16.0, help="ACTIVSg10k: stop a run whose RSS exceeds this")
     parser.add_argument("--time-limit", type=float, default=1200.0, help="ACTIVSg10k: stop a run after this many seconds")
     args = parser.parse_args()
