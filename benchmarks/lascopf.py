@@ -43,10 +43,11 @@ Measured (2 cores, another job using about one; branch slacks, 1000 $/MWh; peak 
   unit), 105.7 M nonzeros; stopped at 14 GB after 211 s.
 - ``--max-new-pairs 5000``: iteration 2 (4.6 M Q variables) took 499 s and 12.8 GB; stopped.
 - ``--max-new-pairs 1000``: optimal 49,147,759.64, 5 iterations, 1,081 pairs held (1.0 M Q variables,
-  2.6 M nonzeros), 282 corrected at the optimum; 1042 s, 7.4 GB.
+  2.6 M nonzeros), 282 corrected at the optimum; 1042 s, 7.4 GB (before the screening shared its
+  post-contingency blocks and the tables stopped recomputing them).
 - ``--max-new-pairs 1000 --pairs-after-rows``: optimal 49,147,759.64, 6 iterations, 282 pairs held
   (261,132 Q variables, 1.17 M nonzeros), all 282 on their straight line (no fallback: branch slacks,
-  rateA <= E); 475 s, 5.70 GB: within the targets (<= 600 s, <= 12 GB).
+  rateA <= E); 669 s before those two changes, 475 s after, 5.70 GB: within the targets (<= 600 s, <= 12 GB).
 
 Part ``cli``: the whole ``lascopf dispatch`` call (a fresh process, as a user runs it) on part
 ``118``'s look-ahead case (ratings x 1.5, ramps 0.2 x Pmax per hour, 24 hours of the daily shape,
