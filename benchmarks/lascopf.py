@@ -35,7 +35,8 @@ parent stops a worker whose RSS passes ``--memory-limit-gb`` (16) or whose wall 
 ``--time-limit`` (1200 s) and says so, rather than leaving it to the kernel's OOM killer.
 Corrective options: ``--trajectory-form endpoint|full`` (default endpoint: Q_N only, straight lines
 checked, lib/lascopf/endpoint.py), ``--max-new-pairs M`` (at most M new (outage, interval) pairs per
-screening iteration), ``--pairs-after-rows`` (new pairs only in iterations that add no flow-limit rows).
+screening iteration), ``--no-pairs-after-rows`` (add every violated pair at once; by default, as in
+``solve_lascopf``, new pairs come only in iterations that add no flow-limit rows).
 Measured (2 cores, another job using about one; branch slacks, 1000 $/MWh; peak RSS of the worker):
 
 - endpoint, every violated pair at once: the first, unconstrained dispatch overloads 78,651 pairs
@@ -66,7 +67,7 @@ Each part runs in its own process so its peak memory is its own.
     .venv/bin/python benchmarks/lascopf.py                  # both parts
     .venv/bin/python benchmarks/lascopf.py --part 118 --skip-extensive
     .venv/bin/python benchmarks/lascopf.py --part 2000 --day 223 --soft-slack row
-    .venv/bin/python benchmarks/lascopf.py --part 10k --security corrective --max-new-pairs 1000 --pairs-after-rows
+    .venv/bin/python benchmarks/lascopf.py --part 10k --security corrective
 """
 
 from __future__ import annotations
@@ -402,8 +403,7 @@ def part_10k(args) -> None:
                "--trajectory-form", args.trajectory_form]
         if args.max_new_pairs:
             cmd += ["--max-new-pairs", str(args.max_new_pairs)]
-        if args.pairs_after_rows:
-            cmd.append("--pairs-after-rows")
+        cmd.append("--pairs-after-rows" if args.pairs_after_rows else "--no-pairs-after-rows")
         t = time.perf_counter()
         child = subprocess.Popen(cmd)
         peak, stopped = 0.0, None
@@ -500,8 +500,8 @@ def main() -> None:
                         help="ACTIVSg10k corrective: Q_N only with the straight-line check (endpoint) or every step (full)")
     parser.add_argument("--max-new-pairs", type=int, default=None,
                         help="ACTIVSg10k corrective: screening adds at most this many (outage, interval) pairs per iteration")
-    parser.add_argument("--pairs-after-rows", action="store_true",
-                        help="ACTIVSg10k corrective: add pairs only in iterations that add no flow-limit rows")
+    parser.add_argument("--pairs-after-rows", action=argparse.BooleanOptionalAction, default=True,
+                        help="ACTIVSg10k corrective: add pairs only in iterations that add no flow-limit rows (the solver's default)")
     parser.add_argument("--memory-limit-gb", type=float, default=16.0, help="ACTIVSg10k: stop a run whose RSS exceeds this")
     parser.add_argument("--time-limit", type=float, default=1200.0, help="ACTIVSg10k: stop a run after this many seconds")
     args = parser.parse_args()

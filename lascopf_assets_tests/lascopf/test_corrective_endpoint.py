@@ -220,7 +220,7 @@ def test_pairs_after_rows_reaches_the_same_optimum_with_no_more_pairs(tight, for
     for name in (14, 30):
         net, loads = tight[name]
         reports, deferred = [], []
-        every = corrective(net, loads, 2, form=form, on_iteration=reports.append)
+        every = corrective(net, loads, 2, form=form, pairs_after_rows=False, on_iteration=reports.append)
         later = corrective(net, loads, 2, form=form, pairs_after_rows=True, on_iteration=deferred.append)
         assert every.status == later.status == "optimal"
         assert later.objective == pytest.approx(every.objective, rel=REL)

@@ -84,7 +84,7 @@ def solve_lascopf(
     participation=None,
     trajectory_form: str = ENDPOINT,
     max_new_pairs: int | None = None,
-    pairs_after_rows: bool = False,
+    pairs_after_rows: bool = True,
 ) -> LascopfResult:
     """Solve the look-ahead SCOPF exactly: preventive (default) or corrective N-1 security.
 
@@ -121,9 +121,11 @@ def solve_lascopf(
     until none fails (the same optimum, :mod:`.endpoint`); ``"full"`` every step's ``Q`` (the reference form).
     ``max_new_pairs`` (corrective screening): at most this many new (outage, interval) pairs per iteration, the
     most overloaded at the outage (``None`` = all; screening still ends only when nothing is violated).
-    ``pairs_after_rows`` (corrective screening): new pairs are added only in an iteration that adds no flow-limit or
-    response row, i.e. chosen under a dispatch that already meets every row found so far (the first, unconstrained
-    dispatch overloads many outages that the rows at the emergency rating then relieve); the same optimum.
+    ``pairs_after_rows`` (corrective screening, default on): new pairs are added only in an iteration that adds no
+    flow-limit or response row, i.e. chosen under a dispatch that already meets every row found so far (the first,
+    unconstrained dispatch overloads many outages that the rows at the emergency rating then relieve: on ACTIVSg10k
+    x 24 h 78,651 pairs, of which 282 need a trajectory at the optimum); the same optimum, at the cost of one more
+    iteration on small cases. ``False`` adds every violated pair at once.
     """
     t_start = time.perf_counter()
     if method not in ("screening", "extensive"):
