@@ -98,7 +98,8 @@ BINDING_CONTINGENCIES = TableSpec(
     {
         "timestamp": TIMESTAMPTZ,
         "interval": BIGINT,
-        "outaged_branch": TEXT,
+        "outaged_branch": TEXT,  # the lost branch's or generator's name
+        "outage_kind": TEXT,  # branch | generator
         "monitored_branch": TEXT,
         "post_flow_mw": FLOAT,
         "limit_mw": FLOAT,
@@ -114,7 +115,8 @@ CORRECTIVE_DISPATCH = TableSpec(
     "corrective_dispatch",
     {
         "timestamp": TIMESTAMPTZ,
-        "outaged_branch": TEXT,
+        "outaged_branch": TEXT,  # the lost branch's or generator's name
+        "outage_kind": TEXT,  # branch | generator
         "interval": BIGINT,
         "step": BIGINT,
         "minutes": FLOAT,  # after the outage
@@ -131,7 +133,8 @@ TRAJECTORY_FLOWS = TableSpec(
     "trajectory_flows",
     {
         "timestamp": TIMESTAMPTZ,
-        "outaged_branch": TEXT,
+        "outaged_branch": TEXT,  # the lost branch's or generator's name
+        "outage_kind": TEXT,  # branch | generator
         "interval": BIGINT,
         "monitored_branch": TEXT,
         "step": BIGINT,

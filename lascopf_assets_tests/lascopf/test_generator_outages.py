@@ -276,3 +276,21 @@ def test_soft_limits_relax_generator_outage_rows_the_same_in_both_forms(legacy_d
     assert screening.objective == pytest.approx(extensive.objective, rel=1e-6)
     relaxed = screening.binding_contingencies.query("slack_mw > 1e-6")
     assert screening.total_slack_mw > 1e-3 and relaxed["outaged_branch"].str.startswith("G").any()
+
+
+def test_outage_kind_says_whether_a_branch_or_a_generator_was_lost(legacy30_tight):
+    """Every table that names an outage says its kind: generator names are the units', branch names the branches'."""
+    net = legacy30_tight
+    gens, branches = set(net.gen["gen"]), set(net.branch["branch"])
+
+    def kinds(table) -> dict:
+        kind = table.drop_duplicates("outaged_branch").set_index("outaged_branch")["outage_kind"]
+        assert all((k == "generator") == (name in gens) and (k == "branch") == (name in branches) for name, k in kind.items())
+        return kind.value_counts().to_dict()
+
+    preventive, branches_only, corrective = solve(net), solve(net, generators="none"), solve(net, steps=2)
+    assert preventive.status == branches_only.status == corrective.status == "optimal"
+    assert kinds(preventive.binding_contingencies).get("generator", 0) > 0  # G2's outage binds
+    assert set(kinds(branches_only.binding_contingencies)) == {"branch"}
+    for table in (corrective.corrective_dispatch, corrective.trajectory_flows):
+        assert set(kinds(table)) == {"branch", "generator"}  # G2 and four lines need correcting

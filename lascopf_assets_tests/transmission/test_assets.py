@@ -143,7 +143,7 @@ def test_corrective_security_from_config(zone):
         stored, solved = lake.read([name], DAY), getattr(direct, name)
         assert len(stored) == len(solved) > 0, name
         assert (stored["timestamp"] == loads.timestamps[stored["interval"].to_numpy() - 1]).all(), name
-        numbers = [c for c in solved.columns if c not in ("outaged_branch", "monitored_branch", "gen")]
+        numbers = [c for c in solved.columns if c not in ("outaged_branch", "outage_kind", "monitored_branch", "gen")]
         np.testing.assert_allclose(stored[numbers].to_numpy(float), solved[numbers].to_numpy(float), rtol=1e-6, atol=1e-6)
 
 

@@ -83,6 +83,10 @@ class LascopfData:
             return branches
         return np.concatenate([branches, net.gen["gen"].to_numpy()[self.gen_outages.gen]]).astype(object)
 
+    def outage_kinds(self) -> np.ndarray:
+        """Per outage column: ``"branch"`` or ``"generator"`` (what :meth:`outage_names` names)."""
+        return np.repeat(np.array(["branch", "generator"], dtype=object), [self.n_branch_outages, self.n_gen_outages])
+
     def monitored_godf(self) -> np.ndarray:
         """Generator-outage flow factors ``D`` of the rated (monitored) branches (monitored x G), cached."""
         if self._godf_mon is None:

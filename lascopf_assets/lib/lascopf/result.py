@@ -6,16 +6,16 @@ Tables (intervals are 1-based):
 - ``branch_flows``: ``branch, from_bus, to_bus, interval, flow_mw, rate_mw, loading,
   worst_post_flow_mw, worst_outage, post_loading`` (post: worst modeled outage)
 - ``lmps``: ``bus, interval, lmp`` ($/MWh)
-- ``binding_contingencies``: ``interval, outaged_branch, monitored_branch, post_flow_mw,
-  limit_mw, shadow_price, slack_mw`` (a generator outage: ``outaged_branch`` is the generator's name,
-  e.g. ``G12``; branches are ``L...``; the results schema keeps its columns)
+- ``binding_contingencies``: ``interval, outaged_branch, outage_kind, monitored_branch, post_flow_mw,
+  limit_mw, shadow_price, slack_mw`` (``outage_kind`` is ``branch`` or ``generator``; after a generator
+  outage ``outaged_branch`` is the generator's name, e.g. ``G12``)
 - ``contingencies_skipped``: ``contingency, branch, generator, reason`` (every listed outage not modeled)
 - corrective security only (empty otherwise), for every outage and interval whose flows at the
   outage exceed ``rateA`` (the ones a trajectory must correct):
-  ``corrective_dispatch``: ``outaged_branch, interval, step, minutes, gen, bus, p_mw, corrective_mw``
+  ``corrective_dispatch``: ``outaged_branch, outage_kind, interval, step, minutes, gen, bus, p_mw, corrective_mw``
   (step 0 is the pre-outage dispatch, after a generator outage the participation response with the
   lost unit at 0; ``corrective_mw = Q[s] - Q[0]``; ``outaged_branch`` names the lost generator then);
-  ``trajectory_flows``: ``outaged_branch, interval, monitored_branch, step, minutes, flow_mw, rate_mw,
+  ``trajectory_flows``: ``outaged_branch, outage_kind, interval, monitored_branch, step, minutes, flow_mw, rate_mw,
   emergency_mw, limit_mw, loading`` for the branches above ``rateA`` at some step (``limit_mw``: the
   step's limit, ``E`` before the last step, ``rateA`` at it; ``loading = |flow| / rateA``)
 - ``history``: one row per iteration (screening: ``iteration, rows, new_rows, objective,

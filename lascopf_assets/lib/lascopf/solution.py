@@ -18,14 +18,14 @@ from .formulation import BuiltProblem, row_limits
 from .result import LascopfResult
 from .rows import RowSet, Trajectories, outage_flows
 
-CORRECTIVE_DISPATCH_COLUMNS = ["outaged_branch", "interval", "step", "minutes", "gen", "bus", "p_mw", "corrective_mw"]
+CORRECTIVE_DISPATCH_COLUMNS = ["outaged_branch", "outage_kind", "interval", "step", "minutes", "gen", "bus", "p_mw", "corrective_mw"]
 TRAJECTORY_FLOW_COLUMNS = [
-    "outaged_branch", "interval", "monitored_branch", "step", "minutes", "flow_mw", "rate_mw", "emergency_mw", "limit_mw",
+    "outaged_branch", "outage_kind", "interval", "monitored_branch", "step", "minutes", "flow_mw", "rate_mw", "emergency_mw", "limit_mw",
     "loading",
 ]
 NEEDS_CORRECTION_TOL = 1e-6  # MW relative to max(1, rateA), as the screening's default tolerance
 
-BINDING_COLUMNS = ["interval", "outaged_branch", "monitored_branch", "post_flow_mw", "limit_mw", "shadow_price", "slack_mw"]
+BINDING_COLUMNS = ["interval", "outaged_branch", "outage_kind", "monitored_branch", "post_flow_mw", "limit_mw", "shadow_price", "slack_mw"]
 
 
 def fill_tables(result: LascopfResult, data: LascopfData, built: BuiltProblem, rows: RowSet, objective: float | None = None) -> None:
@@ -176,6 +176,7 @@ def binding_contingencies(data: LascopfData, built: BuiltProblem, rows: RowSet, 
         {
             "interval": rows.t[sel] + 1,
             "outaged_branch": data.outage_names()[rows.k[sel]],
+            "outage_kind": data.outage_kinds()[rows.k[sel]],
             "monitored_branch": names[rows.l[sel]],
             "post_flow_mw": post[sel],
             "limit_mw": limit,
@@ -260,10 +261,11 @@ def assign_corrective(result: LascopfResult, data: LascopfData, built: BuiltProb
     result.corrective_mw_total = float(np.abs(np.diff(trajectory, axis=2)).sum())
     steps = np.arange(N + 1)
     minutes = steps * cd.settings.restore_minutes
-    outaged_names = data.outage_names()[pair_k]
+    outaged_names, outage_kinds = data.outage_names()[pair_k], data.outage_kinds()[pair_k]
     result.corrective_dispatch = pd.DataFrame(
         {
             "outaged_branch": np.repeat(outaged_names, (N + 1) * n_gen),
+            "outage_kind": np.repeat(outage_kinds, (N + 1) * n_gen),
             "interval": np.repeat(pair_t + 1, (N + 1) * n_gen),
             "step": np.tile(np.repeat(steps, n_gen), n_pairs),
             "minutes": np.tile(np.repeat(minutes, n_gen), n_pairs),
@@ -296,6 +298,7 @@ def assign_corrective(result: LascopfResult, data: LascopfData, built: BuiltProb
     result.trajectory_flows = pd.DataFrame(
         {
             "outaged_branch": np.repeat(outaged_names[pair_i], N + 1),
+            "outage_kind": np.repeat(outage_kinds[pair_i], N + 1),
             "interval": np.repeat(pair_t[pair_i] + 1, N + 1),
             "monitored_branch": np.repeat(names[monitored[branch_i]], N + 1),
             "step": np.tile(steps, branch_i.size),
