@@ -240,8 +240,8 @@ def solve_lascopf(
     elif result.status == "infeasible" and diagnose:
         held_pairs = trajectories
         if endpoints is not None and trajectories is not None:
-            held_pairs = Trajectories(*(np.concatenate([getattr(trajectories, f), getattr(endpoints, f)]) for f in ("pair_k", "pair_t")),
-                                      *(np.zeros(0, np.int64) for _ in range(3)))
+            held_pairs = Trajectories.of_pairs(np.concatenate([trajectories.pair_k, endpoints.pair_k]),
+                                               np.concatenate([trajectories.pair_t, endpoints.pair_t]))
         result.cause = diagnose_infeasibility(data, rows, solver, solver_options, trajectories=held_pairs, response=response)
     result.security = data.security
     if corrective is not None:

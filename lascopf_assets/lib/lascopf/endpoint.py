@@ -65,7 +65,7 @@ from .data import LascopfData
 from .formulation import BuiltProblem
 from .rows import Trajectories, outage_flows, pairs_to_correct
 
-__all__ = ["endpoint_data", "straight_line_failures", "to_full_trajectories", "straight_lines"]
+__all__ = ["endpoint_data", "straight_line_failures", "to_full_trajectories", "straight_lines", "flows_at_outage"]
 
 
 def endpoint_data(data: LascopfData) -> LascopfData:
@@ -92,10 +92,17 @@ def start_dispatch(data: LascopfData, p: np.ndarray, pair_k: np.ndarray, pair_t:
     return start
 
 
-def straight_lines(data: LascopfData, p: np.ndarray, endpoints: Trajectories, q_end: np.ndarray) -> np.ndarray:
-    """The straight lines ``Q_s = Q_0 + (s/N)(Q_N - Q_0)``, ``s = 1..N`` (n_gen x pairs x N) to the endpoints ``q_end``."""
+def flows_at_outage(data: LascopfData, p: np.ndarray, k: np.ndarray, t: np.ndarray, monitored: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair ``(k[j], t[j])``: the flows on ``monitored`` at the outage, under ``Q_0`` (monitored x pairs, MW), and the
+    mask of the branches that are not the outaged one (only those rows exist)."""
+    flows = outage_flows(data, start_dispatch(data, p, k, t), k, t, monitored)
+    return flows, monitored[:, None] != data.outage_branch(k)[None, :]
+
+
+def straight_lines(data: LascopfData, p: np.ndarray, pair_k: np.ndarray, pair_t: np.ndarray, q_end: np.ndarray) -> np.ndarray:
+    """The straight lines ``Q_s = Q_0 + (s/N)(Q_N - Q_0)``, ``s = 1..N`` (n_gen x pairs x N) from the pairs' ``Q_0`` to ``q_end``."""
     N = data.corrective.steps
-    start = start_dispatch(data, p, endpoints.pair_k, endpoints.pair_t)
+    start = start_dispatch(data, p, pair_k, pair_t)
     a = np.arange(1, N + 1) / N
     return start[:, :, None] + (q_end - start)[:, :, None] * a[None, None, :]
 
@@ -139,10 +146,9 @@ def straight_line_failures(
     for start in range(0, traj.n_pairs, block):
         pairs = np.arange(start, min(start + block, traj.n_pairs))
         k, t = traj.pair_k[pairs], traj.pair_t[pairs]
-        f0 = outage_flows(data, start_dispatch(data, p, k, t), k, t, monitored)
+        f0, not_self = flows_at_outage(data, p, k, t, monitored)
         fn = outage_flows(data, values.columns(pairs), k, t, monitored)
         allowed = bound[:, None] + _allowance(data, built, monitored[:, None], t[None, :])
-        not_self = monitored[:, None] != data.outage_branch(k)[None, :]
         for s in range(1, N):
             a = s / N
             over = (np.abs((1 - a) * f0 + a * fn) > allowed) & not_self

@@ -184,6 +184,12 @@ class Trajectories:
         z = np.zeros(0, dtype=np.int64)
         return cls(z, z.copy(), z.copy(), z.copy(), z.copy())
 
+    @classmethod
+    def of_pairs(cls, pair_k: np.ndarray, pair_t: np.ndarray) -> Trajectories:
+        """The pairs ``(pair_k[j], pair_t[j])`` without rows."""
+        z = np.zeros(0, dtype=np.int64)
+        return cls(np.asarray(pair_k, dtype=np.int64), np.asarray(pair_t, dtype=np.int64), z, z.copy(), z.copy())
+
     def __len__(self) -> int:
         return len(self.l)
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .data import LascopfData, flows_from_angles
-from .endpoint import start_dispatch, straight_lines
+from .endpoint import flows_at_outage, start_dispatch, straight_lines
 from .formulation import BuiltProblem, row_limits
 from .result import LascopfResult
 from .rows import RowSet, Trajectories, outage_flows
@@ -197,12 +197,9 @@ def held_pairs_to_correct(data: LascopfData, p: np.ndarray, held: list[Trajector
     keep = np.zeros(pair_k.size, dtype=bool)
     for start in range(0, pair_k.size, 1024):
         cols = np.arange(start, min(start + 1024, pair_k.size))
-        k, t = pair_k[cols], pair_t[cols]
-        at_outage = np.abs(outage_flows(data, start_dispatch(data, p, k, t), k, t, monitored))
-        over = (at_outage > bound[:, None]) & (monitored[:, None] != data.outage_branch(k)[None, :])
-        keep[cols] = over.any(axis=0)
-    z = np.zeros(0, np.int64)
-    return Trajectories(pair_k[keep], pair_t[keep], z, z.copy(), z.copy())
+        at_outage, not_self = flows_at_outage(data, p, pair_k[cols], pair_t[cols], monitored)
+        keep[cols] = ((np.abs(at_outage) > bound[:, None]) & not_self).any(axis=0)
+    return Trajectories.of_pairs(pair_k[keep], pair_t[keep])
 
 
 def assign_corrective(result: LascopfResult, data: LascopfData, built: BuiltProblem, flows: np.ndarray) -> None:
@@ -254,8 +251,7 @@ def assign_corrective(result: LascopfResult, data: LascopfData, built: BuiltProb
     on_line = np.flatnonzero(position < 0)
     if on_line.size:
         q_end = ends.values(data).columns(end_position[on_line])
-        along_q[:, on_line] = straight_lines(data, p, Trajectories(pair_k[on_line], pair_t[on_line], *(np.zeros(0, np.int64),) * 3),
-                                             q_end)
+        along_q[:, on_line] = straight_lines(data, p, pair_k[on_line], pair_t[on_line], q_end)
     trajectory = np.concatenate([start[:, :, None], along_q], axis=2)
     lost_gen = np.flatnonzero(pair_k >= data.n_branch_outages)
     result.corrective_mw_total = float(np.abs(np.diff(trajectory, axis=2)).sum())
