@@ -494,6 +494,13 @@ def trajectory_units(data: LascopfData) -> np.ndarray:
     return data.corrective.trajectory_units(gen["pmin_mw"].to_numpy(float), gen["pmax_mw"].to_numpy(float), responds)
 
 
+def _lost_among(data: LascopfData, outage_k: np.ndarray, among: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The positions ``i`` whose outage ``outage_k[i]`` loses a generator in the mask ``among``, and that generator."""
+    lost = lost_units(data, outage_k)
+    where = np.flatnonzero((lost >= 0) & among[np.maximum(lost, 0)])
+    return where, lost[where]
+
+
 def _units(data: LascopfData, units: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """The units with variables and each unit's row in ``Q`` (-1: none)."""
     n_gen = data.model.network.n_gen
@@ -545,10 +552,9 @@ def define_corrective_generator_limits(
     lo = np.repeat(gen["pmin_mw"].to_numpy(float)[units, None], n, 1)
     hi = np.repeat(gen["pmax_mw"].to_numpy(float)[units, None], n, 1)
     pair, _, _ = trajectory_columns(data, trajectories)
-    lost_unit = lost_units(data, trajectories.pair_k)[pair]
-    lost = np.flatnonzero((lost_unit >= 0) & (unit_row[np.maximum(lost_unit, 0)] >= 0))
+    lost, unit = _lost_among(data, trajectories.pair_k[pair], unit_row >= 0)
     if lost.size:
-        row = unit_row[lost_unit[lost]]
+        row = unit_row[unit]
         lo[row, lost] = hi[row, lost] = 0.0
     return [q >= lo, q <= hi]
 
@@ -577,10 +583,9 @@ def fixed_dispatch(data: LascopfData, trajectories: Trajectories, units: np.ndar
     units, unit_row = _units(data, units)
     pmin = data.model.network.gen["pmin_mw"].to_numpy(float)
     fixed = unit_row < 0
-    lost = lost_units(data, trajectories.pair_k)
     total = np.full(trajectories.n_pairs, pmin[fixed].sum())
-    lost_fixed = np.flatnonzero((lost >= 0) & fixed[np.maximum(lost, 0)])
-    total[lost_fixed] -= pmin[lost[lost_fixed]]
+    lost_fixed, unit = _lost_among(data, trajectories.pair_k, fixed)
+    total[lost_fixed] -= pmin[unit]
     return fixed, total
 
 
@@ -614,9 +619,8 @@ def trajectory_row_matrix(
     if fixed.any():
         pmin = data.model.network.gen["pmin_mw"].to_numpy(float)
         offset = offset + coefficients[:, fixed] @ pmin[fixed]
-        lost = lost_units(data, k)
-        lost_fixed = np.flatnonzero((lost >= 0) & fixed[np.maximum(lost, 0)])
-        offset[lost_fixed] -= coefficients[lost_fixed, lost[lost_fixed]] * pmin[lost[lost_fixed]]
+        lost_fixed, unit = _lost_among(data, k, fixed)
+        offset[lost_fixed] -= coefficients[lost_fixed, unit] * pmin[unit]
         coefficients = coefficients[:, units]
     column = trajectories.pair * N + (trajectories.s - 1)
     n, n_units = len(trajectories), units.size
