@@ -82,10 +82,15 @@ def instance_env(production, pg_admin_dsn, tmp_path):
         home = tmp_path / "dagster_home"
         home.mkdir()
         shutil.copy(ROOT / "docker" / "dagster.yaml", home / "dagster.yaml")
-        yield {**production, "DAGSTER_HOME": str(home),
+        env = {**production, "DAGSTER_HOME": str(home),
                "DAGSTER_PG_HOST": inst.get("host", "127.0.0.1"), "DAGSTER_PG_PORT": str(inst.get("port", 5432)),
                "DAGSTER_PG_USER": inst.get("user", "postgres"), "DAGSTER_PG_PASSWORD": inst.get("password", ""),
                "DAGSTER_PG_DB": inst["dbname"]}
+        # the tables made once, as the deployment's dagster_init does: processes started together
+        # would each make them, and two at once can collide
+        subprocess.run([str(BIN / "dagster"), "instance", "migrate"], cwd=ROOT, env=env, check=True,
+                       capture_output=True, timeout=120)
+        yield env
 
 
 def _start(args: list[str], env: dict, log: Path) -> subprocess.Popen:

@@ -129,6 +129,10 @@ def test_the_outside_compose_recipe_ingests_with_the_daemon(tmp_path, scratch_da
     env = _bash(setup.replace(TOPOLOGY_PLACEHOLDER, str(zone.topology_path.parent)), work, base_env)
     assert (work / ".dagster_production" / "dagster.yaml").read_text() == (ROOT / "docker" / "dagster.yaml").read_text()
     assert list((work / "data_production" / "topology").glob("*.csv"))
+    # the instance's tables exist before the daemon and the CLI start (made at once by both, they can collide)
+    with psycopg.connect(instance_dsn) as conn:
+        tables = {row[0] for row in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+    assert {"runs", "event_logs", "instigators", "job_ticks"} <= tables
 
     # the utility drops its files into day folders of the landing bucket (made by init_buckets.py)
     import boto3

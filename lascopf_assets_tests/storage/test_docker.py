@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 DOCKER = REPO / "docker"
 COMPOSE = yaml.safe_load((DOCKER / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
-DAGSTER_SERVICES = ("user_code", "webserver", "daemon", "celery_worker")
+DAGSTER_SERVICES = ("dagster_init", "user_code", "webserver", "daemon", "celery_worker")
 CELERY_ENV = {EXECUTOR_ENV, CELERY_BROKER_ENV, CELERY_BACKEND_ENV, CELERY_QUEUE_ENV}
 K8S = DOCKER / "k8s"
 STREAM_SERVICES = ("nats", "stream_consumer")
@@ -66,6 +66,19 @@ def test_services_in_the_deploy_docker_shape():
     for name in DAGSTER_SERVICES:
         assert SERVICES[name]["build"]["context"] == ".."
         assert (REPO / SERVICES[name]["build"]["dockerfile"]).is_file()
+
+
+def test_the_instance_tables_are_made_once_before_the_services_that_use_them():
+    """Every service that opens the Dagster instance starts after dagster_init has migrated it.
+
+    Each would create the tables at first use; two at once can fail with "type ... already exists"
+    (PostgreSQL's DuplicateObject, which Dagster's creation retry does not cover)."""
+    assert command_of(SERVICES["dagster_init"]) == ["dagster", "instance", "migrate"]
+    assert SERVICES["dagster_init"]["depends_on"]["dagster_postgres"]["condition"] == "service_healthy"
+    users = [name for name, service in SERVICES.items() if "DAGSTER_PG_HOST" in service.get("environment", {})]
+    assert set(DAGSTER_SERVICES) | {"api"} == set(users)  # the API reads the instance for its metrics
+    for name in set(users) - {"dagster_init"}:
+        assert SERVICES[name]["depends_on"].get("dagster_init") == {"condition": "service_completed_successfully"}, name
 
 
 def test_entry_points_and_workspace_agree():
