@@ -3,7 +3,15 @@
 import numpy as np
 import pytest
 
-from lascopf_assets.lib.phase_balance.exact import solve_fast, tradeoff_curve
+from lascopf_assets.lib.phase_balance.exact import (
+    SPIKY_SCIP_PARAMS,
+    SPIKY_SHARE_VARIATION,
+    ExactPhaseBalancer,
+    default_group_count,
+    share_variation,
+    solve_fast,
+    tradeoff_curve,
+)
 from lascopf_assets.lib.phase_balance.metric import imbalance
 from lascopf_assets.lib.phase_balance.problem import PhaseBalanceProblem
 from lascopf_assets.lib.phase_balance.reference import solve_reference
@@ -65,6 +73,48 @@ def test_tradeoff_curve_matches_brute_force_for_every_k():
     values = [r.imbalance for r in curve]
     assert all(b <= a + 1e-12 for a, b in zip(values, values[1:]))
     assert curve[0].imbalance == pytest.approx(imbalance(loads, phase)) and curve[0].changes == []
+
+
+def _spiky_instance(seed, J=7, T=80):
+    """Household-like loads: a small base load with appliance spikes in a few intervals."""
+    rng = np.random.default_rng(2000 + seed)
+    loads = 0.05 * rng.uniform(0.5, 1.5, size=(J, T))
+    spikes = rng.random((J, T)) < 0.12
+    loads[spikes] += rng.lognormal(0.5, 0.6, size=int(spikes.sum()))
+    return PhaseBalanceProblem.from_arrays(np.round(loads, 4), rng.choice(3, size=J, p=[0.5, 0.3, 0.2]))
+
+
+def test_the_group_count_and_scip_settings_follow_the_spikiness_of_the_loads():
+    # fixed shares: every junction a constant fraction of the total, so no variation at all
+    total = 1 + 0.5 * np.sin(np.arange(300) / 7.0)
+    steady = PhaseBalanceProblem.from_arrays(np.outer([1.0, 2.0, 3.0, 0.5], total), np.array([0, 0, 1, 2]))
+    b = ExactPhaseBalancer(steady)
+    assert share_variation(b.norm) == pytest.approx(0.0, abs=1e-12)
+    assert (b.spiky, default_group_count(b.norm), b.scip_params) == (False, 12, {})  # (k-means merges identical hours)
+    # a junction without load counts for nothing (no division by its zero mean)
+    idle = PhaseBalanceProblem.from_arrays(np.vstack([steady.loads, np.zeros(300)]), np.array([0, 0, 1, 2, 1]))
+    assert share_variation(ExactPhaseBalancer(idle).norm) == pytest.approx(0.0, abs=1e-12)
+
+    spiky = _spiky_instance(0, J=7, T=500)
+    b = ExactPhaseBalancer(spiky)
+    assert share_variation(b.norm) > SPIKY_SHARE_VARIATION
+    assert b.spiky and b.n_groups == 200 and b.scip_params == SPIKY_SCIP_PARAMS
+    # never more groups than intervals; the caller's groups and SCIP parameters win
+    assert ExactPhaseBalancer(_spiky_instance(0, J=7, T=80)).n_groups == 80
+    mine = ExactPhaseBalancer(spiky, n_groups=5, solver_options={"constraints/knapsack/propfreq": 1})
+    assert mine.n_groups == 5 and mine.scip_params == {"constraints/knapsack/propfreq": 1}
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("solver", ["scip", "highs"])
+def test_fast_method_on_spiky_loads_matches_brute_force(seed, solver):
+    """The spiky settings (one group per interval here, SCIP's knapsack propagation off) stay exact."""
+    problem = _spiky_instance(seed)
+    assert ExactPhaseBalancer(problem).spiky
+    K = 1 + seed % 3
+    best, _ = brute_force(problem.loads, problem.initial_phase, K)
+    result = solve_fast(problem, K, solver=solver, gap_tolerance=1e-9)
+    _check(problem, K, result, best)
 
 
 def _point(k, imbalance_value, bound, status="time_limit"):

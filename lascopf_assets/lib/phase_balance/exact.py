@@ -23,8 +23,8 @@ adds the violated group cuts on the spot (:mod:`.branch_and_cut`).
 ``solver="highs"``: HiGHS has no lazy-constraint callback, so the master is
 re-solved after each round of cuts (:mod:`.master`); same bounds, slower.
 
-What makes it fast: ``2J`` binaries and ``G`` (default 12) continuous variables
-instead of 8760 x (3 aggregates + 3 absolute values + 1 max); the first cuts
+What makes it fast: ``2J`` binaries and ``G`` continuous variables (12 by default, 200 for spiky
+loads: :func:`default_group_count`) instead of 8760 x (3 aggregates + 3 absolute values + 1 max); the first cuts
 (one per group and piece, using the same piece in every hour of the group: the
 "aggregated model") plus the cuts at the current assignment and at a
 local-search incumbent; only violated cuts are added, all of one candidate's
@@ -77,10 +77,48 @@ def hour_groups(norm: NormalizedLoads, n_groups: int, seed: int = 0) -> np.ndarr
     return labels
 
 
-def default_group_count(T: int) -> int:
-    """Few groups: the cuts added at integral candidates make the master exact there anyway, and
-    small LPs keep node throughput high (40 x 8760, K=5: 12 groups 6 s, 80 groups 23 s, 234 groups 53 s)."""
-    return int(min(T, 12))
+SPIKY_SHARE_VARIATION = 1.0
+"""Above this :func:`share_variation` the loads are spiky (single households minute by minute) and the
+master gets :data:`SPIKY_GROUPS` groups and :data:`SPIKY_SCIP_PARAMS`; at or below it, 12 groups and SCIP's
+settings of :func:`~.branch_and_cut.branch_and_cut`. Set between the instances it was measured on: the
+demo zone (0.12) and the synthetic generator (0.45), both 40 x 8760 hourly, and the IEEE European LV
+feeder at 1-minute resolution (1.38)."""
+SPIKY_GROUPS = 200
+SPIKY_SCIP_PARAMS = {"constraints/knapsack/propfreq": -1}
+# No propagation of the cardinality row (sum y <= K, a knapsack to SCIP): the LP enforces it anyway. Measured
+# over 3-4 random seeds of SCIP: the LV feeder's K = 5 (200 groups) 20-21 s instead of 25-31 s; but the demo
+# zone's K = 6 (12 groups) 4.9-5.4 s instead of 3.7-4.1 s (the synthetic K = 7: 7.4-7.9 s instead of
+# 8.1-8.7 s), so steady loads keep it.
+
+
+def share_variation(norm: NormalizedLoads) -> float:
+    """How much the junctions' shares of the load swing from interval to interval.
+
+    ``sum_j std_t(l[j, t]) / sum_j mean_t(l[j, t])`` over the normalized loads: the load-weighted
+    coefficient of variation of each junction's share (0 when every junction carries a fixed share;
+    junctions without load count for nothing)."""
+    total = float(norm.l.mean(axis=1).sum()) if norm.l.size else 0.0
+    return float(norm.l.std(axis=1).sum()) / total if total > 0 else 0.0
+
+
+def spiky(norm: NormalizedLoads) -> bool:
+    return share_variation(norm) > SPIKY_SHARE_VARIATION
+
+
+def default_group_count(norm: NormalizedLoads) -> int:
+    """Groups of the master when none are asked for: 12, or :data:`SPIKY_GROUPS` for spiky loads (never more than T).
+
+    Few groups give small LPs and high node throughput, and the cuts added at integral candidates make
+    the master exact there anyway; more groups tighten the bound at fractional points. Which wins
+    depends on the loads. Measured (K = 6 of the demo zone alone, K = 0..5 of the LV feeder, SCIP):
+    - hourly 40 x 8760, demo zone: 12 groups 4 s, 25 groups 11 s, 50 groups 21 s, 100 groups 40 s (its
+      first 1,440 hours alone: 12 groups 1.7 s, 200 groups 13 s); the synthetic generator's K = 7 the
+      same way (12 groups 8 s, 25 groups 13 s, 100 groups 39 s);
+    - the IEEE European LV feeder at 1-minute resolution (55 x 1,440): 200 groups prove K = 0..5 in
+      about 30 s; 12 groups take 23 s for K = 0..4 and leave K = 5 at a 6-9 % gap after 30-60 s.
+    """
+    T = norm.l.shape[1]
+    return int(min(T, SPIKY_GROUPS if spiky(norm) else 12))
 
 
 class ExactPhaseBalancer:
@@ -88,7 +126,8 @@ class ExactPhaseBalancer:
 
     def __init__(self, problem: PhaseBalanceProblem, solver: str = "scip", n_groups: int | None = None,
                  seed: int = 0, solver_options: dict | None = None) -> None:
-        """``solver_options``: SCIP parameters or HiGHS options, passed to the solver as they are."""
+        """``solver_options``: SCIP parameters or HiGHS options, passed to the solver as they are (SCIP's
+        override :data:`SPIKY_SCIP_PARAMS`); ``n_groups``: None for :func:`default_group_count`."""
         if solver not in SOLVERS:
             raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
         self.problem = problem
@@ -99,12 +138,14 @@ class ExactPhaseBalancer:
         else:
             check_highs_options(self.solver_options)
         self.norm = NormalizedLoads.from_problem(problem)
+        self.spiky = spiky(self.norm)
+        self.scip_params = {**(SPIKY_SCIP_PARAMS if self.spiky else {}), **self.solver_options}
         J = problem.n_junctions
         p0 = problem.initial_phase
         self.move_junction = np.repeat(np.arange(J), 2)
         self.move_target = (p0[self.move_junction] + 1 + np.tile([0, 1], J)) % 3
         T = self.norm.l.shape[1]
-        self.groups = hour_groups(self.norm, n_groups or default_group_count(T), seed) if T else np.zeros(0, int)
+        self.groups = hour_groups(self.norm, n_groups or default_group_count(self.norm), seed) if T else np.zeros(0, int)
         self.n_groups = int(self.groups.max()) + 1 if T else 0
         self._lT = np.ascontiguousarray(self.norm.l.T)
         self.master = None
@@ -245,7 +286,7 @@ class ExactPhaseBalancer:
         outcome = branch_and_cut(
             self, max_changes, list(self.pool), self.to_moves(start),
             self.group_values(start) * (1 + 1e-9) + 1e-12, min(remaining, 1e9), gap_tolerance * 0.5,
-            params=self.solver_options, fixed_zero=fixed,
+            params=self.scip_params, fixed_zero=fixed,
         )
         self.iterations += 1
         self.n_lazy_cuts += outcome.n_cuts
