@@ -15,8 +15,8 @@ fast method (one balancer along the curve, each K its own ``--per-k`` seconds, b
 the plain epigraph MILP (cvxpy + the same solver, the same seconds per K, one child process per K with a
 hard cap), on the demo zone (40 junctions), the synthetic generator's 40 x 8760 instance and the IEEE
 European LV feeder at 1-minute resolution (55 loads x 1,440 minutes, when ``--lv-folder`` exists); then
-K = 5 on the LV feeder with ``--lv-limit`` s (30), with the default groups (200: its loads are spiky) and with
-``--lv-groups`` (12, the count steady hourly loads get) for comparison, and
+K = 5 on the LV feeder with ``--lv-limit`` s (30), with the default groups (40: its loads are spiky) and with
+``--lv-groups`` (4, the count steady hourly loads get) for comparison, and
 the unlimited setting (``--max-changes all``) with ``--unlimited`` s.
 Targets (issue 13): every K = 0..10 certified (gap <= 1e-4) in <= 120 s for the whole curve at 40 x 8760;
 LV 1-minute K = 5 proven in <= 30 s; unlimited gap <= 1 % in <= 120 s.
@@ -214,10 +214,10 @@ def main() -> None:
     ap.add_argument("--reference-ks", default=None, metavar="K,K,...",
                     help="--curve: the K the epigraph MILP runs for (default every K; its cvxpy build is not budgeted)")
     ap.add_argument("--groups", type=int, default=None, metavar="G",
-                    help="--curve: interval groups of the fast method (default: its own choice, 12 or 200 for spiky loads)")
+                    help="--curve: interval groups of the fast method (default: its own choice, 4 or 40 for spiky loads)")
     ap.add_argument("--unlimited", type=float, default=120.0, help="--curve: seconds of the unlimited setting")
-    ap.add_argument("--lv-groups", type=int, default=12, metavar="G",
-                    help="--curve: LV K = 5 also with G groups (default 12, what steady hourly loads get)")
+    ap.add_argument("--lv-groups", type=int, default=4, metavar="G",
+                    help="--curve: LV K = 5 also with G groups (default 4, what steady hourly loads get)")
     ap.add_argument("--lv-limit", type=float, default=30.0, help="--curve: seconds of the LV K = 5 solves (target 30)")
     ap.add_argument("--lv-folder", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "ieee_european_lv"))
     ap.add_argument("--time-limit", type=float, default=1800.0, help="reference time limit, seconds (default 1800)")

@@ -33,16 +33,16 @@ def test_solvers_and_formulations_agree_on_medium_instances(seed, J, T, K):
 
 
 def test_time_limit_returns_incumbent_and_gap_not_an_exception():
-    # this seed-scale instance needs about 6 s (SCIP) and over a minute (HiGHS) to prove
+    # this seed-scale instance at K = 10 keeps a 57 % gap after 30 s (SCIP); K = 5 is proven in about 1 s
     problem = generate_instance(40, 8760, seed=0, phase_share=(0.55, 0.29, 0.16))
     for solver in ("scip", "highs"):
-        r = ExactPhaseBalancer(problem, solver).solve(5, time_limit=1.5)
+        r = ExactPhaseBalancer(problem, solver).solve(10, time_limit=1.5)
         assert r.status == "time_limit"
         assert r.solve_seconds < 10
         assert 0 < r.gap <= 1
         assert r.bound <= r.imbalance <= r.initial_imbalance
         assert imbalance(problem.loads, r.assignment) == pytest.approx(r.imbalance, rel=1e-9)
-        assert np.count_nonzero(r.assignment != problem.initial_phase) <= 5
+        assert np.count_nonzero(r.assignment != problem.initial_phase) <= 10
 
 
 def test_reference_time_limit_returns_a_feasible_assignment():

@@ -196,4 +196,4 @@ def test_unlimited_lets_every_junction_move_and_matches_brute_force(zone):
     assert own["k"].tolist() == [0, 1, 5] and own["recommended"].tolist() == [False, False, True]  # K past the curve
     assert own["imbalance"].iloc[-1] == pytest.approx(best, rel=1e-6)
     limited = _meta(assign(zone.run, "TR2", max_changes=0, curve_max_changes=1, time_limit_seconds=60))
-    assert limited["unlimited"] is False and limited["n_changes"] == 0 and best <= limited["imbalance_after"]
+    assert limited["unlimited"] is False and limited["n_changes"] == 0 and best <= limited["imbalance_after"] * (1 + 1e-12)

@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 
 from lascopf_assets.lib.phase_balance.exact import (
+    SPIKY_GROUPS,
     SPIKY_SCIP_PARAMS,
     SPIKY_SHARE_VARIATION,
+    STEADY_GROUPS,
     ExactPhaseBalancer,
     default_group_count,
     share_variation,
@@ -90,7 +92,7 @@ def test_the_group_count_and_scip_settings_follow_the_spikiness_of_the_loads():
     steady = PhaseBalanceProblem.from_arrays(np.outer([1.0, 2.0, 3.0, 0.5], total), np.array([0, 0, 1, 2]))
     b = ExactPhaseBalancer(steady)
     assert share_variation(b.norm) == pytest.approx(0.0, abs=1e-12)
-    assert (b.spiky, default_group_count(b.norm), b.scip_params) == (False, 12, {})  # (k-means merges identical hours)
+    assert (b.spiky, default_group_count(b.norm), b.scip_params) == (False, STEADY_GROUPS, {})  # (k-means merges identical hours)
     # a junction without load counts for nothing (no division by its zero mean)
     idle = PhaseBalanceProblem.from_arrays(np.vstack([steady.loads, np.zeros(300)]), np.array([0, 0, 1, 2, 1]))
     assert share_variation(ExactPhaseBalancer(idle).norm) == pytest.approx(0.0, abs=1e-12)
@@ -98,9 +100,9 @@ def test_the_group_count_and_scip_settings_follow_the_spikiness_of_the_loads():
     spiky = _spiky_instance(0, J=7, T=500)
     b = ExactPhaseBalancer(spiky)
     assert share_variation(b.norm) > SPIKY_SHARE_VARIATION
-    assert b.spiky and b.n_groups == 200 and b.scip_params == SPIKY_SCIP_PARAMS
+    assert b.spiky and b.n_groups == default_group_count(b.norm) == SPIKY_GROUPS and b.scip_params == SPIKY_SCIP_PARAMS
     # never more groups than intervals; the caller's groups and SCIP parameters win
-    assert ExactPhaseBalancer(_spiky_instance(0, J=7, T=80)).n_groups == 80
+    assert default_group_count(ExactPhaseBalancer(_spiky_instance(0, J=7, T=SPIKY_GROUPS // 2)).norm) == SPIKY_GROUPS // 2
     mine = ExactPhaseBalancer(spiky, n_groups=5, solver_options={"constraints/knapsack/propfreq": 1})
     assert mine.n_groups == 5 and mine.scip_params == {"constraints/knapsack/propfreq": 1}
 
@@ -108,7 +110,7 @@ def test_the_group_count_and_scip_settings_follow_the_spikiness_of_the_loads():
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("solver", ["scip", "highs"])
 def test_fast_method_on_spiky_loads_matches_brute_force(seed, solver):
-    """The spiky settings (one group per interval here, SCIP's knapsack propagation off) stay exact."""
+    """The spiky settings (40 groups of the 80 intervals, SCIP's knapsack propagation off) stay exact."""
     problem = _spiky_instance(seed)
     assert ExactPhaseBalancer(problem).spiky
     K = 1 + seed % 3

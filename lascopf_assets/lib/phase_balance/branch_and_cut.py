@@ -1,10 +1,10 @@
 """Single-tree branch and cut in SCIP: the master's cuts are generated lazily.
 
 The same model as :mod:`~lascopf_assets.lib.phase_balance.master` (move binaries
-``y``, one ``theta_g`` per group of hours), but instead of re-solving the master
+``y``, one ``theta`` per term: a group of hours and a phase), but instead of re-solving the master
 after each round of cuts, a SCIP constraint handler checks every integral
-candidate: it evaluates the true group values ``f_g`` at the candidate and, for
-each group with ``theta_g < f_g``, adds the cut that is tight there. SCIP's
+candidate: it evaluates the true term values ``f_{g,p}`` at the candidate and, for
+each term with ``theta_{g,p} < f_{g,p}``, adds the cut that is tight there. SCIP's
 branch-and-bound tree is built once. The handler declares locks (``theta``
 down, ``y`` both ways) and dual reductions are switched off, so presolve cannot
 use the missing rows against us.
@@ -39,7 +39,7 @@ class _LazyGroupCuts(Conshdlr):
         self.theta_vars = theta_vars
         self.tol_rel = tol_rel
         self.n_cuts = 0
-        self._group_values: dict[bytes, np.ndarray] = {}
+        self._term_values: dict[bytes, np.ndarray] = {}
 
     def _values(self, sol):
         m = self.model
@@ -47,31 +47,31 @@ class _LazyGroupCuts(Conshdlr):
         theta = np.array([m.getSolVal(sol, v) for v in self.theta_vars])
         return y, theta
 
-    def _violated_groups(self, y, theta):
-        """Groups whose theta underestimates f_g at integral y (None if y is fractional)."""
+    def _violated_terms(self, y, theta):
+        """Terms whose theta underestimates f_{g,p} at integral y (None if y is fractional)."""
         if np.any(np.abs(y - np.round(y)) > 1e-6):
             return None, None
         y = np.round(y).astype(np.int8)
         key = y.tobytes()
-        values = self._group_values.get(key)
+        values = self._term_values.get(key)
         x = self.oracle.to_assignment(y)
         if values is None:
-            values = self.oracle.group_values(x)
-            if len(self._group_values) < 200_000:
-                self._group_values[key] = values
+            values = self.oracle.term_values(x)
+            if len(self._term_values) < 200_000:
+                self._term_values[key] = values
             self.oracle.offer(x, float(values.sum()))
         return np.flatnonzero(values - theta > self.tol_rel * np.maximum(1.0, values)), x
 
     def conscheck(self, constraints, solution, checkintegrality, checklprows, printreason, completely, **kw):
         y, theta = self._values(solution)
-        viol, _ = self._violated_groups(y, theta)
+        viol, _ = self._violated_terms(y, theta)
         if viol is not None and len(viol):
             return {"result": SCIP_RESULT.INFEASIBLE}
         return {"result": SCIP_RESULT.FEASIBLE}
 
     def _enforce(self):
         y, theta = self._values(None)
-        viol, x = self._violated_groups(y, theta)
+        viol, x = self._violated_terms(y, theta)
         if viol is None or len(viol) == 0:
             return {"result": SCIP_RESULT.FEASIBLE}
         coef, const, _ = self.oracle.cuts_at(x)
@@ -118,10 +118,10 @@ def branch_and_cut(oracle, max_changes: int, initial_cuts, start_y, start_theta,
                    fixed_zero=()) -> BranchAndCutOutcome:
     """Solve ``min sum theta`` with lazily generated cuts.
 
-    ``oracle`` provides ``n_groups``, ``move_junction``, ``to_assignment(y)``,
-    ``group_values(x)``, ``cuts_at(x) -> (coef, const, values)`` and
+    ``oracle`` provides ``n_terms``, ``move_junction``, ``to_assignment(y)``,
+    ``term_values(x)``, ``cuts_at(x) -> (coef, const, values)`` and
     ``offer(x, value)`` (records incumbents);
-    ``initial_cuts`` is a list of ``(groups, coef, const)``; ``params``: SCIP parameters set last
+    ``initial_cuts`` is a list of ``(terms, coef, const)``; ``params``: SCIP parameters set last
     (they override the ones below); ``fixed_zero``: moves fixed to 0 (symmetry breaking; ``start_y`` must respect it).
     """
     m = pyscipopt.Model()
@@ -132,16 +132,18 @@ def branch_and_cut(oracle, max_changes: int, initial_cuts, start_y, start_theta,
     m.setParam("limits/gap", gap_tolerance)
     m.setParam("limits/absgap", 1e-9)
     # Measured on 40 junctions x 8760 h, K=5: SCIP's primal heuristics only propose candidates the
-    # Python handler must evaluate, and cMIR cuts on the dense group rows cost more than they
+    # Python handler must evaluate, and cMIR cuts on the dense term rows cost more than they
     # prune; with both off the proof took 7 s instead of 23 s (the local-search incumbent is given).
     m.setSeparating(pyscipopt.SCIP_PARAMSETTING.OFF)
     m.setHeuristics(pyscipopt.SCIP_PARAMSETTING.OFF)
-    # Propagating the group cuts (dense linear rows in theta_g and every move) fixes almost nothing, and it
-    # costs at every node. Measured with propagation off vs on:
+    # Propagating the term cuts (dense linear rows in a theta and every move) fixes almost nothing, and it
+    # costs at every node. Measured with propagation off vs on (one theta per group of hours, before the
+    # per-phase terms):
     # - IEEE European LV 1-minute, K = 5, 200 groups: proven in 39 s instead of 57 s;
     # - the same LV, K = 0..4 with 12 groups: 23 s instead of 29 s;
     # - the demo zone, K = 0..6: 7.2 s instead of 7.6 s; synthetic 40 x 8760, K = 6: 2.4 s instead of 2.7 s.
-    # The cardinality and one-move-per-junction rows keep their propagation. Switching off conflict analysis
+    # The one-move-per-junction rows keep their propagation, and so does the cardinality row unless the loads
+    # are spiky (exact.SPIKY_SCIP_PARAMS). Switching off conflict analysis
     # as well made the demo's K = 6 take 15 s instead of 7.6 s.
     m.setParam("constraints/linear/propfreq", -1)
     set_scip_params(m, params)
@@ -149,18 +151,18 @@ def branch_and_cut(oracle, max_changes: int, initial_cuts, start_y, start_theta,
     n_moves = len(oracle.move_junction)
     zero = set(int(i) for i in fixed_zero)
     y = [m.addVar(vtype="B", name=f"y{i}", ub=0.0 if i in zero else 1.0) for i in range(n_moves)]
-    theta = [m.addVar(lb=0.0, obj=1.0, name=f"theta{g}") for g in range(oracle.n_groups)]
+    theta = [m.addVar(lb=0.0, obj=1.0, name=f"theta{i}") for i in range(oracle.n_terms)]
     for j in np.unique(oracle.move_junction):
         m.addCons(q(y[i] for i in np.flatnonzero(oracle.move_junction == j)) <= 1)
     m.addCons(q(y) <= max_changes)
-    for groups, coef, const in initial_cuts:
-        for g, row, c in zip(groups, coef, const):
+    for terms, coef, const in initial_cuts:
+        for g, row, c in zip(terms, coef, const):
             nz = np.flatnonzero(row)
             m.addCons(theta[int(g)] - q(float(row[i]) * y[i] for i in nz) >= float(c))
     handler = _LazyGroupCuts(oracle, y, theta, tol_rel)
-    m.includeConshdlr(handler, "groupcuts", "lazy hour-group cuts", chckpriority=-10, enfopriority=-10,
+    m.includeConshdlr(handler, "termcuts", "lazy term cuts (hour group, phase)", chckpriority=-10, enfopriority=-10,
                       needscons=True)
-    cons = m.createCons(handler, "groupcuts")
+    cons = m.createCons(handler, "termcuts")
     m.addPyCons(cons)
     if start_y is not None:
         sol = m.createSol()

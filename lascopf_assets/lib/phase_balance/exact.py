@@ -1,31 +1,40 @@
-"""The fast exact method: outer approximation over groups of hours with cut generation.
+"""The fast exact method: outer approximation over groups of hours and phases, with cut generation.
 
 Why it is exact. After normalizing by ``mean[t]`` (fixed), the objective is
-``f(y) = sum_t max_k f_{t,k}(y)`` with the 6 affine pieces of
-:mod:`~lascopf_assets.lib.phase_balance.linearization`, ``y`` the binary move
-vector (2 per junction: only the moves, at most K of them, are decisions).
-Group the hours into ``G`` groups and let ``theta_g`` stand for
-``f_g(y) = sum_{t in g} max_k f_{t,k}(y)``. For any choice ``k_t`` of one piece
-per hour, ``f_g(y) >= sum_{t in g} f_{t,k_t}(y)`` (a sum of maxima is at least
-the sum of any of the terms), an affine cut in ``y``. So the master MILP
-``min sum_g theta_g`` over any set of such cuts is a relaxation and its proven
+``f(y) = sum_t max_p |d[t, p](y)|``, ``d`` affine in ``y``, the binary move vector (2 per
+junction: only the moves, at most K of them, are decisions). A move shifts load from one
+phase to another, so ``sum_p d[t, p](y) = 0`` for every ``y`` (fractional too), and by the
+lemma of :mod:`~lascopf_assets.lib.phase_balance.linearization`
+``max_p |d[t, p]| = (|d[t, A]| + |d[t, B]| + |d[t, C]|) / 2``. Group the hours into ``G``
+groups and let ``theta_{g,p}`` stand for the term ``f_{g,p}(y) = 1/2 sum_{t in g} |d[t, p](y)|``,
+so ``f = sum_{g,p} f_{g,p}``. For any signs ``s_t`` in {+1, -1},
+``f_{g,p}(y) >= 1/2 sum_{t in g} s_t d[t, p](y)``, an affine cut in ``y``. So the master MILP
+``min sum_{g,p} theta_{g,p}`` over any set of such cuts is a relaxation and its proven
 bound is a valid lower bound on the optimum. Evaluating the true ``f`` at the
 master's solution gives an upper bound. At a master solution ``y^`` the cut with
-``k_t`` = the active piece at ``y^`` is tight (equals ``f_g(y^)``); it is
-added for every group whose ``theta_g`` underestimates ``f_g(y^)``. A master
-solution that violates no cut has ``theta_g = f_g(y^)``, so the master's
+``s_t`` = the sign of ``d[t, p](y^)`` is tight (equals ``f_{g,p}(y^)``); it is
+added for every term whose ``theta_{g,p}`` underestimates ``f_{g,p}(y^)``. A master
+solution that violates no cut has ``theta = f(y^)`` term by term, so the master's
 optimum equals a true objective value and the bounds meet. The feasible set
 is finite and a visited point never violates again, so the loop terminates.
 
+Why per phase. At any one point the best cut of a group, ``sum_t max_p |d[t, p]|``, and the
+best cuts of its three phase terms, ``1/2 sum_p sum_t |d[t, p]|``, give the same value (the
+lemma). Across points the phase terms are freer: the master combines the cuts of different
+candidates phase by phase, not only group by group, so the same cuts bound the fractional
+points more tightly (measured: the demo zone's K = 7 bound after 30 s 143 instead of 124; the
+synthetic generator's K = 8 proven in 12 s instead of 16 s; the LV feeder's K = 5 in 14 s
+instead of 20 s).
+
 Two ways to run it. ``solver="scip"`` (default): a single branch-and-bound tree
 in SCIP whose constraint handler evaluates ``f`` at every integral candidate and
-adds the violated group cuts on the spot (:mod:`.branch_and_cut`).
+adds the violated term cuts on the spot (:mod:`.branch_and_cut`).
 ``solver="highs"``: HiGHS has no lazy-constraint callback, so the master is
 re-solved after each round of cuts (:mod:`.master`); same bounds, slower.
 
-What makes it fast: ``2J`` binaries and ``G`` continuous variables (12 by default, 200 for spiky
-loads: :func:`default_group_count`) instead of 8760 x (3 aggregates + 3 absolute values + 1 max); the first cuts
-(one per group and piece, using the same piece in every hour of the group: the
+What makes it fast: ``2J`` binaries and ``3G`` continuous variables (``G`` = 4 by default, 40
+for spiky loads: :func:`default_group_count`) instead of 8760 x (3 aggregates + 3 absolute values
++ 1 max); the first cuts (two per term, the same sign in every hour of the group: the
 "aggregated model") plus the cuts at the current assignment and at a
 local-search incumbent; only violated cuts are added, all of one candidate's
 cuts come from one sparse product; hours are grouped by k-means on their
@@ -46,7 +55,6 @@ import scipy.sparse as sp
 from scipy.cluster.vq import kmeans2
 
 from lascopf_assets.lib.phase_balance.branch_and_cut import branch_and_cut, check_scip_params
-from lascopf_assets.lib.phase_balance.linearization import PIECE_PHASE, PIECE_SIGN
 from lascopf_assets.lib.phase_balance.local_search import improve
 from lascopf_assets.lib.phase_balance.master import check_highs_options, make_master
 from lascopf_assets.lib.phase_balance.metric import NormalizedLoads
@@ -79,16 +87,18 @@ def hour_groups(norm: NormalizedLoads, n_groups: int, seed: int = 0) -> np.ndarr
 
 SPIKY_SHARE_VARIATION = 1.0
 """Above this :func:`share_variation` the loads are spiky (single households minute by minute) and the
-master gets :data:`SPIKY_GROUPS` groups and :data:`SPIKY_SCIP_PARAMS`; at or below it, 12 groups and SCIP's
-settings of :func:`~.branch_and_cut.branch_and_cut`. Set between the instances it was measured on: the
-demo zone (0.12) and the synthetic generator (0.45), both 40 x 8760 hourly, and the IEEE European LV
-feeder at 1-minute resolution (1.38)."""
-SPIKY_GROUPS = 200
+master gets :data:`SPIKY_GROUPS` groups and :data:`SPIKY_SCIP_PARAMS`; at or below it,
+:data:`STEADY_GROUPS` groups and SCIP's settings of :func:`~.branch_and_cut.branch_and_cut`. Set between
+the instances it was measured on: the demo zone (0.12) and the synthetic generator (0.45), both
+40 x 8760 hourly, and the IEEE European LV feeder at 1-minute resolution (1.38)."""
+STEADY_GROUPS = 4
+SPIKY_GROUPS = 40
 SPIKY_SCIP_PARAMS = {"constraints/knapsack/propfreq": -1}
 # No propagation of the cardinality row (sum y <= K, a knapsack to SCIP): the LP enforces it anyway. Measured
-# over 3-4 random seeds of SCIP: the LV feeder's K = 5 (200 groups) 20-21 s instead of 25-31 s; but the demo
-# zone's K = 6 (12 groups) 4.9-5.4 s instead of 3.7-4.1 s (the synthetic K = 7: 7.4-7.9 s instead of
-# 8.1-8.7 s), so steady loads keep it.
+# with one theta per group (before the per-phase terms), over 3-4 random seeds of SCIP: the LV feeder's K = 5
+# (200 groups) 20-21 s instead of 25-31 s; but the demo zone's K = 6 (12 groups) 4.9-5.4 s instead of
+# 3.7-4.1 s (the synthetic K = 7: 7.4-7.9 s instead of 8.1-8.7 s), so steady loads keep it. With the
+# per-phase terms and 40 groups the LV feeder's K = 5 takes 14 s instead of 17 s.
 
 
 def share_variation(norm: NormalizedLoads) -> float:
@@ -106,19 +116,24 @@ def spiky(norm: NormalizedLoads) -> bool:
 
 
 def default_group_count(norm: NormalizedLoads) -> int:
-    """Groups of the master when none are asked for: 12, or :data:`SPIKY_GROUPS` for spiky loads (never more than T).
+    """Groups of the master when none are asked for: :data:`STEADY_GROUPS`, or :data:`SPIKY_GROUPS` for
+    spiky loads (never more than T).
 
     Few groups give small LPs and high node throughput, and the cuts added at integral candidates make
     the master exact there anyway; more groups tighten the bound at fractional points. Which wins
-    depends on the loads. Measured (K = 6 of the demo zone alone, K = 0..5 of the LV feeder, SCIP):
-    - hourly 40 x 8760, demo zone: 12 groups 4 s, 25 groups 11 s, 50 groups 21 s, 100 groups 40 s (its
-      first 1,440 hours alone: 12 groups 1.7 s, 200 groups 13 s); the synthetic generator's K = 7 the
-      same way (12 groups 8 s, 25 groups 13 s, 100 groups 39 s);
-    - the IEEE European LV feeder at 1-minute resolution (55 x 1,440): 200 groups prove K = 0..5 in
-      about 30 s; 12 groups take 23 s for K = 0..4 and leave K = 5 at a 6-9 % gap after 30-60 s.
+    depends on the loads. Measured with the per-phase terms (SCIP, one balancer along the curve, 30 s
+    for the last K):
+    - hourly 40 x 8760, demo zone, K = 6 / the K = 7 gap after 30 s: 1 group 1.1 s / 19.7 %, 2 groups
+      1.0 s / 22.5 %, 4 groups 1.4 s / 22.4 %, 6 groups 1.8 s / 25.4 %, 12 groups 2.7 s / 25.8 %, 24
+      groups 5.5 s / 31 %; the synthetic generator, K = 0..8 (all proven): 1 group 15.5 s, 2 groups
+      13.6 s, 4 groups 14.2 s, 6 groups 15.0 s, 8 groups 15.8 s, 12 groups 21.4 s;
+    - the IEEE European LV feeder at 1-minute resolution (55 x 1,440), K = 0..5 (all proven): 15 groups
+      20.1 s, 20 groups 19.9 s, 30 groups 17.5 s, 40 groups 19.1 s, 50 groups 19.6 s, 67 groups 21.6 s,
+      100 groups 28.3 s, 200 groups 44.8 s; 12 groups with one theta per group (the method before the
+      per-phase terms) left K = 5 at a 6-9 % gap after 30-60 s.
     """
     T = norm.l.shape[1]
-    return int(min(T, SPIKY_GROUPS if spiky(norm) else 12))
+    return int(min(T, SPIKY_GROUPS if spiky(norm) else STEADY_GROUPS))
 
 
 class ExactPhaseBalancer:
@@ -147,6 +162,12 @@ class ExactPhaseBalancer:
         T = self.norm.l.shape[1]
         self.groups = hour_groups(self.norm, n_groups or default_group_count(self.norm), seed) if T else np.zeros(0, int)
         self.n_groups = int(self.groups.max()) + 1 if T else 0
+        self.n_terms = 3 * self.n_groups  # theta_{g,p} at index 3 g + p
+        self._term_of = 3 * self.groups[:, None] + np.arange(3)[None, :]  # (T, 3): the term of each hour and phase
+        # (3G, 2J): +1 where move m puts its junction on phase p, -1 where it takes it off
+        p_of_term = np.tile(np.arange(3), self.n_groups)[:, None]
+        self._move_effect = ((p_of_term == self.move_target[None, :]).astype(np.float64)
+                             - (p_of_term == p0[self.move_junction][None, :]))
         self._lT = np.ascontiguousarray(self.norm.l.T)
         self.master = None
         self.pool: list = []
@@ -167,46 +188,46 @@ class ExactPhaseBalancer:
     def to_moves(self, x: np.ndarray) -> np.ndarray:
         return (x[self.move_junction] == self.move_target).astype(np.int64)
 
-    def group_values(self, x: np.ndarray) -> np.ndarray:
-        per_hour = np.abs(self.norm.deviations(x)).max(axis=1)
-        return np.bincount(self.groups, weights=per_hour, minlength=self.n_groups)
+    def term_values(self, x: np.ndarray) -> np.ndarray:
+        """``f_{g,p}(x) = 1/2 sum_{t in g} |d[t, p](x)|`` at index ``3 g + p``; they sum to the imbalance."""
+        return self._term_sums(0.5 * np.abs(self.norm.deviations(x)))
+
+    def _term_sums(self, per_hour_phase: np.ndarray) -> np.ndarray:
+        """Sums over each group's hours of a ``(T, 3)`` array, at index ``3 g + p``."""
+        return np.bincount(self._term_of.ravel(), weights=per_hour_phase.ravel(), minlength=self.n_terms)
 
     # --- cuts --------------------------------------------------------------------------------
-    def _cuts(self, phase_t: np.ndarray, sign_t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Coefficients (G, 2J) and constants (G,) of ``sum_{t in g} s_t d[t, p_t](y)``."""
-        T = len(phase_t)
-        G = self.n_groups
-        M = sp.csr_matrix((sign_t, (np.arange(T), 3 * self.groups + phase_t)), shape=(T, 3 * G))
-        A = np.asarray(M.T @ self._lT)  # (3G, J): A[3g+p, j] = sum_{t in g, p_t = p} s_t l[j, t]
-        A = A.reshape(G, 3, -1)
-        j = self.move_junction
-        p0 = self.problem.initial_phase[j]
-        coef = A[:, self.move_target, j] - A[:, p0, j]
-        const = np.bincount(self.groups, weights=sign_t * self.norm.d0[np.arange(T), phase_t], minlength=G)
+    def _cuts(self, signs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Coefficients (3G, 2J) and constants (3G,) of ``1/2 sum_{t in g} s[t, p] d[t, p](y)``, ``signs`` (T, 3).
+
+        ``d[t, p](y) = d0[t, p] + sum_m y_m l[j_m, t] ([p = target_m] - [p = p0_m])``: move ``m`` puts junction
+        ``j_m`` on its target phase and takes it off its initial one."""
+        T = signs.shape[0]
+        M = sp.csr_matrix((0.5 * signs.ravel(), (np.repeat(np.arange(T), 3), self._term_of.ravel())),
+                          shape=(T, self.n_terms))
+        A = np.asarray(M.T @ self._lT)  # (3G, J): A[3g+p, j] = 1/2 sum_{t in g} s[t, p] l[j, t]
+        coef = A[:, self.move_junction] * self._move_effect
+        const = self._term_sums(0.5 * signs * self.norm.d0)
         return coef, const
 
     def cuts_at(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per group: the cut tight at ``x`` (coefficients, constant) and the true value ``f_g(x)``."""
+        """Per term: the cut tight at ``x`` (coefficients, constant) and the true value ``f_{g,p}(x)``."""
         d = self.norm.deviations(x)
-        p = np.abs(d).argmax(axis=1)
-        s = np.where(d[np.arange(len(p)), p] >= 0, 1.0, -1.0)
-        coef, const = self._cuts(p, s)
-        values = np.bincount(self.groups, weights=np.abs(d).max(axis=1), minlength=self.n_groups)
-        return coef, const, values
+        coef, const = self._cuts(np.where(d >= 0, 1.0, -1.0))
+        return coef, const, self._term_sums(0.5 * np.abs(d))
 
-    def _add_cuts(self, groups, coef, const) -> None:
-        self.pool.append((np.asarray(groups), coef, const))
+    def _add_cuts(self, terms, coef, const) -> None:
+        self.pool.append((np.asarray(terms), coef, const))
         if self.master is not None:
-            self.master.add_cuts(groups, coef, const)
+            self.master.add_cuts(terms, coef, const)
 
     def _initial_cuts(self) -> None:
-        G = self.n_groups
         T = len(self.groups)
-        for k in range(6):  # aggregated model: one piece for all hours of a group
-            coef, const = self._cuts(np.full(T, PIECE_PHASE[k]), np.full(T, PIECE_SIGN[k]))
-            self._add_cuts(np.arange(G), coef, const)
+        for sign in (1.0, -1.0):  # aggregated model: one sign for all hours of a group
+            coef, const = self._cuts(np.full((T, 3), sign))
+            self._add_cuts(np.arange(self.n_terms), coef, const)
         coef, const, _ = self.cuts_at(self.problem.initial_phase)
-        self._add_cuts(np.arange(G), coef, const)
+        self._add_cuts(np.arange(self.n_terms), coef, const)
 
     def offer(self, x: np.ndarray, value: float | None = None) -> None:
         """Record ``x`` as the incumbent if it is better (``value``: its true objective, if known)."""
@@ -233,7 +254,7 @@ class ExactPhaseBalancer:
         if not self.pool:
             self._initial_cuts()
         coef, const, _ = self.cuts_at(self.best_x)
-        self._add_cuts(np.arange(self.n_groups), coef, const)
+        self._add_cuts(np.arange(self.n_terms), coef, const)
         if self.solver == "scip":
             outcome, lower = self._solve_branch_and_cut(max_changes, deadline, gap_tolerance)
         else:
@@ -285,7 +306,7 @@ class ExactPhaseBalancer:
         start = self.canonical(self.best_x, rule)
         outcome = branch_and_cut(
             self, max_changes, list(self.pool), self.to_moves(start),
-            self.group_values(start) * (1 + 1e-9) + 1e-12, min(remaining, 1e9), gap_tolerance * 0.5,
+            self.term_values(start) * (1 + 1e-9) + 1e-12, min(remaining, 1e9), gap_tolerance * 0.5,
             params=self.scip_params, fixed_zero=fixed,
         )
         self.iterations += 1
@@ -312,7 +333,7 @@ class ExactPhaseBalancer:
 
     def _solve_iterative(self, max_changes, deadline, gap_tolerance, t0) -> tuple[SolverOutcome, float]:
         if self.master is None:
-            self.master = make_master(self.solver, self.move_junction, self.n_groups, max_changes,
+            self.master = make_master(self.solver, self.move_junction, self.n_terms, max_changes,
                                       self.solver_options)
             for groups, coef, const in self.pool:
                 self.master.add_cuts(groups, coef, const)
@@ -325,7 +346,7 @@ class ExactPhaseBalancer:
             if remaining <= 0:
                 break
             start_y = self.to_moves(self.best_x)
-            start_theta = self.group_values(self.best_x) * (1 + 1e-9) + 1e-12
+            start_theta = self.term_values(self.best_x) * (1 + 1e-9) + 1e-12
             sol = self.master.solve(min(remaining, 1e9), gap_tolerance * 0.5, start_y, start_theta)
             self.iterations += 1
             outcome = sol.outcome

@@ -1,10 +1,10 @@
 """The master MILP of the exact method, built through the solvers' own APIs.
 
 Variables: one binary ``y[m]`` per move (junction ``j`` to one of its two
-other phases) and one continuous ``theta[g] >= 0`` per group of hours.
+other phases) and one continuous ``theta[i] >= 0`` per term (a group of hours and a phase).
 Rows: at most one move per junction, at most ``K`` moves, and cuts
-``theta[g] >= const + coef @ y`` added over the iterations. The objective is
-``sum_g theta[g]``. Built through ``highspy`` with rows passed as CSR arrays and
+``theta[i] >= const + coef @ y`` added over the iterations. The objective is
+``sum_i theta[i]``. Built through ``highspy`` with rows passed as CSR arrays and
 re-solved after each round of cuts (HiGHS has no lazy-constraint callback; the
 SCIP path is the single-tree :mod:`~lascopf_assets.lib.phase_balance.branch_and_cut`).
 
@@ -72,13 +72,13 @@ def check_highs_options(options: dict | None) -> None:
 
 
 class _Master:
-    def __init__(self, move_junction: np.ndarray, n_groups: int, max_changes: int) -> None:
+    def __init__(self, move_junction: np.ndarray, n_terms: int, max_changes: int) -> None:
         self.n_moves = len(move_junction)
-        self.n_groups = n_groups
+        self.n_terms = n_terms
         self.move_junction = np.asarray(move_junction)
         self.n_cuts = 0
 
-    def add_cuts(self, group: np.ndarray, coef: np.ndarray, const: np.ndarray) -> None:
+    def add_cuts(self, terms: np.ndarray, coef: np.ndarray, const: np.ndarray) -> None:
         raise NotImplementedError
 
     def set_max_changes(self, max_changes: int) -> None:
@@ -90,18 +90,18 @@ class _Master:
 
 
 class HighsMaster(_Master):
-    def __init__(self, move_junction, n_groups, max_changes, options: dict | None = None) -> None:
+    def __init__(self, move_junction, n_terms, max_changes, options: dict | None = None) -> None:
         import highspy
 
-        super().__init__(move_junction, n_groups, max_changes)
+        super().__init__(move_junction, n_terms, max_changes)
         self._hs = highspy
         h, self._messages = logged_highs(serious_only=True)  # warnings and errors become the outcome's reason
         set_highs_options(h, options, self._messages)
         inf = highspy.kHighsInf
-        n = self.n_moves + n_groups
-        h.addVars(n, np.zeros(n), np.concatenate([np.ones(self.n_moves), np.full(n_groups, inf)]))
+        n = self.n_moves + n_terms
+        h.addVars(n, np.zeros(n), np.concatenate([np.ones(self.n_moves), np.full(n_terms, inf)]))
         idx = np.arange(n, dtype=np.int32)
-        h.changeColsCost(n, idx, np.concatenate([np.zeros(self.n_moves), np.ones(n_groups)]))
+        h.changeColsCost(n, idx, np.concatenate([np.zeros(self.n_moves), np.ones(n_terms)]))
         h.changeColsIntegrality(self.n_moves, idx[: self.n_moves],
                                 np.array([highspy.HighsVarType.kInteger] * self.n_moves))
         # at most one move per junction
@@ -117,18 +117,18 @@ class HighsMaster(_Master):
                   np.array([0], dtype=np.int32), np.arange(self.n_moves, dtype=np.int32), np.ones(self.n_moves))
         self._h = h
 
-    def add_cuts(self, group, coef, const) -> None:
-        c = len(group)
+    def add_cuts(self, terms, coef, const) -> None:
+        c = len(terms)
         if c == 0:
             return
         nz = coef != 0
         counts = nz.sum(axis=1) + 1
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int32)
         rows, cols = np.nonzero(nz)
-        # row r: theta[g] - coef @ y >= const  (theta first, then the nonzero y entries)
+        # row r: theta[i] - coef @ y >= const  (theta first, then the nonzero y entries)
         indices = np.empty(counts.sum(), dtype=np.int32)
         values = np.empty(counts.sum())
-        indices[starts] = self.n_moves + np.asarray(group)
+        indices[starts] = self.n_moves + np.asarray(terms)
         values[starts] = 1.0
         mask = np.ones(counts.sum(), dtype=bool)
         mask[starts] = False
@@ -170,8 +170,8 @@ class HighsMaster(_Master):
         )
 
 
-def make_master(solver: str, move_junction: np.ndarray, n_groups: int, max_changes: int,
+def make_master(solver: str, move_junction: np.ndarray, n_terms: int, max_changes: int,
                 options: dict | None = None) -> _Master:
     if solver == "highs":
-        return HighsMaster(move_junction, n_groups, max_changes, options)
+        return HighsMaster(move_junction, n_terms, max_changes, options)
     raise ValueError(f"the iterative master is built with HiGHS only, got {solver!r}")
