@@ -77,6 +77,29 @@ def test_tradeoff_curve_matches_brute_force_for_every_k():
     assert curve[0].imbalance == pytest.approx(imbalance(loads, phase)) and curve[0].changes == []
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_term_cuts_are_tight_where_made_and_below_the_terms_everywhere(seed):
+    """The master's terms 1/2 sum_{t in g} |d[t, p]| add up to the imbalance; the cut made at one assignment
+    equals them there and stays at or below them at every other assignment (fractional moves included)."""
+    rng = np.random.default_rng(seed)
+    loads, phase = random_instance(rng, J=6, T=40, zero_hours=2)
+    problem = PhaseBalanceProblem.from_arrays(loads, phase)
+    b = ExactPhaseBalancer(problem, n_groups=5)
+    assert b.n_terms == 3 * b.n_groups
+    xs = [rng.integers(0, 3, size=6) for _ in range(12)]
+    for x in xs:
+        assert b.term_values(x).sum() == pytest.approx(imbalance(loads, x), rel=1e-12)
+    for x in xs:
+        coef, const, values = b.cuts_at(x)
+        assert np.allclose(const + coef @ b.to_moves(x), values, rtol=1e-12, atol=1e-12)
+        for other in xs:
+            assert np.all(const + coef @ b.to_moves(other) <= b.term_values(other) + 1e-12)
+        # a fractional point: the terms are convex in y, evaluated through the deviations directly
+        y = rng.random(len(b.move_junction)) * 0.5
+        dev = b.norm.d0 + b.norm.l[b.move_junction].T @ (y[:, None] * b._move_effect[:3].T)
+        assert np.all(const + coef @ y <= b._term_sums(0.5 * np.abs(dev)) + 1e-12)
+
+
 def _spiky_instance(seed, J=7, T=80):
     """Household-like loads: a small base load with appliance spikes in a few intervals."""
     rng = np.random.default_rng(2000 + seed)
