@@ -94,10 +94,14 @@ def test_term_cuts_are_tight_where_made_and_below_the_terms_everywhere(seed):
         assert np.allclose(const + coef @ b.to_moves(x), values, rtol=1e-12, atol=1e-12)
         for other in xs:
             assert np.all(const + coef @ b.to_moves(other) <= b.term_values(other) + 1e-12)
-        # a fractional point: the terms are convex in y, evaluated through the deviations directly
+        # a fractional point: move m carries the share y_m of its junction to its target phase; the terms
+        # there are computed from the loads directly, not through the balancer's own matrices
         y = rng.random(len(b.move_junction)) * 0.5
-        dev = b.norm.d0 + b.norm.l[b.move_junction].T @ (y[:, None] * b._move_effect[:3].T)
-        assert np.all(const + coef @ y <= b._term_sums(0.5 * np.abs(dev)) + 1e-12)
+        effect = np.eye(3)[b.move_target] - np.eye(3)[problem.initial_phase[b.move_junction]]  # (2J, 3)
+        dev = b.norm.d0 + b.norm.l[b.move_junction].T @ (y[:, None] * effect)
+        terms = np.zeros((b.n_groups, 3))
+        np.add.at(terms, b.groups, 0.5 * np.abs(dev))
+        assert np.all(const + coef @ y <= terms.ravel() + 1e-12)
 
 
 def _spiky_instance(seed, J=7, T=80):

@@ -31,7 +31,7 @@ class BranchAndCutOutcome:
     n_nodes: int
 
 
-class _LazyGroupCuts(Conshdlr):
+class _LazyTermCuts(Conshdlr):
     def __init__(self, oracle, y_vars, theta_vars, tol_rel: float) -> None:
         super().__init__()
         self.oracle = oracle
@@ -156,10 +156,10 @@ def branch_and_cut(oracle, max_changes: int, initial_cuts, start_y, start_theta,
         m.addCons(q(y[i] for i in np.flatnonzero(oracle.move_junction == j)) <= 1)
     m.addCons(q(y) <= max_changes)
     for terms, coef, const in initial_cuts:
-        for g, row, c in zip(terms, coef, const):
+        for i, row, c in zip(terms, coef, const):
             nz = np.flatnonzero(row)
-            m.addCons(theta[int(g)] - q(float(row[i]) * y[i] for i in nz) >= float(c))
-    handler = _LazyGroupCuts(oracle, y, theta, tol_rel)
+            m.addCons(theta[int(i)] - q(float(row[i]) * y[i] for i in nz) >= float(c))
+    handler = _LazyTermCuts(oracle, y, theta, tol_rel)
     m.includeConshdlr(handler, "termcuts", "lazy term cuts (hour group, phase)", chckpriority=-10, enfopriority=-10,
                       needscons=True)
     cons = m.createCons(handler, "termcuts")

@@ -335,8 +335,8 @@ class ExactPhaseBalancer:
         if self.master is None:
             self.master = make_master(self.solver, self.move_junction, self.n_terms, max_changes,
                                       self.solver_options)
-            for groups, coef, const in self.pool:
-                self.master.add_cuts(groups, coef, const)
+            for terms, coef, const in self.pool:
+                self.master.add_cuts(terms, coef, const)
         else:
             self.master.set_max_changes(max_changes)
         lower = 0.0
