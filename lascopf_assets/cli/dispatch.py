@@ -197,12 +197,16 @@ def _print_text(name: str, result) -> None:
         )
         if result.security == "corrective":
             corrected = result.corrective_dispatch
-            pairs = len(corrected[["outaged_branch", "interval"]].drop_duplicates()) if len(corrected) else 0
+            outage = ["outaged_branch", "outage_kind", "interval"]
+            pairs = len(corrected[outage].drop_duplicates()) if len(corrected) else 0
             lines.append(
                 f"  corrective, {result.restore_intervals} restoration steps: max emergency loading "
                 f"{_pct(result.max_emergency_loading)}, {pairs} outage-intervals corrected, "
                 f"{result.corrective_mw_total:.3f} MW of corrective movement"
             )
+            lines.append(f"  trajectory form {result.trajectory_form}"
+                         + (f", {result.fallback_pairs} outage-intervals fell back to full trajectories (straight line "
+                            f"failed)" if result.trajectory_form == "endpoint" else ""))
         disp = result.dispatch_matrix()
         lines.append("  dispatch (MW):")
         for gen, row in disp.iterrows():

@@ -201,6 +201,13 @@ def test_corrective_infeasible_names_its_cause_and_text_output(capsys, legacy_di
     code, out, _ = _run(capsys, legacy_dir / "5", "--security", "corrective", "--restore-intervals", "8", "--emergency-factor", "1.5")
     assert code == 0
     assert "corrective, 8 restoration steps: max emergency loading " in out
+    direct = solve_lascopf(read_legacy_case(legacy_dir / "5"), contingencies="marked", security="corrective",
+                           restore_intervals=8, emergency_factor=1.5)
+    assert (f"  trajectory form endpoint, {direct.fallback_pairs} outage-intervals fell back to full trajectories"
+            in out)
+    _, out, _ = _run(capsys, legacy_dir / "5", "--security", "corrective", "--restore-intervals", "8",
+                     "--emergency-factor", "1.5", "--trajectory-form", "full")
+    assert "  trajectory form full\n" in out
 
 
 @pytest.mark.parametrize(
