@@ -102,6 +102,34 @@ def test_term_cuts_are_tight_where_made_and_below_the_terms_everywhere(seed):
         terms = np.zeros((b.n_groups, 3))
         np.add.at(terms, b.groups, 0.5 * np.abs(dev))
         assert np.all(const + coef @ y <= terms.ravel() + 1e-12)
+        # the cut made at that fractional point (SCIP's separation) is tight there and below the terms at the
+        # assignments and at another fractional point
+        f_coef, f_const, f_values = b.cuts_at_moves(y)
+        assert np.allclose(f_values, terms.ravel(), rtol=1e-12, atol=1e-12)
+        assert np.allclose(f_const + f_coef @ y, f_values, rtol=1e-12, atol=1e-12)
+        for other in xs:
+            assert np.all(f_const + f_coef @ b.to_moves(other) <= b.term_values(other) + 1e-12)
+        y2 = rng.random(len(b.move_junction)) * 0.5
+        assert np.all(f_const + f_coef @ y2 <= b.cuts_at_moves(y2)[2] + 1e-12)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fractional_cuts_keep_the_optimum_of_nearly_balanced_feeders(seed):
+    """Near balance (one shared daily shape, a few percent of noise per junction) SCIP's tree cuts fractional LP
+    points; with and without those cuts (two solve paths) the optimum is the enumerated one."""
+    rng = np.random.default_rng(3000 + seed)
+    J, T = 11, 48
+    shape = 1 + 0.6 * np.sin(np.arange(T) * 2 * np.pi / 24)
+    loads = np.round(rng.lognormal(0.0, 0.4, size=(J, 1)) * shape * rng.normal(1.0, 0.05, size=(J, T)), 4)
+    problem = PhaseBalanceProblem.from_arrays(loads, rng.choice(3, size=J, p=[0.6, 0.3, 0.1]))
+    K = 3 + seed % 3
+    best, _ = brute_force(problem.loads, problem.initial_phase, K)
+    balancer = ExactPhaseBalancer(problem)
+    _check(problem, K, balancer.solve(K, gap_tolerance=1e-9, local_search=False), best)
+    assert balancer.n_fractional_cuts > 0
+    plain = ExactPhaseBalancer(problem, fractional_cuts=False)
+    _check(problem, K, plain.solve(K, gap_tolerance=1e-9, local_search=False), best)
+    assert plain.n_fractional_cuts == 0
 
 
 def _spiky_instance(seed, J=7, T=80):

@@ -51,7 +51,6 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 from scipy.cluster.vq import kmeans2
 
 from lascopf_assets.lib.phase_balance.branch_and_cut import branch_and_cut, check_scip_params
@@ -140,9 +139,10 @@ class ExactPhaseBalancer:
     """Holds the normalized data, the hour groups, the master and the cut pool across solves."""
 
     def __init__(self, problem: PhaseBalanceProblem, solver: str = "scip", n_groups: int | None = None,
-                 seed: int = 0, solver_options: dict | None = None) -> None:
+                 seed: int = 0, solver_options: dict | None = None, fractional_cuts: bool = True) -> None:
         """``solver_options``: SCIP parameters or HiGHS options, passed to the solver as they are (SCIP's
-        override :data:`SPIKY_SCIP_PARAMS`); ``n_groups``: None for :func:`default_group_count`."""
+        override :data:`SPIKY_SCIP_PARAMS`); ``n_groups``: None for :func:`default_group_count`;
+        ``fractional_cuts``: SCIP's tree also cuts fractional LP points (see :mod:`.branch_and_cut`)."""
         if solver not in SOLVERS:
             raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
         self.problem = problem
@@ -163,12 +163,17 @@ class ExactPhaseBalancer:
         self.groups = hour_groups(self.norm, n_groups or default_group_count(self.norm), seed) if T else np.zeros(0, int)
         self.n_groups = int(self.groups.max()) + 1 if T else 0
         self.n_terms = 3 * self.n_groups  # theta_{g,p} at index 3 g + p
-        self._term_of = 3 * self.groups[:, None] + np.arange(3)[None, :]  # (T, 3): the term of each hour and phase
         # (3G, 2J): +1 where move m puts its junction on phase p, -1 where it takes it off
         p_of_term = np.tile(np.arange(3), self.n_groups)[:, None]
         self._move_effect = ((p_of_term == self.move_target[None, :]).astype(np.float64)
                              - (p_of_term == p0[self.move_junction][None, :]))
-        self._lT = np.ascontiguousarray(self.norm.l.T)
+        # the hours sorted by group, so that each group is one block of rows (cuts by dense block products)
+        self._hour_order = np.argsort(self.groups, kind="stable")
+        self._block_starts = np.searchsorted(self.groups[self._hour_order], np.arange(self.n_groups))
+        self._l_by_group = np.ascontiguousarray(self.norm.l[:, self._hour_order])  # (J, T)
+        self._lT_by_group = np.ascontiguousarray(self._l_by_group.T)  # (T, J)
+        self._d0_by_group = self.norm.d0[self._hour_order]
+        self.fractional_cuts = fractional_cuts
         self.master = None
         self.pool: list = []
         self.initial_imbalance = self.norm.objective(p0)
@@ -177,6 +182,7 @@ class ExactPhaseBalancer:
         self._K_built = None
         self.iterations = 0
         self.n_lazy_cuts = 0
+        self.n_fractional_cuts = 0
 
     # --- conversions -------------------------------------------------------------------------
     def to_assignment(self, y: np.ndarray) -> np.ndarray:
@@ -190,31 +196,47 @@ class ExactPhaseBalancer:
 
     def term_values(self, x: np.ndarray) -> np.ndarray:
         """``f_{g,p}(x) = 1/2 sum_{t in g} |d[t, p](x)|`` at index ``3 g + p``; they sum to the imbalance."""
-        return self._term_sums(0.5 * np.abs(self.norm.deviations(x)))
+        return self._block_sums(0.5 * np.abs(self.norm.deviations(x)[self._hour_order]))
 
-    def _term_sums(self, per_hour_phase: np.ndarray) -> np.ndarray:
-        """Sums over each group's hours of a ``(T, 3)`` array, at index ``3 g + p``."""
-        return np.bincount(self._term_of.ravel(), weights=per_hour_phase.ravel(), minlength=self.n_terms)
+    def _block_sums(self, per_hour_phase: np.ndarray) -> np.ndarray:
+        """Sums over each group's hours of a ``(T, 3)`` array whose hours are in group order, at index ``3 g + p``."""
+        return np.add.reduceat(per_hour_phase, self._block_starts, axis=0).reshape(-1)
 
     # --- cuts --------------------------------------------------------------------------------
     def _cuts(self, signs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Coefficients (3G, 2J) and constants (3G,) of ``1/2 sum_{t in g} s[t, p] d[t, p](y)``, ``signs`` (T, 3).
+        """Coefficients (3G, 2J) and constants (3G,) of ``1/2 sum_{t in g} s[t, p] d[t, p](y)``, ``signs`` (T, 3)."""
+        return self._cuts_by_group(signs[self._hour_order])
+
+    def _cuts_by_group(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_cuts` for signs whose hours are in group order (``s[i]`` is hour ``_hour_order[i]``).
 
         ``d[t, p](y) = d0[t, p] + sum_m y_m l[j_m, t] ([p = target_m] - [p = p0_m])``: move ``m`` puts junction
-        ``j_m`` on its target phase and takes it off its initial one."""
-        T = signs.shape[0]
-        M = sp.csr_matrix((0.5 * signs.ravel(), (np.repeat(np.arange(T), 3), self._term_of.ravel())),
-                          shape=(T, self.n_terms))
-        A = np.asarray(M.T @ self._lT)  # (3G, J): A[3g+p, j] = 1/2 sum_{t in g} s[t, p] l[j, t]
-        coef = A[:, self.move_junction] * self._move_effect
-        const = self._term_sums(0.5 * signs * self.norm.d0)
-        return coef, const
+        ``j_m`` on its target phase and takes it off its initial one. So the coefficient of ``y_m`` in term
+        ``(g, p)`` is ``A[3g+p, j_m] ([p = target_m] - [p = p0_m])`` with ``A[3g+p, j] = 1/2 sum_{t in g}
+        s[t, p] l[j, t]``: one dense (J x |g|) x (|g| x 3) product per group."""
+        ends = np.append(self._block_starts[1:], len(s))
+        A = np.empty((self.n_groups, 3, self._l_by_group.shape[0]))
+        for g, (a, b) in enumerate(zip(self._block_starts, ends)):
+            A[g] = (self._l_by_group[:, a:b] @ s[a:b]).T
+        coef = 0.5 * A.reshape(self.n_terms, -1)[:, self.move_junction] * self._move_effect
+        return coef, self._block_sums(0.5 * s * self._d0_by_group)
 
     def cuts_at(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per term: the cut tight at ``x`` (coefficients, constant) and the true value ``f_{g,p}(x)``."""
-        d = self.norm.deviations(x)
-        coef, const = self._cuts(np.where(d >= 0, 1.0, -1.0))
-        return coef, const, self._term_sums(0.5 * np.abs(d))
+        return self.cuts_at_moves(self.to_moves(x))
+
+    def cuts_at_moves(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`cuts_at` for moves ``y`` in [0, 1], fractional too: each term is convex in ``y``, so the row
+        tight at a fractional point (a subgradient there) is valid everywhere as well."""
+        y = np.asarray(y, dtype=np.float64)
+        p0 = self.problem.initial_phase
+        share = np.zeros((len(p0), 3))  # share[j, p]: how much of junction j sits on phase p
+        share[np.arange(len(p0)), p0] = 1.0
+        np.add.at(share, (self.move_junction, p0[self.move_junction]), -y)
+        np.add.at(share, (self.move_junction, self.move_target), y)
+        d = self._lT_by_group @ share - 1.0  # (T, 3), hours in group order
+        coef, const = self._cuts_by_group(np.where(d >= 0, 1.0, -1.0))
+        return coef, const, self._block_sums(0.5 * np.abs(d))
 
     def _add_cuts(self, terms, coef, const) -> None:
         self.pool.append((np.asarray(terms), coef, const))
@@ -307,10 +329,11 @@ class ExactPhaseBalancer:
         outcome = branch_and_cut(
             self, max_changes, list(self.pool), self.to_moves(start),
             self.term_values(start) * (1 + 1e-9) + 1e-12, min(remaining, 1e9), gap_tolerance * 0.5,
-            params=self.scip_params, fixed_zero=fixed,
+            params=self.scip_params, fixed_zero=fixed, separate_fractional=self.fractional_cuts,
         )
         self.iterations += 1
         self.n_lazy_cuts += outcome.n_cuts
+        self.n_fractional_cuts += outcome.n_fractional_cuts
         if outcome.best_y is not None:
             self.offer(self.to_assignment(outcome.best_y))
         lower = min(outcome.bound, self.best_value)
@@ -391,7 +414,7 @@ class ExactPhaseBalancer:
             solver=self.solver,
             skipped_hours=list(self.problem.timestamps[self.norm.skipped_hours]),
             iterations=self.iterations,
-            n_cuts=sum(len(c[0]) for c in self.pool) + self.n_lazy_cuts,
+            n_cuts=sum(len(c[0]) for c in self.pool) + self.n_lazy_cuts + self.n_fractional_cuts,
         )
 
 
