@@ -8,16 +8,21 @@ runs (before the reference runs, which run in a child process with a hard wall-c
 cap of time limit + 10 %, since cvxpy's model build is not covered by the solver's limit).
 
     .venv/bin/python benchmarks/phase_balance.py [--time-limit 1800] [--solver scip|highs] [--instances demo|synthetic]
-    .venv/bin/python benchmarks/phase_balance.py --curve 10 [--per-k 10] [--unlimited 120] [--lv-folder DIR]
+    .venv/bin/python benchmarks/phase_balance.py --curve 10 [--per-k 10] [--curve-budget 120] [--unlimited 120]
+        [--lv-folder DIR] [--no-fractional-cuts]
 
 ``--curve KMAX`` (issue 13) instead prints the trade-off curve per K = 0..KMAX: time, status and gap of the
 fast method (one balancer along the curve, each K its own ``--per-k`` seconds, bounds carried down) and of
 the plain epigraph MILP (cvxpy + the same solver, the same seconds per K, one child process per K with a
 hard cap), on the demo zone (40 junctions), the synthetic generator's 40 x 8760 instance and the IEEE
 European LV feeder at 1-minute resolution (55 loads x 1,440 minutes, when ``--lv-folder`` exists); then
-K = 5 on the LV feeder with ``--lv-limit`` s (30), with the default groups (40: its loads are spiky) and with
-``--lv-groups`` (4, the count steady hourly loads get) for comparison, and
-the unlimited setting (``--max-changes all``) with ``--unlimited`` s.
+K = 5 on the LV feeder with ``--lv-limit`` s (30), with the default groups (4) and with
+``--lv-groups`` (40, the count its spiky loads got before the fractional cuts) for comparison, and
+the unlimited setting (``--max-changes all``) with ``--unlimited`` s. Between the two, the whole curve of
+the demo zone and of the synthetic instance under one ``--curve-budget`` (120 s), spent as the CLI spends
+``--curve KMAX --time-limit S`` (the small K finish early and leave their time to the larger ones).
+``--no-fractional-cuts``: the fast method as it was before SCIP's tree cut fractional LP points, for a
+before/after comparison in one run.
 Targets (issue 13): every K = 0..10 certified (gap <= 1e-4) in <= 120 s for the whole curve at 40 x 8760;
 LV 1-minute K = 5 proven in <= 30 s; unlimited gap <= 1 % in <= 120 s.
 
@@ -149,11 +154,11 @@ def run_epigraph(problem, K, solver, time_limit):
     return (*result, wall)
 
 
-def curve_table(name, problem, k_max, solver, per_k, reference_ks, groups=None) -> list:
+def curve_table(name, problem, k_max, solver, per_k, reference_ks, groups=None, fractional_cuts=True) -> list:
     """Print and return one instance's curve rows: fast (shared balancer, per_k s per K) and epigraph MILP (same)."""
     from lascopf_assets.lib.phase_balance.exact import ExactPhaseBalancer, carry_bounds_down
 
-    balancer = ExactPhaseBalancer(problem, solver, groups)
+    balancer = ExactPhaseBalancer(problem, solver, groups, fractional_cuts=fractional_cuts)
     print(f"== curve {name}: {problem.n_junctions} junctions x {problem.n_hours} intervals, K = 0..{k_max}, "
           f"solver {solver}, {per_k:g} s per K for each method, {len(np.unique(balancer.groups))} hour groups")
     t0 = time.perf_counter()
@@ -176,6 +181,21 @@ def curve_table(name, problem, k_max, solver, per_k, reference_ks, groups=None) 
     return rows
 
 
+def budget_curve(name, problem, k_max, solver, budget, groups=None, fractional_cuts=True) -> None:
+    """The whole curve K = 0..k_max under one budget, spent as ``--curve KMAX --time-limit S`` spends it."""
+    from lascopf_assets.lib.phase_balance.exact import ExactPhaseBalancer, solve_with_curve
+
+    t0 = time.perf_counter()
+    balancer = ExactPhaseBalancer(problem, solver, groups, fractional_cuts=fractional_cuts)
+    _, curve = solve_with_curve(balancer, k_max, k_max, budget)
+    total = time.perf_counter() - t0
+    print(f"== curve {name} under one {budget:g} s budget (the CLI's --curve {k_max} --time-limit {budget:g}):")
+    print("   " + "  ".join(f"K={r.max_changes} {r.gap:.1%} {r.solve_seconds:.0f}s" for r in curve))
+    certified = sum(r.gap <= 1e-4 for r in curve)
+    print(f"   {certified}/{k_max + 1} K certified (gap <= 1e-4) in {total:.1f} s; "
+          f"target every K in <= 120 s: {certified == k_max + 1 and total <= 120}")
+
+
 def curve_main(args) -> None:
     from lascopf_assets.lib.phase_balance.exact import ExactPhaseBalancer
     from lascopf_assets.lib.phase_balance.lv_feeder import feeder_load_table
@@ -193,15 +213,18 @@ def curve_main(args) -> None:
     reference_ks = (set() if args.skip_reference else set(range(args.curve + 1)) if args.reference_ks is None
                     else {int(k) for k in args.reference_ks.split(",")})
     for name, problem in instances:
-        curve_table(name, problem, args.curve, args.solver, args.per_k, reference_ks, args.groups)
+        curve_table(name, problem, args.curve, args.solver, args.per_k, reference_ks, args.groups, args.fractional_cuts)
+    for name, problem in instances[:2]:
+        budget_curve(name, problem, args.curve, args.solver, args.curve_budget, args.groups, args.fractional_cuts)
     if (lv / "Loads.txt").exists():
         for groups in dict.fromkeys((args.groups, args.lv_groups)):  # the default (or --groups), then --lv-groups
-            r = ExactPhaseBalancer(lv_problem, args.solver, groups).solve(5, args.lv_limit, 1e-6)
+            r = ExactPhaseBalancer(lv_problem, args.solver, groups, fractional_cuts=args.fractional_cuts).solve(
+                5, args.lv_limit, 1e-6)
             label = f"{groups or 'default'} groups"
             print(f"== LV 1-minute K = 5, {label}, {args.lv_limit:g} s: {line('fast method', r)}")
             print(f"target proven in <= 30 s: {r.gap <= 1e-4 and r.solve_seconds <= 30}")
     for name, problem in instances[:2]:
-        b = ExactPhaseBalancer(problem, args.solver, args.groups)
+        b = ExactPhaseBalancer(problem, args.solver, args.groups, fractional_cuts=args.fractional_cuts)
         r = b.solve(problem.n_junctions, args.unlimited, 1e-6)
         print(f"== unlimited (--max-changes all) {name}, {args.unlimited:g} s: {line('fast method', r)}")
         print(f"target gap <= 1 % in <= 120 s: {r.gap <= 0.01 and r.solve_seconds <= 120}")
@@ -214,10 +237,15 @@ def main() -> None:
     ap.add_argument("--reference-ks", default=None, metavar="K,K,...",
                     help="--curve: the K the epigraph MILP runs for (default every K; its cvxpy build is not budgeted)")
     ap.add_argument("--groups", type=int, default=None, metavar="G",
-                    help="--curve: interval groups of the fast method (default: its own choice, 4 or 40 for spiky loads)")
+                    help="--curve: interval groups of the fast method (default: its own choice, 4)")
     ap.add_argument("--unlimited", type=float, default=120.0, help="--curve: seconds of the unlimited setting")
-    ap.add_argument("--lv-groups", type=int, default=4, metavar="G",
-                    help="--curve: LV K = 5 also with G groups (default 4, what steady hourly loads get)")
+    ap.add_argument("--curve-budget", type=float, default=120.0,
+                    help="--curve: one budget for the whole curve, spent as the CLI does (default 120, the target)")
+    ap.add_argument("--no-fractional-cuts", dest="fractional_cuts", action="store_false",
+                    help="--curve: SCIP's tree cuts integral candidates only (the method before fractional cuts)")
+    ap.add_argument("--lv-groups", type=int, default=40, metavar="G",
+                    help="--curve: LV K = 5 also with G groups (default 40, what spiky loads got before the "
+                         "fractional cuts)")
     ap.add_argument("--lv-limit", type=float, default=30.0, help="--curve: seconds of the LV K = 5 solves (target 30)")
     ap.add_argument("--lv-folder", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "ieee_european_lv"))
     ap.add_argument("--time-limit", type=float, default=1800.0, help="reference time limit, seconds (default 1800)")

@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="seconds (per feeder); the best assignment found and its gap are returned when reached")
     parser.add_argument("--gap", type=float, default=1e-6, help="relative optimality gap tolerance (default 1e-6)")
     parser.add_argument("--groups", type=int, default=None, metavar="G",
-                        help="interval groups of the fast method's master (default: 4, or 40 for spiky loads)")
+                        help="interval groups of the fast method's master (default 4)")
     parser.add_argument("--curve", type=int, default=None, metavar="KMAX",
                         help="also compute the trade-off curve for K = 0..KMAX (fast method)")
     parser.add_argument("--resolution", choices=("hourly", "minute"), default="hourly",

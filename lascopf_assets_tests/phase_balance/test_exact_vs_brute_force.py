@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 
 from lascopf_assets.lib.phase_balance.exact import (
-    SPIKY_GROUPS,
+    DEFAULT_GROUPS,
     SPIKY_SCIP_PARAMS,
     SPIKY_SHARE_VARIATION,
-    STEADY_GROUPS,
     ExactPhaseBalancer,
     default_group_count,
     share_variation,
@@ -111,6 +110,12 @@ def test_term_cuts_are_tight_where_made_and_below_the_terms_everywhere(seed):
             assert np.all(f_const + f_coef @ b.to_moves(other) <= b.term_values(other) + 1e-12)
         y2 = rng.random(len(b.move_junction)) * 0.5
         assert np.all(f_const + f_coef @ y2 <= b.cuts_at_moves(y2)[2] + 1e-12)
+        # what the separation asks for: the terms some theta underestimates, with the same rows
+        theta = f_values * rng.choice([0.5, 1.0], size=len(f_values))
+        terms, v_coef, v_const = b.violated_cuts_at_moves(y, theta, 1e-9)
+        assert list(terms) == list(np.flatnonzero(theta < f_values * (1 - 1e-6)))
+        assert np.allclose(v_coef, f_coef[terms], rtol=1e-12, atol=1e-12)
+        assert np.allclose(v_const, f_const[terms], rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -141,13 +146,13 @@ def _spiky_instance(seed, J=7, T=80):
     return PhaseBalanceProblem.from_arrays(np.round(loads, 4), rng.choice(3, size=J, p=[0.5, 0.3, 0.2]))
 
 
-def test_the_group_count_and_scip_settings_follow_the_spikiness_of_the_loads():
+def test_the_scip_settings_follow_the_spikiness_of_the_loads_and_the_group_count_does_not():
     # fixed shares: every junction a constant fraction of the total, so no variation at all
     total = 1 + 0.5 * np.sin(np.arange(300) / 7.0)
     steady = PhaseBalanceProblem.from_arrays(np.outer([1.0, 2.0, 3.0, 0.5], total), np.array([0, 0, 1, 2]))
     b = ExactPhaseBalancer(steady)
     assert share_variation(b.norm) == pytest.approx(0.0, abs=1e-12)
-    assert (b.spiky, default_group_count(b.norm), b.scip_params) == (False, STEADY_GROUPS, {})  # (k-means merges identical hours)
+    assert (b.spiky, default_group_count(b.norm), b.scip_params) == (False, DEFAULT_GROUPS, {})  # (k-means merges identical hours)
     # a junction without load counts for nothing (no division by its zero mean)
     idle = PhaseBalanceProblem.from_arrays(np.vstack([steady.loads, np.zeros(300)]), np.array([0, 0, 1, 2, 1]))
     assert share_variation(ExactPhaseBalancer(idle).norm) == pytest.approx(0.0, abs=1e-12)
@@ -155,9 +160,9 @@ def test_the_group_count_and_scip_settings_follow_the_spikiness_of_the_loads():
     spiky = _spiky_instance(0, J=7, T=500)
     b = ExactPhaseBalancer(spiky)
     assert share_variation(b.norm) > SPIKY_SHARE_VARIATION
-    assert b.spiky and b.n_groups == default_group_count(b.norm) == SPIKY_GROUPS and b.scip_params == SPIKY_SCIP_PARAMS
+    assert b.spiky and b.n_groups == default_group_count(b.norm) == DEFAULT_GROUPS and b.scip_params == SPIKY_SCIP_PARAMS
     # never more groups than intervals; the caller's groups and SCIP parameters win
-    assert default_group_count(ExactPhaseBalancer(_spiky_instance(0, J=7, T=SPIKY_GROUPS // 2)).norm) == SPIKY_GROUPS // 2
+    assert default_group_count(ExactPhaseBalancer(_spiky_instance(0, J=7, T=DEFAULT_GROUPS - 1)).norm) == DEFAULT_GROUPS - 1
     mine = ExactPhaseBalancer(spiky, n_groups=5, solver_options={"constraints/knapsack/propfreq": 1})
     assert mine.n_groups == 5 and mine.scip_params == {"constraints/knapsack/propfreq": 1}
 

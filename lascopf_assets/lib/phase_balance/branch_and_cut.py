@@ -97,21 +97,20 @@ class _TermCuts(Conshdlr):
     def conssepalp(self, constraints, nusefulconss, **kw):
         """Rows tight at the LP point, for the terms it underestimates by more than ``FRACTIONAL_CUT_TOL``."""
         y, theta = self._values(None)
-        coef, const, values = self.oracle.cuts_at_moves(y)
-        viol = np.flatnonzero(values - theta > FRACTIONAL_CUT_TOL * np.maximum(1.0, values))
-        if not len(viol):
+        terms, coef, const = self.oracle.violated_cuts_at_moves(y, theta, FRACTIONAL_CUT_TOL)
+        if not len(terms):
             return {"result": SCIP_RESULT.DIDNOTFIND}
         m = self.model
-        for g in viol:
-            row = m.createEmptyRowUnspec(name="fc", lhs=float(const[g]), rhs=None, local=False, removable=True)
+        for term, row_coef, c in zip(terms, coef, const):
+            row = m.createEmptyRowUnspec(name="fc", lhs=float(c), rhs=None, local=False, removable=True)
             m.cacheRowExtensions(row)
-            m.addVarToRow(row, self.theta_vars[int(g)], 1.0)
-            for i in np.flatnonzero(coef[g]):
-                m.addVarToRow(row, self.y_vars[i], -float(coef[g, i]))
+            m.addVarToRow(row, self.theta_vars[int(term)], 1.0)
+            for i in np.flatnonzero(row_coef):
+                m.addVarToRow(row, self.y_vars[i], -float(row_coef[i]))
             m.flushRowExtensions(row)
             m.addCut(row, forcecut=True)
             m.releaseRow(row)
-        self.n_fractional_cuts += len(viol)
+        self.n_fractional_cuts += len(terms)
         return {"result": SCIP_RESULT.SEPARATED}
 
     def consenfolp(self, constraints, nusefulconss, solinfeasible, **kw):

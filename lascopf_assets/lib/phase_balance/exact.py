@@ -26,18 +26,27 @@ points more tightly (measured: the demo zone's K = 7 bound after 30 s 143 instea
 synthetic generator's K = 8 proven in 12 s instead of 16 s; the LV feeder's K = 5 in 14 s
 instead of 20 s).
 
+Why fractional points too. Each ``f_{g,p}`` is convex in ``y`` (a sum of absolute values of affine
+functions), so the cut with the signs of ``d[t, p]`` at a *fractional* ``y`` is a subgradient row:
+tight there and below ``f_{g,p}`` everywhere. Cutting the LP points of the tree's nodes, not only
+its integral candidates, lifts each node's bound to the true convex terms over the node's box
+(the rows made at integral candidates alone leave it below). Near balance the bound is the whole
+difficulty: the demo zone's K = 7 was proven in 554 s with cuts at integral candidates only, and
+is proven in 43-55 s with these (``fractional_cuts=False`` restores the former).
+
 Two ways to run it. ``solver="scip"`` (default): a single branch-and-bound tree
 in SCIP whose constraint handler evaluates ``f`` at every integral candidate and
-adds the violated term cuts on the spot (:mod:`.branch_and_cut`).
+adds the violated term cuts on the spot, and cuts the nodes' fractional LP points
+once per node (:mod:`.branch_and_cut`).
 ``solver="highs"``: HiGHS has no lazy-constraint callback, so the master is
 re-solved after each round of cuts (:mod:`.master`); same bounds, slower.
 
-What makes it fast: ``2J`` binaries and ``3G`` continuous variables (``G`` = 4 by default, 40
-for spiky loads: :func:`default_group_count`) instead of 8760 x (3 aggregates + 3 absolute values
+What makes it fast: ``2J`` binaries and ``3G`` continuous variables (``G`` = 4 by default:
+:func:`default_group_count`) instead of 8760 x (3 aggregates + 3 absolute values
 + 1 max); the first cuts (two per term, the same sign in every hour of the group: the
 "aggregated model") plus the cuts at the current assignment and at a
-local-search incumbent; only violated cuts are added, all of one candidate's
-cuts come from one sparse product; hours are grouped by k-means on their
+local-search incumbent; only violated cuts are added, all of one point's
+cuts come from one dense product per group (the hours sorted by group); hours are grouped by k-means on their
 normalized load shares and initial deviations. Few groups keep every LP tiny;
 the cuts at integral candidates keep the master exact where it matters.
 Work is reused across K on the trade-off curve (cuts are valid for every K,
@@ -85,13 +94,11 @@ def hour_groups(norm: NormalizedLoads, n_groups: int, seed: int = 0) -> np.ndarr
 
 
 SPIKY_SHARE_VARIATION = 1.0
-"""Above this :func:`share_variation` the loads are spiky (single households minute by minute) and the
-master gets :data:`SPIKY_GROUPS` groups and :data:`SPIKY_SCIP_PARAMS`; at or below it,
-:data:`STEADY_GROUPS` groups and SCIP's settings of :func:`~.branch_and_cut.branch_and_cut`. Set between
-the instances it was measured on: the demo zone (0.12) and the synthetic generator (0.45), both
-40 x 8760 hourly, and the IEEE European LV feeder at 1-minute resolution (1.38)."""
-STEADY_GROUPS = 4
-SPIKY_GROUPS = 40
+"""Above this :func:`share_variation` the loads are spiky (single households minute by minute) and SCIP
+gets :data:`SPIKY_SCIP_PARAMS`; at or below it, SCIP's settings of :func:`~.branch_and_cut.branch_and_cut`.
+Set between the instances it was measured on: the demo zone (0.12) and the synthetic generator (0.45),
+both 40 x 8760 hourly, and the IEEE European LV feeder at 1-minute resolution (1.38)."""
+DEFAULT_GROUPS = 4
 SPIKY_SCIP_PARAMS = {"constraints/knapsack/propfreq": -1}
 # No propagation of the cardinality row (sum y <= K, a knapsack to SCIP): the LP enforces it anyway. Measured
 # with one theta per group (before the per-phase terms), over 3-4 random seeds of SCIP: the LV feeder's K = 5
@@ -115,13 +122,17 @@ def spiky(norm: NormalizedLoads) -> bool:
 
 
 def default_group_count(norm: NormalizedLoads) -> int:
-    """Groups of the master when none are asked for: :data:`STEADY_GROUPS`, or :data:`SPIKY_GROUPS` for
-    spiky loads (never more than T).
+    """Groups of the master when none are asked for: :data:`DEFAULT_GROUPS` (never more than T).
 
     Few groups give small LPs and high node throughput, and the cuts added at integral candidates make
-    the master exact there anyway; more groups tighten the bound at fractional points. Which wins
-    depends on the loads. Measured with the per-phase terms (SCIP, one balancer along the curve, 30 s
-    for the last K):
+    the master exact there anyway; more groups tighten the bound at fractional points. With SCIP's cuts
+    at fractional LP points few groups win on every instance measured: the IEEE European LV feeder at
+    1-minute resolution (spiky loads), K = 5 alone in 7.6 s with 4 groups against 21.0 s with 40, and
+    along the curve at 10 s per K all of K = 0..5 proven in 10 s and K = 6..9 at 3.5-12.6 % gaps with 4
+    groups against K = 5..9 at 4.5-16.3 % with 40; the demo zone's K = 7 bound after 60 s 168.1 with 4
+    groups, 166.1 with 12 and 158.9 with 40. Before the fractional cuts spiky loads got 40 groups.
+    Measured before the fractional cuts, with the per-phase terms (SCIP, one balancer along the curve,
+    30 s for the last K):
     - hourly 40 x 8760, demo zone, K = 6 / the K = 7 gap after 30 s: 1 group 1.1 s / 19.7 %, 2 groups
       1.0 s / 22.5 %, 4 groups 1.4 s / 22.4 %, 6 groups 1.8 s / 25.4 %, 12 groups 2.7 s / 25.8 %, 24
       groups 5.5 s / 31 %; the synthetic generator, K = 0..8 (all proven): 1 group 15.5 s, 2 groups
@@ -132,7 +143,7 @@ def default_group_count(norm: NormalizedLoads) -> int:
       per-phase terms) left K = 5 at a 6-9 % gap after 30-60 s.
     """
     T = norm.l.shape[1]
-    return int(min(T, SPIKY_GROUPS if spiky(norm) else STEADY_GROUPS))
+    return int(min(T, DEFAULT_GROUPS))
 
 
 class ExactPhaseBalancer:
@@ -207,19 +218,23 @@ class ExactPhaseBalancer:
         """Coefficients (3G, 2J) and constants (3G,) of ``1/2 sum_{t in g} s[t, p] d[t, p](y)``, ``signs`` (T, 3)."""
         return self._cuts_by_group(signs[self._hour_order])
 
-    def _cuts_by_group(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`_cuts` for signs whose hours are in group order (``s[i]`` is hour ``_hour_order[i]``).
+    def _cuts_by_group(self, s: np.ndarray, groups=None) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_cuts` for signs whose hours are in group order (``s[i]`` is hour ``_hour_order[i]``), for the
+        terms of ``groups`` only (all when None; rows ``3 g + p`` for each listed ``g`` in turn).
 
         ``d[t, p](y) = d0[t, p] + sum_m y_m l[j_m, t] ([p = target_m] - [p = p0_m])``: move ``m`` puts junction
         ``j_m`` on its target phase and takes it off its initial one. So the coefficient of ``y_m`` in term
         ``(g, p)`` is ``A[3g+p, j_m] ([p = target_m] - [p = p0_m])`` with ``A[3g+p, j] = 1/2 sum_{t in g}
         s[t, p] l[j, t]``: one dense (J x |g|) x (|g| x 3) product per group."""
+        groups = range(self.n_groups) if groups is None else groups
         ends = np.append(self._block_starts[1:], len(s))
-        A = np.empty((self.n_groups, 3, self._l_by_group.shape[0]))
-        for g, (a, b) in enumerate(zip(self._block_starts, ends)):
-            A[g] = (self._l_by_group[:, a:b] @ s[a:b]).T
-        coef = 0.5 * A.reshape(self.n_terms, -1)[:, self.move_junction] * self._move_effect
-        return coef, self._block_sums(0.5 * s * self._d0_by_group)
+        A = np.empty((len(groups), 3, self._l_by_group.shape[0]))
+        for i, g in enumerate(groups):
+            a, b = self._block_starts[g], ends[g]
+            A[i] = (self._l_by_group[:, a:b] @ s[a:b]).T
+        rows = (3 * np.asarray(groups, dtype=np.int64)[:, None] + np.arange(3)).ravel()
+        coef = 0.5 * A.reshape(len(rows), -1)[:, self.move_junction] * self._move_effect[rows]
+        return coef, self._block_sums(0.5 * s * self._d0_by_group)[rows]
 
     def cuts_at(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per term: the cut tight at ``x`` (coefficients, constant) and the true value ``f_{g,p}(x)``."""
@@ -228,15 +243,33 @@ class ExactPhaseBalancer:
     def cuts_at_moves(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`cuts_at` for moves ``y`` in [0, 1], fractional too: each term is convex in ``y``, so the row
         tight at a fractional point (a subgradient there) is valid everywhere as well."""
+        d = self._deviations_by_group(y)
+        coef, const = self._cuts_by_group(np.where(d >= 0, 1.0, -1.0))
+        return coef, const, self._block_sums(0.5 * np.abs(d))
+
+    def violated_cuts_at_moves(self, y: np.ndarray, theta: np.ndarray, tol_rel: float):
+        """The terms where ``f_{g,p}(y) - theta > tol_rel max(1, f_{g,p}(y))``, with their rows tight at ``y``
+        (as :meth:`cuts_at_moves`, computed for the groups of those terms only): ``(terms, coef, const)``."""
+        d = self._deviations_by_group(y)
+        values = self._block_sums(0.5 * np.abs(d))
+        violated = values - theta > tol_rel * np.maximum(1.0, values)
+        groups = np.flatnonzero(violated.reshape(-1, 3).any(axis=1))
+        if not len(groups):
+            return np.zeros(0, dtype=np.int64), np.zeros((0, len(self.move_junction))), np.zeros(0)
+        coef, const = self._cuts_by_group(np.where(d >= 0, 1.0, -1.0), groups)
+        rows = (3 * groups[:, None] + np.arange(3)).ravel()
+        keep = violated[rows]
+        return rows[keep], coef[keep], const[keep]
+
+    def _deviations_by_group(self, y: np.ndarray) -> np.ndarray:
+        """``d[t, p](y)`` for moves ``y`` in [0, 1], ``(T, 3)`` with the hours in group order."""
         y = np.asarray(y, dtype=np.float64)
         p0 = self.problem.initial_phase
         share = np.zeros((len(p0), 3))  # share[j, p]: how much of junction j sits on phase p
         share[np.arange(len(p0)), p0] = 1.0
         np.add.at(share, (self.move_junction, p0[self.move_junction]), -y)
         np.add.at(share, (self.move_junction, self.move_target), y)
-        d = self._lT_by_group @ share - 1.0  # (T, 3), hours in group order
-        coef, const = self._cuts_by_group(np.where(d >= 0, 1.0, -1.0))
-        return coef, const, self._block_sums(0.5 * np.abs(d))
+        return self._lT_by_group @ share - 1.0
 
     def _add_cuts(self, terms, coef, const) -> None:
         self.pool.append((np.asarray(terms), coef, const))
@@ -321,6 +354,13 @@ class ExactPhaseBalancer:
         return x
 
     def _solve_branch_and_cut(self, max_changes, deadline, gap_tolerance) -> tuple[SolverOutcome, float]:
+        """One SCIP tree for ``max_changes``; fractional LP points are cut unless the cap cannot bind.
+
+        In the unlimited setting every junction a third on each phase balances every hour, so no cut lifts
+        the bound of a node with many free junctions, and cutting fractional points only slows the tree
+        down: the assignments it finds are what the user gets. Measured (120 s, standalone): the demo zone
+        345.5 with fractional cuts (bound 67.9) against 186.3 without (bound 5.5); the synthetic instance
+        542.1 (bound 100.0) against 196.1 (bound 46.4)."""
         remaining = deadline - time.perf_counter()
         if remaining <= 0:
             return SolverOutcome(TIME_LIMIT, "no time left for SCIP after the local search"), 0.0
@@ -329,7 +369,8 @@ class ExactPhaseBalancer:
         outcome = branch_and_cut(
             self, max_changes, list(self.pool), self.to_moves(start),
             self.term_values(start) * (1 + 1e-9) + 1e-12, min(remaining, 1e9), gap_tolerance * 0.5,
-            params=self.scip_params, fixed_zero=fixed, separate_fractional=self.fractional_cuts,
+            params=self.scip_params, fixed_zero=fixed,
+            separate_fractional=self.fractional_cuts and max_changes < self.problem.n_junctions,
         )
         self.iterations += 1
         self.n_lazy_cuts += outcome.n_cuts
