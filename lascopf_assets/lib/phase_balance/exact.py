@@ -232,9 +232,14 @@ class ExactPhaseBalancer:
         for i, g in enumerate(groups):
             a, b = self._block_starts[g], ends[g]
             A[i] = (self._l_by_group[:, a:b] @ s[a:b]).T
-        rows = (3 * np.asarray(groups, dtype=np.int64)[:, None] + np.arange(3)).ravel()
+        rows = self._terms_of(groups)
         coef = 0.5 * A.reshape(len(rows), -1)[:, self.move_junction] * self._move_effect[rows]
         return coef, self._block_sums(0.5 * s * self._d0_by_group)[rows]
+
+    @staticmethod
+    def _terms_of(groups) -> np.ndarray:
+        """The term indices ``3 g + p`` of ``groups``, group by group."""
+        return (3 * np.asarray(groups, dtype=np.int64)[:, None] + np.arange(3)).ravel()
 
     def cuts_at(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per term: the cut tight at ``x`` (coefficients, constant) and the true value ``f_{g,p}(x)``."""
@@ -257,7 +262,7 @@ class ExactPhaseBalancer:
         if not len(groups):
             return np.zeros(0, dtype=np.int64), np.zeros((0, len(self.move_junction))), np.zeros(0)
         coef, const = self._cuts_by_group(np.where(d >= 0, 1.0, -1.0), groups)
-        rows = (3 * groups[:, None] + np.arange(3)).ravel()
+        rows = self._terms_of(groups)
         keep = violated[rows]
         return rows[keep], coef[keep], const[keep]
 
