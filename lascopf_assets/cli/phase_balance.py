@@ -36,7 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--groups", type=int, default=None, metavar="G",
                         help="interval groups of the fast method's master (default 4)")
     parser.add_argument("--curve", type=int, default=None, metavar="KMAX",
-                        help="also compute the trade-off curve for K = 0..KMAX (fast method)")
+                        help="also compute the trade-off curve for K = 0..KMAX (fast method); --time-limit is "
+                             "then one budget, K by K in increasing order, each K using what is left but half an "
+                             "equal share kept back for every larger K")
     parser.add_argument("--resolution", choices=("hourly", "minute"), default="hourly",
                         help="interval length when LOADS is an OpenDSS feeder folder (default hourly)")
     parser.add_argument("--report", default=None, metavar="HTML",

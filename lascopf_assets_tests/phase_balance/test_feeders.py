@@ -188,19 +188,21 @@ class _Solved(int):
     status, imbalance, bound, reason = "optimal", 1.0, 1.0, None
 
 
-def test_the_asked_for_k_gets_the_time_the_small_k_leave_and_the_curve_keeps_a_reserve():
+def test_each_k_gets_what_is_left_but_the_floors_of_the_k_after_it():
     from lascopf_assets.lib.phase_balance.exact import solve_with_curve
 
-    budget = 1.1  # 11 solves: an equal split would give each 0.1 s
+    budget = 1.1  # 11 solves: an equal share is 0.1 s, a floor half of it
     balancer = _RecordingBalancer({k: 1.0 for k in range(6, 11)})  # K <= 5 finish at once, larger K use it all
     result, curve = solve_with_curve(balancer, 5, 10, budget)
     assert result == 5 and curve == list(range(11))
     assert list(balancer.shares) == list(range(11))  # increasing K: cuts and incumbents carry over
-    reserve = 0.5 * budget * 5 / 11
-    assert balancer.shares[5] == pytest.approx(budget - reserve, abs=0.05)  # K = 5 gets what K = 0..4 left
-    # K = 5 spent nothing: the larger K split the whole budget that is left, each using its share
-    assert balancer.shares[6] == pytest.approx(budget / 5, abs=0.05)
-    assert all(balancer.shares[k] == pytest.approx(budget / 5, abs=0.06) for k in range(7, 11))
+    floor = 0.05
+    # K = 0 keeps back a floor for K = 1..4 and 6..10, and an equal share for the asked-for K = 5
+    assert balancer.shares[0] == pytest.approx(budget - 9 * floor - 0.1, abs=0.02)
+    assert balancer.shares[5] == pytest.approx(budget - 5 * floor, abs=0.05)  # K = 5 gets what K = 0..4 left
+    # K = 5 spent nothing: K = 6, the first K that uses its time, gets all but the floors of K = 7..10
+    assert balancer.shares[6] == pytest.approx(budget - 4 * floor, abs=0.05)
+    assert all(balancer.shares[k] == pytest.approx(floor, abs=0.02) for k in range(7, 11))
 
 
 def test_without_a_time_limit_every_k_is_unbounded():
@@ -211,12 +213,14 @@ def test_without_a_time_limit_every_k_is_unbounded():
     assert list(balancer.shares) == [0, 1, 2, 3, 4, 5] and set(balancer.shares.values()) == {None}
 
 
-def test_when_the_asked_for_k_uses_its_time_the_curve_still_has_its_reserve():
+def test_when_the_asked_for_k_uses_its_time_the_curve_still_has_its_floors():
     from lascopf_assets.lib.phase_balance.exact import solve_with_curve
 
     budget = 1.1
     balancer = _RecordingBalancer({5: 1.0})  # K = 5 uses all it is given
     solve_with_curve(balancer, 5, 10, budget)
-    reserve = 0.5 * budget * 5 / 11
-    assert balancer.shares[5] == pytest.approx(budget - reserve, abs=0.05)
-    assert balancer.shares[6] == pytest.approx(reserve / 5, abs=0.02)  # the reserve, split over K = 6..10
+    floor = 0.05  # half of an equal share (0.1 s)
+    assert balancer.shares[5] == pytest.approx(budget - 5 * floor, abs=0.05)
+    assert balancer.shares[6] == pytest.approx(floor, abs=0.02)  # what K = 5 kept back for it
+    # K = 6..10 spend nothing, so each K after them gets one floor more
+    assert [round(balancer.shares[k] / floor) for k in range(6, 11)] == [1, 2, 3, 4, 5]
