@@ -180,9 +180,11 @@ class ExactPhaseBalancer:
         # the hours sorted by group, so that each group is one block of rows (cuts by dense block products)
         self._hour_order = np.argsort(self.groups, kind="stable")
         self._block_starts = np.searchsorted(self.groups[self._hour_order], np.arange(self.n_groups))
+        self._block_ends = np.append(self._block_starts[1:], T)
         self._l_by_group = np.ascontiguousarray(self.norm.l[:, self._hour_order])  # (J, T)
         self._lT_by_group = np.ascontiguousarray(self._l_by_group.T)  # (T, J)
         self._d0_by_group = self.norm.d0[self._hour_order]
+        self._initial_share = np.eye(3)[p0]  # (J, 3): each junction wholly on its initial phase
         self.fractional_cuts = fractional_cuts
         self.master = None
         self.pool: list = []
@@ -226,10 +228,9 @@ class ExactPhaseBalancer:
         ``(g, p)`` is ``A[3g+p, j_m] ([p = target_m] - [p = p0_m])`` with ``A[3g+p, j] = 1/2 sum_{t in g}
         s[t, p] l[j, t]``: one dense (J x |g|) x (|g| x 3) product per group."""
         groups = range(self.n_groups) if groups is None else groups
-        ends = np.append(self._block_starts[1:], len(s))
         A = np.empty((len(groups), 3, self._l_by_group.shape[0]))
         for i, g in enumerate(groups):
-            a, b = self._block_starts[g], ends[g]
+            a, b = self._block_starts[g], self._block_ends[g]
             A[i] = (self._l_by_group[:, a:b] @ s[a:b]).T
         rows = self._terms_of(groups)
         coef = 0.5 * A.reshape(len(rows), -1)[:, self.move_junction] * self._move_effect[rows]
@@ -269,8 +270,7 @@ class ExactPhaseBalancer:
         """``d[t, p](y)`` for moves ``y`` in [0, 1], ``(T, 3)`` with the hours in group order."""
         y = np.asarray(y, dtype=np.float64)
         p0 = self.problem.initial_phase
-        share = np.zeros((len(p0), 3))  # share[j, p]: how much of junction j sits on phase p
-        share[np.arange(len(p0)), p0] = 1.0
+        share = self._initial_share.copy()  # share[j, p]: how much of junction j sits on phase p
         np.add.at(share, (self.move_junction, p0[self.move_junction]), -y)
         np.add.at(share, (self.move_junction, self.move_target), y)
         return self._lT_by_group @ share - 1.0
