@@ -513,8 +513,8 @@ def solve_with_curve(balancer: ExactPhaseBalancer, max_changes: int, curve_max_c
 
 
 def curve_floors(ks: list[int], max_changes: int, time_limit: float | None) -> list[float]:
-    """Seconds each of ``ks`` is guaranteed of a ``solve_with_curve`` budget: :data:`CURVE_FLOOR_SHARE` of an
-    equal share, a whole equal share for ``max_changes`` (0 without a limit)."""
+    """Seconds of a ``solve_with_curve`` budget the earlier K keep back for each of ``ks``: :data:`CURVE_FLOOR_SHARE`
+    of an equal share, a whole equal share for ``max_changes`` (0 without a limit)."""
     if time_limit is None:
         return [0.0] * len(ks)
     equal = time_limit / len(ks)
