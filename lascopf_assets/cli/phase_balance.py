@@ -187,6 +187,10 @@ def _print_result(result, curve, indent: str = "") -> None:
           f"(bound {result.bound:.6g}, gap {result.gap:.2e}) in {result.solve_seconds:.2f} s")
     if result.reason:
         print(f"{indent}  {result.solver}: {result.reason}")
+    if result.neighbourhood_search:
+        n = result.neighbourhood_search
+        print(f"{indent}neighbourhood search: {n['steps']} random sets of junctions re-optimized with the rest fixed "
+              f"({n['proven']} proven, {n['improved']} improved the assignment)")
     if result.skipped_hours:
         print(f"{indent}skipped {len(result.skipped_hours)} interval(s) with zero total load")
     for c in result.changes:

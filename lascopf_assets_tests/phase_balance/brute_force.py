@@ -22,11 +22,15 @@ def imbalance_by_loop(loads, assignment) -> float:
     return total
 
 
-def brute_force(loads: np.ndarray, initial_phase: np.ndarray, max_changes: int) -> tuple[float, np.ndarray]:
-    """Minimum imbalance over every assignment with at most ``max_changes`` changes (3^J enumeration)."""
+def brute_force(loads: np.ndarray, initial_phase: np.ndarray, max_changes: int,
+                fixed=()) -> tuple[float, np.ndarray]:
+    """Minimum imbalance over every assignment with at most ``max_changes`` changes (3^J enumeration), the
+    junctions ``fixed`` on their initial phases."""
     J = loads.shape[0]
     every = np.array(list(itertools.product(range(3), repeat=J)), dtype=np.int64)  # (3^J, J)
-    every = every[(every != initial_phase).sum(axis=1) <= max_changes]
+    fixed = np.asarray(fixed, dtype=np.int64)
+    every = every[((every != initial_phase).sum(axis=1) <= max_changes)
+                  & (every[:, fixed] == initial_phase[fixed]).all(axis=1)]
     total = loads.sum(axis=0)
     kept = total > 0
     L = loads[:, kept]

@@ -155,6 +155,8 @@ def phase_assignment(
             "skipped_hours": dg.MetadataValue.int(len(result.skipped_hours)),
             "max_changes": dg.MetadataValue.int(result.max_changes),
             "unlimited": dg.MetadataValue.bool(bool(result.unlimited)),
+            "neighbourhood_search": dg.MetadataValue.json(  # unlimited only; elsewhere no step ran
+                result.neighbourhood_search or {"steps": 0, "proven": 0, "improved": 0}),
             # each point on its own: K, status, imbalance, bound, gap and its changes (phase_recommendations reads it)
             "tradeoff_points": dg.MetadataValue.json([_curve_point(r) for r in curve]),
             "recommended_point": dg.MetadataValue.json(_curve_point(result)),  # also when K is past the curve

@@ -35,19 +35,25 @@ def _move_objectives(norm: NormalizedLoads, d: np.ndarray, current: np.ndarray,
 
 
 def improve(norm: NormalizedLoads, assignment: np.ndarray, max_changes: int,
-            max_rounds: int = 1000, deadline: float | None = None) -> tuple[np.ndarray, float]:
+            max_rounds: int = 1000, deadline: float | None = None,
+            movable: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """Best-improvement local search from ``assignment`` with at most ``max_changes`` changes.
 
     Neighbourhood: re-phase one junction (keeping the change count within the
     cap), or, at the cap, undo one change and re-phase another junction (swap).
+    ``movable`` (boolean per junction, None: all): the junctions that may be re-phased; the others keep
+    their phase in ``assignment``, which must then be their initial one.
     Returns the local optimum (or the best point reached by ``deadline``, a
     ``time.perf_counter()`` value) and its objective.
     """
     x = np.array(assignment, dtype=np.int64)
     p0 = norm.initial_phase
     J = len(x)
+    movable = np.ones(J, dtype=bool) if movable is None else np.asarray(movable, dtype=bool)
     if np.count_nonzero(x != p0) > max_changes:
         raise ValueError("start assignment exceeds the change cap")
+    if np.any((x != p0) & ~movable):
+        raise ValueError("start assignment re-phases a junction that may not move")
     d = norm.deviations(x)
     best = float(np.abs(d).max(axis=1).sum())
     all_j = np.repeat(np.arange(J), 2)
@@ -57,7 +63,7 @@ def improve(norm: NormalizedLoads, assignment: np.ndarray, max_changes: int,
         changed = x != p0
         n_changed = int(changed.sum())
         targets = (x[all_j] + 1 + np.tile([0, 1], J)) % 3
-        allowed = (n_changed < max_changes) | changed[all_j] | (targets == p0[all_j])
+        allowed = ((n_changed < max_changes) | changed[all_j] | (targets == p0[all_j])) & movable[all_j]
         cand_j, cand_q = all_j[allowed], targets[allowed]
         step = None
         if len(cand_j):
@@ -73,7 +79,7 @@ def improve(norm: NormalizedLoads, assignment: np.ndarray, max_changes: int,
                 d_i[:, p0[i_j]] += norm.l[i_j]
                 x_i = x.copy()
                 x_i[i_j] = p0[i_j]
-                free = np.flatnonzero((x_i == p0) & (np.arange(J) != i_j))
+                free = np.flatnonzero((x_i == p0) & (np.arange(J) != i_j) & movable)
                 if len(free) == 0:
                     continue
                 fj = np.repeat(free, 2)

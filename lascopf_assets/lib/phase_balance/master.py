@@ -84,6 +84,10 @@ class _Master:
     def set_max_changes(self, max_changes: int) -> None:
         raise NotImplementedError
 
+    def fix_moves_to_zero(self, moves: np.ndarray) -> None:
+        """Forbid ``moves`` (their upper bound 0) and allow every other move again."""
+        raise NotImplementedError
+
     def solve(self, time_limit: float, rel_gap: float, start: np.ndarray | None,
               start_theta: np.ndarray | None) -> MasterSolution:
         raise NotImplementedError
@@ -140,6 +144,11 @@ class HighsMaster(_Master):
 
     def set_max_changes(self, max_changes: int) -> None:
         self._h.changeRowBounds(self._card_row, -self._hs.kHighsInf, float(max_changes))
+
+    def fix_moves_to_zero(self, moves: np.ndarray) -> None:
+        upper = np.ones(self.n_moves)
+        upper[np.asarray(moves, dtype=np.int64)] = 0.0
+        self._h.changeColsBounds(self.n_moves, np.arange(self.n_moves, dtype=np.int32), np.zeros(self.n_moves), upper)
 
     def solve(self, time_limit, rel_gap, start, start_theta) -> MasterSolution:
         h = self._h

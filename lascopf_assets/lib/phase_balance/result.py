@@ -45,6 +45,8 @@ class PhaseBalanceResult:
     reason: str | None = None
     unlimited: bool = False  # solved as ``--max-changes all``: every junction free (max_changes = junctions)
     solver_seconds: float | None = None  # reference: the solver's own clock, without the build and cvxpy's compilation
+    # unlimited setting: the exact neighbourhood search's steps, proven steps and improving steps (None: none ran)
+    neighbourhood_search: dict | None = None
 
     @property
     def gap(self) -> float:
@@ -76,6 +78,7 @@ class PhaseBalanceResult:
             "method": self.method,
             "solver": self.solver,
             "skipped_hours": [str(h) for h in self.skipped_hours],
+            "neighbourhood_search": self.neighbourhood_search,
         }
 
 
