@@ -184,10 +184,15 @@ class ExactPhaseBalancer:
         self._hour_order = np.argsort(self.groups, kind="stable")
         self._block_starts = np.searchsorted(self.groups[self._hour_order], np.arange(self.n_groups))
         self._block_ends = np.append(self._block_starts[1:], T)
+        # Arrays "by group" hold the hours in group order; per-phase ones are (3, T), phase-major: the products
+        # of the separation are then (2 or 3) x J x T with T contiguous, which OpenBLAS does 2-4x faster than
+        # the same products with a (T, 3) operand (0.05 ms instead of 0.22 ms at 40 x 8760).
         self._l_by_group = np.ascontiguousarray(self.norm.l[:, self._hour_order])  # (J, T)
         self._lT_by_group = np.ascontiguousarray(self._l_by_group.T)  # (T, J)
-        self._d0_by_group = self.norm.d0[self._hour_order]
-        self._initial_share = np.eye(3)[p0]  # (J, 3): each junction wholly on its initial phase
+        self._load_by_group = self._l_by_group.sum(axis=0)  # (T,): sum_j l[j, t] (3 up to rounding)
+        self._d0_by_group = np.ascontiguousarray(self.norm.d0[self._hour_order].T)  # (3, T)
+        self._p0 = p0
+        self._targets = self.move_target.reshape(J, 2)  # junction j's moves are 2 j and 2 j + 1
         self.fractional_cuts = fractional_cuts
         self.master = None
         self.pool: list = []
@@ -212,30 +217,31 @@ class ExactPhaseBalancer:
 
     def term_values(self, x: np.ndarray) -> np.ndarray:
         """``f_{g,p}(x) = 1/2 sum_{t in g} |d[t, p](x)|`` at index ``3 g + p``; they sum to the imbalance."""
-        return self._block_sums(0.5 * np.abs(self.norm.deviations(x)[self._hour_order]))
+        return self._block_sums(0.5 * np.abs(self.norm.deviations(x)[self._hour_order].T))
 
-    def _block_sums(self, per_hour_phase: np.ndarray) -> np.ndarray:
-        """Sums over each group's hours of a ``(T, 3)`` array whose hours are in group order, at index ``3 g + p``."""
-        return np.add.reduceat(per_hour_phase, self._block_starts, axis=0).reshape(-1)
+    def _block_sums(self, per_phase_hour: np.ndarray) -> np.ndarray:
+        """Sums over each group's hours of a ``(3, T)`` array whose hours are in group order, at index ``3 g + p``."""
+        return np.add.reduceat(per_phase_hour, self._block_starts, axis=1).T.reshape(-1)
 
     # --- cuts --------------------------------------------------------------------------------
     def _cuts(self, signs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Coefficients (3G, 2J) and constants (3G,) of ``1/2 sum_{t in g} s[t, p] d[t, p](y)``, ``signs`` (T, 3)."""
-        return self._cuts_by_group(signs[self._hour_order])
+        return self._cuts_by_group(np.ascontiguousarray(signs[self._hour_order].T))
 
     def _cuts_by_group(self, s: np.ndarray, groups=None) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`_cuts` for signs whose hours are in group order (``s[i]`` is hour ``_hour_order[i]``), for the
-        terms of ``groups`` only (all when None; rows ``3 g + p`` for each listed ``g`` in turn).
+        """:meth:`_cuts` for signs ``(3, T)`` whose hours are in group order (``s[:, i]`` is hour
+        ``_hour_order[i]``), for the terms of ``groups`` only (all when None; rows ``3 g + p`` for each listed
+        ``g`` in turn).
 
         ``d[t, p](y) = d0[t, p] + sum_m y_m l[j_m, t] ([p = target_m] - [p = p0_m])``: move ``m`` puts junction
         ``j_m`` on its target phase and takes it off its initial one. So the coefficient of ``y_m`` in term
         ``(g, p)`` is ``A[3g+p, j_m] ([p = target_m] - [p = p0_m])`` with ``A[3g+p, j] = 1/2 sum_{t in g}
-        s[t, p] l[j, t]``: one dense (J x |g|) x (|g| x 3) product per group."""
+        s[t, p] l[j, t]``: one dense (3 x |g|) x (|g| x J) product per group."""
         groups = range(self.n_groups) if groups is None else groups
         A = np.empty((len(groups), 3, self._l_by_group.shape[0]))
         for i, g in enumerate(groups):
             a, b = self._block_starts[g], self._block_ends[g]
-            A[i] = (self._l_by_group[:, a:b] @ s[a:b]).T
+            np.matmul(s[:, a:b], self._lT_by_group[a:b], out=A[i])
         rows = self._terms_of(groups)
         coef = 0.5 * A.reshape(len(rows), -1)[:, self.move_junction] * self._move_effect[rows]
         return coef, self._block_sums(0.5 * s * self._d0_by_group)[rows]
@@ -262,7 +268,7 @@ class ExactPhaseBalancer:
         d = self._deviations_by_group(y)
         values = self._block_sums(0.5 * np.abs(d))
         violated = values - theta > tol_rel * np.maximum(1.0, values)
-        groups = np.flatnonzero(violated.reshape(-1, 3).any(axis=1))
+        groups = np.flatnonzero(violated.reshape(-1, 3).any(axis=1))  # term 3 g + p: phases of a group adjacent
         if not len(groups):
             return np.zeros(0, dtype=np.int64), np.zeros((0, len(self.move_junction))), np.zeros(0)
         coef, const = self._cuts_by_group(np.where(d >= 0, 1.0, -1.0), groups)
@@ -271,13 +277,23 @@ class ExactPhaseBalancer:
         return rows[keep], coef[keep], const[keep]
 
     def _deviations_by_group(self, y: np.ndarray) -> np.ndarray:
-        """``d[t, p](y)`` for moves ``y`` in [0, 1], ``(T, 3)`` with the hours in group order."""
-        y = np.asarray(y, dtype=np.float64)
-        p0 = self.problem.initial_phase
-        share = self._initial_share.copy()  # share[j, p]: how much of junction j sits on phase p
-        np.add.at(share, (self.move_junction, p0[self.move_junction]), -y)
-        np.add.at(share, (self.move_junction, self.move_target), y)
-        return self._lT_by_group @ share - 1.0
+        """``d[p, t](y)`` for moves ``y`` in [0, 1], ``(3, T)`` with the hours in group order.
+
+        ``d[p] = sum_j share[j, p] l[j] - 1`` with ``share[j, p]`` the part of junction ``j`` on phase ``p``;
+        the shares of a junction sum to 1, so ``d[C] = sum_j l[j] - d[A] - d[B] - 3``: two rows by product."""
+        y = np.asarray(y, dtype=np.float64).reshape(-1, 2)
+        J = len(y)
+        rows = np.arange(J)
+        share = np.zeros((J, 3))
+        share[rows, self._p0] = 1.0 - y[:, 0] - y[:, 1]
+        share[rows, self._targets[:, 0]] = y[:, 0]
+        share[rows, self._targets[:, 1]] = y[:, 1]
+        d = np.empty((3, self._l_by_group.shape[1]))
+        np.matmul(np.ascontiguousarray(share[:, :2].T), self._l_by_group, out=d[:2])
+        np.subtract(self._load_by_group, d[0], out=d[2])
+        d[2] -= d[1]
+        d -= 1.0
+        return d
 
     def _add_cuts(self, terms, coef, const) -> None:
         self.pool.append((np.asarray(terms), coef, const))
