@@ -181,6 +181,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_result(result, curve, indent: str = "") -> None:
+    from lascopf_assets.lib.phase_balance.result import neighbourhood_text
     from lascopf_assets.lib.solver_status import ERROR
 
     print(f"{indent}status {result.status}: imbalance {result.initial_imbalance:.6g} -> {result.imbalance:.6g} "
@@ -188,9 +189,7 @@ def _print_result(result, curve, indent: str = "") -> None:
     if result.reason:
         print(f"{indent}  {result.solver}: {result.reason}")
     if result.neighbourhood_search:
-        n = result.neighbourhood_search
-        print(f"{indent}neighbourhood search: {n['steps']} random sets of junctions re-optimized with the rest fixed "
-              f"({n['proven']} proven, {n['improved']} improved the assignment)")
+        print(f"{indent}neighbourhood search: {neighbourhood_text(result.neighbourhood_search)}")
     if result.skipped_hours:
         print(f"{indent}skipped {len(result.skipped_hours)} interval(s) with zero total load")
     for c in result.changes:

@@ -181,3 +181,19 @@ def test_cli_max_changes_must_be_a_number_or_all(table, tmp_path, capsys):
         main(["phase-balance", str(path), "--max-changes", "some"])
     assert info.value.code == 2
     assert "expected a whole number of changes or 'all'" in capsys.readouterr().err
+
+
+def test_cli_unlimited_on_a_larger_feeder_reports_its_neighbourhood_search(tmp_path, capsys):
+    path = tmp_path / "loads.parquet"
+    problem_to_long_table(generate_instance(16, 48, seed=5)).to_parquet(path)
+    assert main(["phase-balance", str(path), "--max-changes", "all", "--time-limit", "4", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    search = out["neighbourhood_search"]
+    assert search["steps"] >= 1 and search["improved"] <= search["steps"] and search["proven"] <= search["steps"]
+    assert out["bound"] <= out["imbalance"] and out["solve_seconds"] <= 4 + 2
+    problem = read_load_table(path)
+    assert imbalance(problem.loads, _apply(problem, out["changes"])) == pytest.approx(out["imbalance"], rel=1e-9)
+    assert main(["phase-balance", str(path), "--max-changes", "all", "--time-limit", "4"]) == 0
+    assert "neighbourhood search: " in capsys.readouterr().out
+    assert main(["phase-balance", str(path), "--max-changes", "3", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["neighbourhood_search"] is None

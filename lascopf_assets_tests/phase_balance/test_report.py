@@ -201,3 +201,17 @@ def test_the_physics_section_goes_into_a_written_report_once(tmp_path, solved):
     assert (tmp_path / LATEST_NAME).read_text() == text
     assert add_section(tmp_path / "missing.html", "x") is False
 
+
+
+def test_an_unlimited_result_says_so_and_what_its_neighbourhood_search_did(tmp_path, solved):
+    import dataclasses
+
+    problem, curve = solved
+    counts = {"steps": 17, "proven": 15, "improved": 4}
+    unlimited = dataclasses.replace(curve[2], unlimited=True, max_changes=problem.n_junctions,
+                                    neighbourhood_search=counts)
+    text = write_report(tmp_path / "u.html", problem, unlimited, curve).read_text()
+    assert f"<td>all {problem.n_junctions} junctions</td>" in text
+    assert "17 random sets of junctions re-optimized with the rest fixed (15 proven, 4 improved the assignment)" in text
+    plain = write_report(tmp_path / "k.html", problem, curve[2], curve).read_text()
+    assert "neighbourhood search" not in plain and "<td>2</td>" in plain

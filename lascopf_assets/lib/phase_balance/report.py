@@ -40,7 +40,7 @@ import pandas as pd  # noqa: E402
 
 from lascopf_assets.lib.phase_balance.metric import hourly_imbalance, phase_aggregates  # noqa: E402
 from lascopf_assets.lib.phase_balance.problem import PHASES, PhaseBalanceProblem  # noqa: E402
-from lascopf_assets.lib.phase_balance.result import PhaseBalanceResult  # noqa: E402
+from lascopf_assets.lib.phase_balance.result import PhaseBalanceResult, neighbourhood_text  # noqa: E402
 
 _COLORS = {"A": "#d62728", "B": "#2ca02c", "C": "#1f77b4"}
 LATEST_NAME = "latest.html"
@@ -248,9 +248,10 @@ def render_report(problem: PhaseBalanceProblem, result: PhaseBalanceResult,
     summary = [
         ("window", _window_text(problem)),
         ("junctions x intervals", f"{problem.n_junctions} x {problem.n_hours}"),
-        ("max changes K", str(result.max_changes)),
+        ("max changes K", f"all {result.max_changes} junctions" if result.unlimited else str(result.max_changes)),
         ("status", result.status),
         *([("solver said", result.reason)] if result.reason else []),
+        *([("neighbourhood search", neighbourhood_text(result.neighbourhood_search))] if result.neighbourhood_search else []),
         ("imbalance before (sum of ratios)", f"{result.initial_imbalance:.6g}"),
         ("imbalance after (sum of ratios)", f"{result.imbalance:.6g}"),
         ("proven lower bound (sum of ratios)", f"{result.bound:.6g}"),

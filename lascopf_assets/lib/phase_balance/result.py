@@ -90,6 +90,12 @@ def changes_between(problem: PhaseBalanceProblem, assignment: np.ndarray) -> lis
     ]
 
 
+def neighbourhood_text(counts: dict) -> str:
+    """One line on what an unlimited solve's neighbourhood search did (``PhaseBalanceResult.neighbourhood_search``)."""
+    return (f"{counts['steps']} random sets of junctions re-optimized with the rest fixed "
+            f"({counts['proven']} proven, {counts['improved']} improved the assignment)")
+
+
 UNLIMITED = "all"
 
 
