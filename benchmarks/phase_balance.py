@@ -18,7 +18,8 @@ hard cap), on the demo zone (40 junctions), the synthetic generator's 40 x 8760 
 European LV feeder at 1-minute resolution (55 loads x 1,440 minutes, when ``--lv-folder`` exists); then
 K = 5 on the LV feeder with ``--lv-limit`` s (30), with the default groups (4) and with
 ``--lv-groups`` (40, the count its spiky loads got before the fractional cuts) for comparison, and
-the unlimited setting (``--max-changes all``) with ``--unlimited`` s. Between the two, the whole curve of
+the unlimited setting (``--max-changes all``) with ``--unlimited`` s, as one SCIP tree (the method before the
+neighbourhood search) and with the search. Between the two, the whole curve of
 the demo zone and of the synthetic instance under one ``--curve-budget`` (120 s), spent as the CLI spends
 ``--curve KMAX --time-limit S`` (the small K finish early and leave their time to the larger ones).
 ``--no-fractional-cuts``: the fast method as it was before SCIP's tree cut fractional LP points, for a
@@ -224,9 +225,12 @@ def curve_main(args) -> None:
             print(f"== LV 1-minute K = 5, {label}, {args.lv_limit:g} s: {line('fast method', r)}")
             print(f"target proven in <= 30 s: {r.gap <= 1e-4 and r.solve_seconds <= 30}")
     for name, problem in instances[:2]:
-        b = ExactPhaseBalancer(problem, args.solver, args.groups, fractional_cuts=args.fractional_cuts)
-        r = b.solve(problem.n_junctions, args.unlimited, 1e-6)
-        print(f"== unlimited (--max-changes all) {name}, {args.unlimited:g} s: {line('fast method', r)}")
+        print(f"== unlimited (--max-changes all) {name}, {args.unlimited:g} s")
+        for label, search in (("one tree, no search", False), ("neighbourhood search + tree", True)):
+            b = ExactPhaseBalancer(problem, args.solver, args.groups, fractional_cuts=args.fractional_cuts,
+                                   search_unlimited=search)
+            r = b.solve(problem.n_junctions, args.unlimited, 1e-6)
+            print(line(label, r) + (f"  search {r.neighbourhood_search}" if r.neighbourhood_search else ""))
         print(f"target gap <= 1 % in <= 120 s: {r.gap <= 0.01 and r.solve_seconds <= 120}")
 
 

@@ -150,10 +150,13 @@ class ExactPhaseBalancer:
     """Holds the normalized data, the hour groups, the master and the cut pool across solves."""
 
     def __init__(self, problem: PhaseBalanceProblem, solver: str = "scip", n_groups: int | None = None,
-                 seed: int = 0, solver_options: dict | None = None, fractional_cuts: bool = True) -> None:
+                 seed: int = 0, solver_options: dict | None = None, fractional_cuts: bool = True,
+                 search_unlimited: bool = True) -> None:
         """``solver_options``: SCIP parameters or HiGHS options, passed to the solver as they are (SCIP's
         override :data:`SPIKY_SCIP_PARAMS`); ``n_groups``: None for :func:`default_group_count`;
-        ``fractional_cuts``: SCIP's tree also cuts fractional LP points (see :mod:`.branch_and_cut`)."""
+        ``fractional_cuts``: SCIP's tree also cuts fractional LP points (see :mod:`.branch_and_cut`);
+        ``search_unlimited``: the unlimited setting starts with the neighbourhood search (False: one tree
+        without fractional cuts, as before the search, for comparison)."""
         if solver not in SOLVERS:
             raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
         self.problem = problem
@@ -194,6 +197,7 @@ class ExactPhaseBalancer:
         self._p0 = p0
         self._targets = self.move_target.reshape(J, 2)  # junction j's moves are 2 j and 2 j + 1
         self.fractional_cuts = fractional_cuts
+        self.search_unlimited = search_unlimited
         self.master = None
         self.pool: list = []
         self.initial_imbalance = self.norm.objective(p0)
@@ -342,7 +346,7 @@ class ExactPhaseBalancer:
             x_ls, _ = improve(self.norm, self.best_x, max_changes, deadline=deadline, movable=movable)
             self.offer(x_ls)
         unlimited = max_changes >= J and movable.all()
-        searched = unlimited and J > NEIGHBOURHOOD_JUNCTIONS
+        searched = self.search_unlimited and unlimited and J > NEIGHBOURHOOD_JUNCTIONS
         self.neighbourhood_search = None
         if searched:
             self._search_neighbourhoods(t0 + UNLIMITED_SEARCH_SHARE * (deadline - t0), gap_tolerance)
