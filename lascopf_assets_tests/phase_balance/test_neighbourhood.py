@@ -1,5 +1,6 @@
 """Fixed junctions and the exact neighbourhood search of the unlimited setting, against exhaustive enumeration."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -31,7 +32,7 @@ def test_a_solve_with_fixed_junctions_is_exact_over_the_others(solver, seed):
     K = int(rng.integers(1, J + 1))
     best, _ = brute_force(problem.loads, problem.initial_phase, K, fixed=fixed)
     balancer = ExactPhaseBalancer(problem, solver)
-    result = balancer.solve(K, gap_tolerance=1e-9, fixed_junctions=fixed)
+    result = balancer.solve(K, gap_tolerance=1e-9, keep=fixed)
     assert result.status == OPTIMAL
     assert np.array_equal(balancer.best_x[fixed], problem.initial_phase[fixed])
     assert balancer.best_value == pytest.approx(best, rel=1e-6, abs=1e-9)
@@ -52,9 +53,10 @@ def test_local_search_leaves_fixed_junctions_where_they_are():
     assert value == pytest.approx(imbalance(problem.loads, x), rel=1e-9)
     assert value <= imbalance(problem.loads, problem.initial_phase)
     moved = problem.initial_phase.copy()
-    moved[1] = (moved[1] + 1) % 3
-    with pytest.raises(ValueError, match="may not move"):
-        improve(norm, moved, 10, movable=movable)
+    moved[1] = (moved[1] + 1) % 3  # a kept junction off its own phase stays there and counts against the cap
+    x, _ = improve(norm, moved, 2, movable=movable)
+    assert x[1] == moved[1] and np.array_equal(x[~movable], moved[~movable])
+    assert np.count_nonzero(x != problem.initial_phase) <= 2
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -63,18 +65,24 @@ def test_each_neighbourhood_step_is_the_optimum_over_its_junctions(seed):
     size = 4
     steps = []
 
-    def solve_neighbourhood(rebased, fixed, seconds):
+    current = [problem.initial_phase.copy()]
+
+    def solve_neighbourhood(fixed, seconds):
         assert len(fixed) == problem.n_junctions - size
+        x = current[-1]
+        rebased = dataclasses.replace(problem, initial_phase=x)  # what may be reached with the others kept
         balancer = ExactPhaseBalancer(rebased, "scip")
-        result = balancer.solve(size, seconds, 1e-9, fixed_junctions=fixed)
+        result = balancer.solve(size, seconds, 1e-9, keep=fixed)
         best, _ = brute_force(rebased.loads, rebased.initial_phase, size, fixed=fixed)
-        steps.append((imbalance(problem.loads, rebased.initial_phase), balancer.best_value, best, result.status))
+        steps.append((imbalance(problem.loads, x), balancer.best_value, best, result.status))
+        if balancer.best_value < imbalance(problem.loads, x):
+            current.append(balancer.best_x)
         return result.status, balancer.best_x, balancer.best_value
 
     start = problem.initial_phase
     start_value = imbalance(problem.loads, start)
-    found = search_neighbourhoods(problem, start, start_value, solve_neighbourhood, size=size, seed=seed,
-                                  stale_steps=5)
+    found = search_neighbourhoods(problem.n_junctions, start, start_value, solve_neighbourhood, size=size,
+                                  seed=seed, stale_steps=5)
     assert found.steps == len(steps) >= 5 and found.proven == found.steps
     for before, value, best, status in steps:
         assert status == OPTIMAL and value == pytest.approx(best, rel=1e-6, abs=1e-9) and value <= before + 1e-12
@@ -90,13 +98,13 @@ def test_the_search_stops_at_its_deadline():
     problem, _ = _problem(0, J=8)
     calls = []
 
-    def never_better(rebased, fixed, seconds):
+    def never_better(fixed, seconds):
         calls.append(seconds)
-        return OPTIMAL, rebased.initial_phase, math.inf
+        return OPTIMAL, problem.initial_phase, math.inf
 
-    found = search_neighbourhoods(problem, problem.initial_phase, 1.0, never_better, deadline=0.0)
+    found = search_neighbourhoods(8, problem.initial_phase, 1.0, never_better, deadline=0.0)
     assert found.steps == 0 and not calls
-    found = search_neighbourhoods(problem, problem.initial_phase, 1.0, never_better, stale_steps=3)
+    found = search_neighbourhoods(8, problem.initial_phase, 1.0, never_better, stale_steps=3)
     assert found.steps == 3 and found.improved == 0 and np.array_equal(found.assignment, problem.initial_phase)
 
 
@@ -107,7 +115,7 @@ def test_the_unlimited_setting_with_the_search_is_exact(monkeypatch, solver, see
     problem, _ = _problem(seed, J=7)
     J = problem.n_junctions
     best, _ = brute_force(problem.loads, problem.initial_phase, J)
-    result = ExactPhaseBalancer(problem, solver).solve(J, gap_tolerance=1e-9)
+    result = ExactPhaseBalancer(problem, solver).solve(J, gap_tolerance=1e-7)
     assert result.unlimited and result.status == OPTIMAL
     assert result.imbalance == pytest.approx(best, rel=1e-6, abs=1e-9)
     assert imbalance(problem.loads, result.assignment) == pytest.approx(result.imbalance, rel=1e-9)
@@ -116,7 +124,7 @@ def test_the_unlimited_setting_with_the_search_is_exact(monkeypatch, solver, see
     assert result.to_dict()["neighbourhood_search"] == counts
     # a K below the junction count runs no search, nor does a balancer told not to (the same optimum)
     assert ExactPhaseBalancer(problem, solver).solve(J - 1).neighbourhood_search is None
-    alone = ExactPhaseBalancer(problem, solver, search_unlimited=False).solve(J, gap_tolerance=1e-9)
+    alone = ExactPhaseBalancer(problem, solver, search_neighbourhoods=False).solve(J, gap_tolerance=1e-9)
     assert alone.neighbourhood_search is None and alone.imbalance == pytest.approx(best, rel=1e-6, abs=1e-9)
 
 
@@ -131,3 +139,24 @@ def test_a_time_limited_unlimited_solve_searches_then_bounds_within_its_limit():
     assert result.imbalance <= imbalance(problem.loads, local) + 1e-9
     assert result.bound <= result.imbalance
     assert imbalance(problem.loads, result.assignment) == pytest.approx(result.imbalance, rel=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_search_below_the_cap_keeps_the_cap_and_never_worsens(monkeypatch, seed):
+    monkeypatch.setattr(exact, "NEIGHBOURHOOD_JUNCTIONS", 3)
+    problem, _ = _problem(seed, J=8)
+    K = 2
+    balancer = ExactPhaseBalancer(problem, "scip")
+    start = balancer.best_value
+    balancer._search_neighbourhoods(K, math.inf, 1e-9)
+    counts = balancer.neighbourhood_search.counts()
+    assert counts["steps"] >= NEIGHBOURHOOD_STALE_STEPS and counts["proven"] == counts["steps"]
+    x = balancer.best_x
+    assert np.count_nonzero(x != problem.initial_phase) <= K
+    assert balancer.best_value == pytest.approx(imbalance(problem.loads, x), rel=1e-9) and balancer.best_value <= start
+    best, _ = brute_force(problem.loads, problem.initial_phase, K)
+    assert balancer.best_value >= best * (1 - 1e-9)
+    # below the cap a solve is the tree alone: no search
+    result = ExactPhaseBalancer(problem, "scip").solve(K, time_limit=60.0, gap_tolerance=1e-9)
+    assert result.status == OPTIMAL and result.neighbourhood_search is None
+    assert result.imbalance == pytest.approx(best, rel=1e-6, abs=1e-9)

@@ -151,14 +151,15 @@ def check_scip_params(params: dict | None) -> None:
 
 def branch_and_cut(oracle, max_changes: int, initial_cuts, start_y, start_theta, time_limit: float,
                    gap_tolerance: float, tol_rel: float = 1e-7, params: dict | None = None,
-                   fixed_zero=(), separate_fractional: bool = True) -> BranchAndCutOutcome:
+                   fixed_zero=(), separate_fractional: bool = True, fixed_one=()) -> BranchAndCutOutcome:
     """Solve ``min sum theta`` with lazily generated cuts.
 
     ``oracle`` provides ``n_terms``, ``move_junction``, ``to_assignment(y)``,
     ``term_values(x)``, ``cuts_at(x) -> (coef, const, values)`` and
     ``offer(x, value)`` (records incumbents);
     ``initial_cuts`` is a list of ``(terms, coef, const)``; ``params``: SCIP parameters set last
-    (they override the ones below); ``fixed_zero``: moves fixed to 0 (symmetry breaking; ``start_y`` must respect it);
+    (they override the ones below); ``fixed_zero``, ``fixed_one``: moves fixed to 0 (symmetry breaking) or 1
+    (junctions kept on a phase other than their own); ``start_y`` must respect them;
     ``separate_fractional``: cut fractional LP points too (one round per node, every node), not only integral ones.
     """
     m = pyscipopt.Model()
@@ -195,8 +196,9 @@ def branch_and_cut(oracle, max_changes: int, initial_cuts, start_y, start_theta,
     set_scip_params(m, params)
     q = pyscipopt.quicksum
     n_moves = len(oracle.move_junction)
-    zero = set(int(i) for i in fixed_zero)
-    y = [m.addVar(vtype="B", name=f"y{i}", ub=0.0 if i in zero else 1.0) for i in range(n_moves)]
+    zero, one = set(int(i) for i in fixed_zero), set(int(i) for i in fixed_one)
+    y = [m.addVar(vtype="B", name=f"y{i}", lb=1.0 if i in one else 0.0, ub=0.0 if i in zero else 1.0)
+         for i in range(n_moves)]
     theta = [m.addVar(lb=0.0, obj=1.0, name=f"theta{i}") for i in range(oracle.n_terms)]
     for j in np.unique(oracle.move_junction):
         m.addCons(q(y[i] for i in np.flatnonzero(oracle.move_junction == j)) <= 1)

@@ -151,12 +151,12 @@ class ExactPhaseBalancer:
 
     def __init__(self, problem: PhaseBalanceProblem, solver: str = "scip", n_groups: int | None = None,
                  seed: int = 0, solver_options: dict | None = None, fractional_cuts: bool = True,
-                 search_unlimited: bool = True) -> None:
+                 search_neighbourhoods: bool = True) -> None:
         """``solver_options``: SCIP parameters or HiGHS options, passed to the solver as they are (SCIP's
         override :data:`SPIKY_SCIP_PARAMS`); ``n_groups``: None for :func:`default_group_count`;
         ``fractional_cuts``: SCIP's tree also cuts fractional LP points (see :mod:`.branch_and_cut`);
-        ``search_unlimited``: the unlimited setting starts with the neighbourhood search (False: one tree
-        without fractional cuts, as before the search, for comparison)."""
+        ``search_neighbourhoods``: the unlimited setting's neighbourhood search (False: one tree without
+        fractional cuts, the method before the search, for comparison)."""
         if solver not in SOLVERS:
             raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
         self.problem = problem
@@ -197,7 +197,8 @@ class ExactPhaseBalancer:
         self._p0 = p0
         self._targets = self.move_target.reshape(J, 2)  # junction j's moves are 2 j and 2 j + 1
         self.fractional_cuts = fractional_cuts
-        self.search_unlimited = search_unlimited
+        self.search_neighbourhoods = search_neighbourhoods
+        self._pooled_points: set[bytes] = set()  # assignments whose tight rows are in the pool
         self.master = None
         self.pool: list = []
         self.initial_imbalance = self.norm.objective(p0)
@@ -311,6 +312,7 @@ class ExactPhaseBalancer:
             self._add_cuts(np.arange(self.n_terms), coef, const)
         coef, const, _ = self.cuts_at(self.problem.initial_phase)
         self._add_cuts(np.arange(self.n_terms), coef, const)
+        self._pooled_points.add(self.problem.initial_phase.tobytes())
 
     def offer(self, x: np.ndarray, value: float | None = None) -> None:
         """Record ``x`` as the incumbent if it is better (``value``: its true objective, if known)."""
@@ -321,13 +323,15 @@ class ExactPhaseBalancer:
 
     # --- solve -------------------------------------------------------------------------------
     def solve(self, max_changes: int, time_limit: float | None = None, gap_tolerance: float = 1e-6,
-              local_search: bool = True, fixed_junctions: np.ndarray | None = None) -> PhaseBalanceResult:
+              local_search: bool = True, keep: np.ndarray | None = None) -> PhaseBalanceResult:
         """The best assignment with at most ``max_changes`` changes and its proven bound.
 
-        ``fixed_junctions``: junctions that keep their current phase (the others may move); a solve with
-        them is exact over that smaller problem. The unlimited setting (``max_changes`` >= junctions, none
-        fixed) first spends :data:`UNLIMITED_SEARCH_SHARE` of ``time_limit`` on an exact neighbourhood search
-        (:mod:`.neighbourhood`) from the incumbent, then proves what it can in one tree with fractional cuts
+        ``keep``: junctions that keep their phase in the incumbent this solve starts from (the best
+        assignment so far, or the current one where that has too many changes); the solve is then exact
+        over the other junctions. The unlimited setting (``max_changes`` >= junctions, nothing kept) with more
+        junctions than a neighbourhood (:data:`~.neighbourhood.NEIGHBOURHOOD_JUNCTIONS`) first spends
+        :data:`UNLIMITED_SEARCH_SHARE` of ``time_limit`` on the exact neighbourhood search of
+        :mod:`.neighbourhood` from the incumbent, then proves what it can in one tree with fractional cuts
         (its bound; the search's assignment is its incumbent)."""
         if max_changes < 0:
             raise ValueError(f"max_changes must be >= 0, got {max_changes}")
@@ -335,42 +339,52 @@ class ExactPhaseBalancer:
         deadline = t0 + (time_limit if time_limit is not None else math.inf)
         p0 = self.problem.initial_phase
         J = self.problem.n_junctions
-        movable = np.ones(J, dtype=bool)
-        if fixed_junctions is not None:
-            movable[np.asarray(fixed_junctions, dtype=np.int64)] = False
-        if np.count_nonzero(self.best_x != p0) > max_changes or np.any((self.best_x != p0) & ~movable):
+        kept = np.zeros(J, dtype=bool)
+        if keep is not None:
+            kept[np.asarray(keep, dtype=np.int64)] = True
+        if np.count_nonzero(self.best_x != p0) > max_changes:
             self.best_x, self.best_value = p0.copy(), self.initial_imbalance
+        if keep is None:
+            self.neighbourhood_search = None
         if self.n_groups == 0:  # every hour has zero load
             return self._result(SolverOutcome(OPTIMAL), max_changes, 0.0, t0)
         if local_search:
-            x_ls, _ = improve(self.norm, self.best_x, max_changes, deadline=deadline, movable=movable)
+            x_ls, _ = improve(self.norm, self.best_x, max_changes, deadline=deadline, movable=~kept)
             self.offer(x_ls)
-        unlimited = max_changes >= J and movable.all()
-        searched = self.search_unlimited and unlimited and J > NEIGHBOURHOOD_JUNCTIONS
-        self.neighbourhood_search = None
-        if searched:
-            self._search_neighbourhoods(t0 + UNLIMITED_SEARCH_SHARE * (deadline - t0), gap_tolerance)
+        unlimited = max_changes >= J and not kept.any()
+        search = self.search_neighbourhoods and unlimited and J > NEIGHBOURHOOD_JUNCTIONS
+        if search:
+            self._search_neighbourhoods(max_changes, t0 + UNLIMITED_SEARCH_SHARE * (deadline - t0), gap_tolerance)
         if not self.pool:
             self._initial_cuts()
-        coef, const, _ = self.cuts_at(self.best_x)
-        self._add_cuts(np.arange(self.n_terms), coef, const)
-        fixed_moves = np.flatnonzero(~movable[self.move_junction])
+        self._cut_at_incumbent()
+        kept_moves = kept[self.move_junction]
+        incumbent_moves = self.to_moves(self.best_x)
+        fixed_zero = np.flatnonzero(kept_moves & (incumbent_moves == 0))
+        fixed_one = np.flatnonzero(kept_moves & (incumbent_moves == 1))
         if self.solver == "scip":
-            outcome, lower = self._solve_branch_and_cut(max_changes, deadline, gap_tolerance, fixed_moves,
-                                                        separate_fractional=not unlimited or searched)
+            outcome, lower = self._solve_branch_and_cut(max_changes, deadline, gap_tolerance, fixed_zero,
+                                                        fixed_one, separate_fractional=not unlimited or search)
         else:
-            outcome, lower = self._solve_iterative(max_changes, deadline, gap_tolerance, fixed_moves)
+            outcome, lower = self._solve_iterative(max_changes, deadline, gap_tolerance, fixed_zero, fixed_one)
         return self._result(outcome, max_changes, lower, t0)
 
-    def _search_neighbourhoods(self, deadline: float, gap_tolerance: float) -> None:
-        """Improve the incumbent by :func:`~.neighbourhood.search_neighbourhoods` until ``deadline``."""
-        def solve_neighbourhood(rebased, fixed, seconds):
-            sub = ExactPhaseBalancer(rebased, self.solver, self._n_groups_asked, self.seed, self.solver_options,
-                                     self.fractional_cuts)
-            result = sub.solve(rebased.n_junctions - len(fixed), seconds, gap_tolerance, fixed_junctions=fixed)
-            return result.status, sub.best_x, sub.best_value
+    def _cut_at_incumbent(self) -> None:
+        """Pool the rows tight at the incumbent, once per incumbent (a search re-solves with the same one often)."""
+        key = self.best_x.tobytes()
+        if key not in self._pooled_points:
+            self._pooled_points.add(key)
+            coef, const, _ = self.cuts_at(self.best_x)
+            self._add_cuts(np.arange(self.n_terms), coef, const)
 
-        self.neighbourhood_search = search_neighbourhoods(self.problem, self.best_x, self.best_value,
+    def _search_neighbourhoods(self, max_changes: int, deadline: float, gap_tolerance: float) -> None:
+        """Improve the incumbent by :func:`~.neighbourhood.search_neighbourhoods` until ``deadline``: each step
+        solves ``max_changes`` with all junctions but a random few kept on their incumbent phases."""
+        def solve_neighbourhood(fixed, seconds):
+            result = self.solve(max_changes, seconds, gap_tolerance, keep=fixed)
+            return result.status, self.best_x, self.best_value
+
+        self.neighbourhood_search = search_neighbourhoods(self.problem.n_junctions, self.best_x, self.best_value,
                                                           solve_neighbourhood, deadline, NEIGHBOURHOOD_JUNCTIONS,
                                                           seed=self.seed)
         self.offer(self.neighbourhood_search.assignment, self.neighbourhood_search.imbalance)
@@ -412,11 +426,11 @@ class ExactPhaseBalancer:
             x = perm[x]
         return x
 
-    def _solve_branch_and_cut(self, max_changes, deadline, gap_tolerance, fixed_moves,
+    def _solve_branch_and_cut(self, max_changes, deadline, gap_tolerance, fixed_zero, fixed_one,
                               separate_fractional: bool) -> tuple[SolverOutcome, float]:
-        """One SCIP tree for ``max_changes`` with ``fixed_moves`` fixed to 0 (none: our symmetry breaking in
-        the unlimited setting); fractional LP points are cut if ``separate_fractional`` (and the balancer's
-        ``fractional_cuts``).
+        """One SCIP tree for ``max_changes`` with the moves ``fixed_zero`` fixed to 0 and ``fixed_one`` to 1
+        (none: our symmetry breaking in the unlimited setting); fractional LP points are cut if
+        ``separate_fractional`` (and the balancer's ``fractional_cuts``).
 
         In the unlimited setting every junction a third on each phase balances every hour, so no cut lifts
         the bound of a node with many free junctions, and cutting fractional points slows the tree's search
@@ -428,13 +442,13 @@ class ExactPhaseBalancer:
         if remaining <= 0:
             return SolverOutcome(TIME_LIMIT, "no time left for SCIP after the local search"), 0.0
         rule = None
-        if not len(fixed_moves):
-            fixed_moves, rule = self.symmetry_breaking(max_changes)
+        if not len(fixed_zero) and not len(fixed_one):
+            fixed_zero, rule = self.symmetry_breaking(max_changes)
         start = self.canonical(self.best_x, rule)
         outcome = branch_and_cut(
             self, max_changes, list(self.pool), self.to_moves(start),
             self.term_values(start) * (1 + 1e-9) + 1e-12, min(remaining, 1e9), gap_tolerance * 0.5,
-            params=self.scip_params, fixed_zero=fixed_moves,
+            params=self.scip_params, fixed_zero=fixed_zero, fixed_one=fixed_one,
             separate_fractional=self.fractional_cuts and separate_fractional,
         )
         self.iterations += 1
@@ -460,7 +474,7 @@ class ExactPhaseBalancer:
             f"and no group cut is violated (numerical tolerance)",
         )
 
-    def _solve_iterative(self, max_changes, deadline, gap_tolerance, fixed_moves) -> tuple[SolverOutcome, float]:
+    def _solve_iterative(self, max_changes, deadline, gap_tolerance, fixed_zero, fixed_one) -> tuple[SolverOutcome, float]:
         if self.master is None:
             self.master = make_master(self.solver, self.move_junction, self.n_terms, max_changes,
                                       self.solver_options)
@@ -468,7 +482,7 @@ class ExactPhaseBalancer:
                 self.master.add_cuts(terms, coef, const)
         else:
             self.master.set_max_changes(max_changes)
-        self.master.fix_moves_to_zero(fixed_moves)
+        self.master.fix_moves(fixed_zero, fixed_one)
         lower = 0.0
         outcome = SolverOutcome(TIME_LIMIT, "no time left for HiGHS after the local search")
         while True:

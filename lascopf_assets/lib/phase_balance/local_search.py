@@ -42,7 +42,7 @@ def improve(norm: NormalizedLoads, assignment: np.ndarray, max_changes: int,
     Neighbourhood: re-phase one junction (keeping the change count within the
     cap), or, at the cap, undo one change and re-phase another junction (swap).
     ``movable`` (boolean per junction, None: all): the junctions that may be re-phased; the others keep
-    their phase in ``assignment``, which must then be their initial one.
+    their phase in ``assignment`` (a change there still counts against the cap).
     Returns the local optimum (or the best point reached by ``deadline``, a
     ``time.perf_counter()`` value) and its objective.
     """
@@ -52,8 +52,6 @@ def improve(norm: NormalizedLoads, assignment: np.ndarray, max_changes: int,
     movable = np.ones(J, dtype=bool) if movable is None else np.asarray(movable, dtype=bool)
     if np.count_nonzero(x != p0) > max_changes:
         raise ValueError("start assignment exceeds the change cap")
-    if np.any((x != p0) & ~movable):
-        raise ValueError("start assignment re-phases a junction that may not move")
     d = norm.deviations(x)
     best = float(np.abs(d).max(axis=1).sum())
     all_j = np.repeat(np.arange(J), 2)
@@ -73,7 +71,7 @@ def improve(norm: NormalizedLoads, assignment: np.ndarray, max_changes: int,
                 step = ([cand_j[i]], [cand_q[i]], float(obj[i]))
         if step is None and max_changes > 0 and n_changed > 0 and n_changed >= max_changes:
             # Swap: undo one change, then re-phase one unchanged junction.
-            for i_j in np.flatnonzero(changed):
+            for i_j in np.flatnonzero(changed & movable):
                 d_i = d.copy()
                 d_i[:, x[i_j]] -= norm.l[i_j]
                 d_i[:, p0[i_j]] += norm.l[i_j]

@@ -84,8 +84,8 @@ class _Master:
     def set_max_changes(self, max_changes: int) -> None:
         raise NotImplementedError
 
-    def fix_moves_to_zero(self, moves: np.ndarray) -> None:
-        """Forbid ``moves`` (their upper bound 0) and allow every other move again."""
+    def fix_moves(self, zero: np.ndarray, one: np.ndarray) -> None:
+        """Fix the moves ``zero`` to 0 and ``one`` to 1; every other move is free again."""
         raise NotImplementedError
 
     def solve(self, time_limit: float, rel_gap: float, start: np.ndarray | None,
@@ -145,10 +145,11 @@ class HighsMaster(_Master):
     def set_max_changes(self, max_changes: int) -> None:
         self._h.changeRowBounds(self._card_row, -self._hs.kHighsInf, float(max_changes))
 
-    def fix_moves_to_zero(self, moves: np.ndarray) -> None:
-        upper = np.ones(self.n_moves)
-        upper[np.asarray(moves, dtype=np.int64)] = 0.0
-        self._h.changeColsBounds(self.n_moves, np.arange(self.n_moves, dtype=np.int32), np.zeros(self.n_moves), upper)
+    def fix_moves(self, zero: np.ndarray, one: np.ndarray) -> None:
+        lower, upper = np.zeros(self.n_moves), np.ones(self.n_moves)
+        upper[np.asarray(zero, dtype=np.int64)] = 0.0
+        lower[np.asarray(one, dtype=np.int64)] = 1.0
+        self._h.changeColsBounds(self.n_moves, np.arange(self.n_moves, dtype=np.int32), lower, upper)
 
     def solve(self, time_limit, rel_gap, start, start_theta) -> MasterSolution:
         h = self._h
