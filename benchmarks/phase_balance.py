@@ -228,7 +228,7 @@ def curve_main(args) -> None:
         print(f"== unlimited (--max-changes all) {name}, {args.unlimited:g} s")
         for label, search in (("one tree, no search", False), ("neighbourhood search + tree", True)):
             b = ExactPhaseBalancer(problem, args.solver, args.groups, fractional_cuts=args.fractional_cuts,
-                                   search_neighbourhoods=search)
+                                   use_neighbourhood_search=search)
             r = b.solve(problem.n_junctions, args.unlimited, 1e-6)
             print(line(label, r) + (f"  search {r.neighbourhood_search}" if r.neighbourhood_search else ""))
         print(f"target gap <= 1 % in <= 120 s: {r.gap <= 0.01 and r.solve_seconds <= 120}")

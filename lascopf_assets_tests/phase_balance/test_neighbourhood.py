@@ -124,7 +124,7 @@ def test_the_unlimited_setting_with_the_search_is_exact(monkeypatch, solver, see
     assert result.to_dict()["neighbourhood_search"] == counts
     # a K below the junction count runs no search, nor does a balancer told not to (the same optimum)
     assert ExactPhaseBalancer(problem, solver).solve(J - 1).neighbourhood_search is None
-    alone = ExactPhaseBalancer(problem, solver, search_neighbourhoods=False).solve(J, gap_tolerance=1e-9)
+    alone = ExactPhaseBalancer(problem, solver, use_neighbourhood_search=False).solve(J, gap_tolerance=1e-9)
     assert alone.neighbourhood_search is None and alone.imbalance == pytest.approx(best, rel=1e-6, abs=1e-9)
 
 

@@ -151,18 +151,17 @@ class ExactPhaseBalancer:
 
     def __init__(self, problem: PhaseBalanceProblem, solver: str = "scip", n_groups: int | None = None,
                  seed: int = 0, solver_options: dict | None = None, fractional_cuts: bool = True,
-                 search_neighbourhoods: bool = True) -> None:
+                 use_neighbourhood_search: bool = True) -> None:
         """``solver_options``: SCIP parameters or HiGHS options, passed to the solver as they are (SCIP's
         override :data:`SPIKY_SCIP_PARAMS`); ``n_groups``: None for :func:`default_group_count`;
         ``fractional_cuts``: SCIP's tree also cuts fractional LP points (see :mod:`.branch_and_cut`);
-        ``search_neighbourhoods``: the unlimited setting's neighbourhood search (False: one tree without
+        ``use_neighbourhood_search``: the unlimited setting's neighbourhood search (False: one tree without
         fractional cuts, the method before the search, for comparison)."""
         if solver not in SOLVERS:
             raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
         self.problem = problem
         self.solver = solver
         self.seed = seed
-        self._n_groups_asked = n_groups
         self.solver_options = dict(solver_options or {})
         if solver == "scip":  # refuse bad names now, not at the first solve
             check_scip_params(self.solver_options)
@@ -194,10 +193,9 @@ class ExactPhaseBalancer:
         self._lT_by_group = np.ascontiguousarray(self._l_by_group.T)  # (T, J)
         self._load_by_group = self._l_by_group.sum(axis=0)  # (T,): sum_j l[j, t] (3 up to rounding)
         self._d0_by_group = np.ascontiguousarray(self.norm.d0[self._hour_order].T)  # (3, T)
-        self._p0 = p0
         self._targets = self.move_target.reshape(J, 2)  # junction j's moves are 2 j and 2 j + 1
         self.fractional_cuts = fractional_cuts
-        self.search_neighbourhoods = search_neighbourhoods
+        self.use_neighbourhood_search = use_neighbourhood_search
         self._pooled_points: set[bytes] = set()  # assignments whose tight rows are in the pool
         self.master = None
         self.pool: list = []
@@ -290,7 +288,7 @@ class ExactPhaseBalancer:
         J = len(y)
         rows = np.arange(J)
         share = np.zeros((J, 3))
-        share[rows, self._p0] = 1.0 - y[:, 0] - y[:, 1]
+        share[rows, self.problem.initial_phase] = 1.0 - y[:, 0] - y[:, 1]
         share[rows, self._targets[:, 0]] = y[:, 0]
         share[rows, self._targets[:, 1]] = y[:, 1]
         d = np.empty((3, self._l_by_group.shape[1]))
@@ -352,7 +350,7 @@ class ExactPhaseBalancer:
             x_ls, _ = improve(self.norm, self.best_x, max_changes, deadline=deadline, movable=~kept)
             self.offer(x_ls)
         unlimited = max_changes >= J and not kept.any()
-        search = self.search_neighbourhoods and unlimited and J > NEIGHBOURHOOD_JUNCTIONS
+        search = self.use_neighbourhood_search and unlimited and J > NEIGHBOURHOOD_JUNCTIONS
         if search:
             self._search_neighbourhoods(max_changes, t0 + UNLIMITED_SEARCH_SHARE * (deadline - t0), gap_tolerance)
         if not self.pool:
